@@ -1,0 +1,50 @@
+# Entry points a newcomer types on a fresh Debian 12 machine (as root or
+# with sudo): `make demo` and `make check`. Everything else is meson.
+
+# Build and test dependencies, all Debian packages.
+DEPS = build-essential pkg-config meson ninja-build clang libclang-rt-14-dev \
+       libcurl4-openssl-dev libssl-dev zlib1g-dev libarchive-dev libjansson-dev \
+       libyaml-dev libzstd-dev \
+       python3 python3-jsonschema busybox-static skopeo umoci podman uidmap \
+       docker-registry ca-certificates
+
+BUILD ?= build
+CHECK_BUILD ?= build-check
+
+.PHONY: all deps build demo check fuzz format clean
+
+all: build
+
+deps:
+	@if [ "$$(id -u)" = 0 ]; then \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(DEPS) >/dev/null || \
+	  { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(DEPS); }; \
+	else echo "make deps: not root, assuming the packages are installed"; fi
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD)
+
+build: deps $(BUILD)/build.ninja
+	meson compile -C $(BUILD)
+
+# The demo: build hoist and run examples/demo.sh with it.
+demo: build
+	HOIST=$(BUILD)/src/cli/hoist ./examples/demo.sh
+
+# The whole test suite, once, under ASan+UBSan. HOIST_TEST_NO_SKIP turns a
+# skipped test into a failure (CI sets it; so does this target).
+check: deps
+	[ -f $(CHECK_BUILD)/build.ninja ] || meson setup $(CHECK_BUILD) \
+	  -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
+	meson compile -C $(CHECK_BUILD)
+	HOIST_TEST_NO_SKIP=1 meson test -C $(CHECK_BUILD) --print-errorlogs --num-processes 2
+
+fuzz:
+	CC=clang meson setup build-fuzz -Dfuzzing=true -Db_lundef=false
+	meson compile -C build-fuzz
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD) $(CHECK_BUILD) build-fuzz

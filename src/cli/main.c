@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+#include "cli.h"
+#include "hoist/util.h"
+
+struct hoist_global_opts hoist_global;
+
+/* One row per command, in the order `hoist --help` lists them. */
+static const struct hoist_command commands[] = {
+	{"dockerfile", "Parse a Dockerfile and print its syntax tree", cmd_dockerfile},
+	{"context", "List the files of a build context after .dockerignore", cmd_context},
+};
+
+int cli_fail(const struct hoist_error *err)
+{
+	char msg[HOIST_ERROR_MSG_MAX + HOIST_ERROR_FILE_MAX + 64];
+	hoist_error_format(err, msg, sizeof(msg));
+	fprintf(stderr, "hoist: %s\n", msg);
+	return HOIST_EXIT_FAIL;
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "hoist %s: ", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nrun 'hoist %s --help' for usage\n", cmd);
+	return HOIST_EXIT_USAGE;
+}
+
+bool cli_is_help(const char *arg)
+{
+	return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0;
+}
+
+static void log_to_stderr(int level, const char *msg, void *userdata)
+{
+	(void)userdata;
+	if (level > 0 && !hoist_global.debug)
+		return;
+	fprintf(stderr, "%s\n", msg);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "Usage: hoist [--root DIR] [--debug] COMMAND [OPTIONS]\n\n"
+		   "Build container images from Dockerfiles with no daemon and no root.\n\n"
+		   "Commands:\n");
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+		fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "\nGlobal options:\n"
+		   "  --root DIR   store location (default: $HOIST_ROOT, $XDG_DATA_HOME/hoist,\n"
+		   "               or /var/lib/hoist as root)\n"
+		   "  --debug      print debug lines\n"
+		   "  --version    print the version and exit\n"
+		   "  -h, --help   print this help and exit\n\n"
+		   "Run 'hoist COMMAND --help' for a command's options.\n");
+}
+
+int main(int argc, char **argv)
+{
+	int i = 1;
+
+	hoist_log_set(log_to_stderr, NULL);
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		if (cli_is_help(argv[i])) {
+			usage(stdout);
+			return HOIST_EXIT_OK;
+		} else if (strcmp(argv[i], "--version") == 0 || strcmp(argv[i], "-v") == 0) {
+			printf("hoist version %s\n", HOIST_VERSION);
+			return HOIST_EXIT_OK;
+		} else if (strcmp(argv[i], "--debug") == 0) {
+			hoist_global.debug = true;
+		} else if (strcmp(argv[i], "--root") == 0 && i + 1 < argc) {
+			hoist_global.root = argv[++i];
+		} else if (hoist_startswith(argv[i], "--root=")) {
+			hoist_global.root = argv[i] + 7;
+		} else {
+			fprintf(stderr, "hoist: unknown option '%s'\nrun 'hoist --help' for usage\n",
+				argv[i]);
+			return HOIST_EXIT_USAGE;
+		}
+	}
+	if (i >= argc) {
+		usage(stderr);
+		return HOIST_EXIT_USAGE;
+	}
+	for (size_t c = 0; c < ARRAY_SIZE(commands); c++)
+		if (strcmp(argv[i], commands[c].name) == 0)
+			return commands[c].run(argc - i, argv + i);
+	fprintf(stderr, "hoist: unknown command '%s'\nrun 'hoist --help' for usage\n", argv[i]);
+	return HOIST_EXIT_USAGE;
+}

@@ -1,0 +1,356 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "hoist/util.h"
+
+static void oom(void)
+{
+	static const char msg[] = "hoist: out of memory\n";
+	if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0) {
+		/* nothing left to do */
+	}
+	abort();
+}
+
+void *hoist_xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+	if (!p)
+		oom();
+	return p;
+}
+
+void *hoist_xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n ? n : 1, size ? size : 1);
+	if (!p)
+		oom();
+	return p;
+}
+
+void *hoist_xrealloc(void *p, size_t n)
+{
+	p = realloc(p, n ? n : 1);
+	if (!p)
+		oom();
+	return p;
+}
+
+char *hoist_xstrdup(const char *s)
+{
+	char *p = strdup(s);
+	if (!p)
+		oom();
+	return p;
+}
+
+char *hoist_xstrndup(const char *s, size_t n)
+{
+	char *p = strndup(s, n);
+	if (!p)
+		oom();
+	return p;
+}
+
+char *hoist_xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *p;
+	int r;
+
+	va_start(ap, fmt);
+	r = vasprintf(&p, fmt, ap);
+	va_end(ap);
+	if (r < 0)
+		oom();
+	return p;
+}
+
+/* ---- buffer ---------------------------------------------------------- */
+
+void hoist_buf_init(struct hoist_buf *b, size_t cap)
+{
+	b->data = NULL;
+	b->len = 0;
+	b->alloc = 0;
+	b->cap = cap;
+}
+
+void hoist_buf_release(struct hoist_buf *b)
+{
+	free(b->data);
+	b->data = NULL;
+	b->len = 0;
+	b->alloc = 0;
+}
+
+void hoist_buf_reset(struct hoist_buf *b)
+{
+	b->len = 0;
+	if (b->data)
+		b->data[0] = '\0';
+}
+
+int hoist_buf_add(struct hoist_buf *b, const void *data, size_t len)
+{
+	size_t cap = b->cap ? b->cap : HOIST_BUF_DEFAULT_CAP;
+
+	if (len > cap || b->len > cap - len)
+		return -E2BIG;
+	if (b->len + len + 1 > b->alloc) {
+		size_t n = b->alloc ? b->alloc : 64;
+		while (n < b->len + len + 1)
+			n *= 2;
+		b->data = hoist_xrealloc(b->data, n);
+		b->alloc = n;
+	}
+	if (len)
+		memcpy(b->data + b->len, data, len);
+	b->len += len;
+	b->data[b->len] = '\0';
+	return 0;
+}
+
+int hoist_buf_addc(struct hoist_buf *b, char c)
+{
+	return hoist_buf_add(b, &c, 1);
+}
+
+int hoist_buf_adds(struct hoist_buf *b, const char *s)
+{
+	return hoist_buf_add(b, s, strlen(s));
+}
+
+int hoist_buf_addf(struct hoist_buf *b, const char *fmt, ...)
+{
+	_cleanup_free_ char *s = NULL;
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (r < 0)
+		oom();
+	return hoist_buf_add(b, s, (size_t)r);
+}
+
+char *hoist_buf_detach(struct hoist_buf *b, size_t *ret_len)
+{
+	char *p = b->data;
+	if (!p)
+		p = hoist_xstrdup("");
+	if (ret_len)
+		*ret_len = b->len;
+	b->data = NULL;
+	b->len = 0;
+	b->alloc = 0;
+	return p;
+}
+
+/* ---- strv ------------------------------------------------------------ */
+
+void hoist_strv_take(struct hoist_strv *s, char *str)
+{
+	if (s->n + 2 > s->alloc) {
+		s->alloc = s->alloc ? s->alloc * 2 : 8;
+		s->v = hoist_xrealloc(s->v, s->alloc * sizeof(char *));
+	}
+	s->v[s->n++] = str;
+	s->v[s->n] = NULL;
+}
+
+void hoist_strv_push(struct hoist_strv *s, const char *str)
+{
+	hoist_strv_take(s, hoist_xstrdup(str));
+}
+
+void hoist_strv_release(struct hoist_strv *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		free(s->v[i]);
+	free(s->v);
+	s->v = NULL;
+	s->n = 0;
+	s->alloc = 0;
+}
+
+void hoist_strv_free(char **v)
+{
+	if (!v)
+		return;
+	for (char **p = v; *p; p++)
+		free(*p);
+	free(v);
+}
+
+/* ---- files ----------------------------------------------------------- */
+
+int hoist_read_file_at(int dirfd, const char *path, size_t max, char **ret, size_t *ret_len,
+		       struct hoist_error *err)
+{
+	_cleanup_close_ int fd = -1;
+	_cleanup_buf_ struct hoist_buf b = HOIST_BUF_INIT;
+	char chunk[65536];
+
+	fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return hoist_error_set(err, -errno, "cannot open '%s': %s", path, strerror(errno));
+	hoist_buf_init(&b, max);
+	for (;;) {
+		ssize_t n = read(fd, chunk, sizeof(chunk));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return hoist_error_set(err, -errno, "cannot read '%s': %s", path,
+					       strerror(errno));
+		}
+		if (n == 0)
+			break;
+		if (hoist_buf_add(&b, chunk, (size_t)n) < 0)
+			return hoist_error_set(err, -EFBIG, "'%s' is larger than %zu bytes", path,
+					       max);
+	}
+	*ret = hoist_buf_detach(&b, ret_len);
+	return 0;
+}
+
+int hoist_write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+bool hoist_startswith(const char *str, const char *prefix)
+{
+	return strncmp(str, prefix, strlen(prefix)) == 0;
+}
+
+bool hoist_endswith(const char *str, const char *suffix)
+{
+	size_t a = strlen(str), b = strlen(suffix);
+	return a >= b && memcmp(str + a - b, suffix, b) == 0;
+}
+
+int hoist_parse_u64(const char *s, uint64_t max, uint64_t *ret)
+{
+	uint64_t v = 0;
+	if (!*s)
+		return -EINVAL;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return -EINVAL;
+		if (v > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
+			return -ERANGE;
+		v = v * 10 + (uint64_t)(*s - '0');
+	}
+	if (v > max)
+		return -ERANGE;
+	*ret = v;
+	return 0;
+}
+
+/* ---- digests --------------------------------------------------------- */
+
+static void hex_digest(const unsigned char *md, char out[HOIST_DIGEST_MAX])
+{
+	static const char hex[] = "0123456789abcdef";
+	memcpy(out, "sha256:", 7);
+	for (int i = 0; i < 32; i++) {
+		out[7 + 2 * i] = hex[md[i] >> 4];
+		out[7 + 2 * i + 1] = hex[md[i] & 15];
+	}
+	out[7 + 64] = '\0';
+}
+
+void hoist_sha256_digest(const void *data, size_t len, char out[HOIST_DIGEST_MAX])
+{
+	unsigned char md[32];
+	unsigned int mdlen = 0;
+	if (!EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL))
+		oom();
+	hex_digest(md, out);
+}
+
+bool hoist_digest_valid(const char *s)
+{
+	if (!hoist_startswith(s, "sha256:"))
+		return false;
+	s += 7;
+	for (int i = 0; i < 64; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return s[64] == '\0';
+}
+
+void hoist_sha256_init(struct hoist_sha256 *h)
+{
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	if (!c || !EVP_DigestInit_ex(c, EVP_sha256(), NULL))
+		oom();
+	h->ctx = c;
+}
+
+void hoist_sha256_update(struct hoist_sha256 *h, const void *data, size_t len)
+{
+	if (len)
+		EVP_DigestUpdate(h->ctx, data, len);
+}
+
+void hoist_sha256_final(struct hoist_sha256 *h, char out[HOIST_DIGEST_MAX])
+{
+	unsigned char md[32];
+	unsigned int mdlen = 0;
+	EVP_DigestFinal_ex(h->ctx, md, &mdlen);
+	hex_digest(md, out);
+	hoist_sha256_release(h);
+}
+
+void hoist_sha256_release(struct hoist_sha256 *h)
+{
+	if (h->ctx)
+		EVP_MD_CTX_free(h->ctx);
+	h->ctx = NULL;
+}
+
+/* ---- log ------------------------------------------------------------- */
+
+static hoist_log_fn log_fn;
+static void *log_userdata;
+
+void hoist_log_set(hoist_log_fn fn, void *userdata)
+{
+	log_fn = fn;
+	log_userdata = userdata;
+}
+
+void hoist_log(int level, const char *fmt, ...)
+{
+	char msg[2048];
+	va_list ap;
+	if (!log_fn)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_fn(level, msg, log_userdata);
+}
