@@ -1,0 +1,156 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+/*
+ * Layers: writing OCI layer blobs (PAX tar, gzip) in one streaming pass that
+ * computes the diffID (uncompressed sha256) and the digest (compressed
+ * sha256) while the blob goes to the store; reading any layer or rootfs tar
+ * (plain/gzip/bzip2/xz/zstd) safely; and unpacking layers into snapshots
+ * (ROOT/snapshots/<diffid-hex>/ plus a metadata index), which the build
+ * engine reads to see an image's files without root.
+ *
+ * Memory is bounded whatever the layer size: nothing holds a layer in memory.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "hoist/error.h"
+#include "hoist/oci.h"
+#include "hoist/store.h"
+
+/* Limits on untrusted tar input. */
+#define HOIST_TAR_MAX_ENTRIES 2000000
+#define HOIST_TAR_MAX_PATH 4096
+#define HOIST_TAR_MAX_XATTRS 64
+
+enum hoist_entry_type {
+	HOIST_ENTRY_FILE,
+	HOIST_ENTRY_DIR,
+	HOIST_ENTRY_SYMLINK,
+	HOIST_ENTRY_HARDLINK,
+	HOIST_ENTRY_CHAR,
+	HOIST_ENTRY_BLOCK,
+	HOIST_ENTRY_FIFO,
+};
+
+struct hoist_xattr {
+	char *name;
+	char *value;
+	size_t len;
+};
+
+/*
+ * One filesystem entry. path is relative to the root, cleaned, no leading
+ * "/" or "./", never containing "..": readers reject entries that would
+ * escape. For hardlinks, linkname is the (cleaned) path of the target.
+ */
+struct hoist_entry {
+	char *path;
+	enum hoist_entry_type type;
+	uint32_t mode; /* permission bits incl. setuid/setgid/sticky (07777) */
+	uint32_t uid, gid;
+	int64_t mtime; /* seconds */
+	uint64_t size; /* regular files */
+	char *linkname;
+	uint32_t devmajor, devminor;
+	struct hoist_xattr *xattrs;
+	size_t n_xattrs;
+};
+
+void hoist_entry_release(struct hoist_entry *e);
+void hoist_entry_copy(struct hoist_entry *dst, const struct hoist_entry *src);
+
+/* ---- writing a layer ------------------------------------------------- */
+
+struct hoist_layer_opts {
+	int gzip_level;           /* 1..9; 0 means the default (6, as Docker) */
+	int64_t source_date_epoch; /* < 0: none; else clamp every mtime to it */
+};
+
+struct hoist_layer_writer;
+
+int hoist_layer_writer_new(struct hoist_store *s, const struct hoist_layer_opts *opts,
+			   struct hoist_layer_writer **ret, struct hoist_error *err);
+/*
+ * Add an entry. For a regular file, content is read from content_fd (exactly
+ * e->size bytes, else -EIO); for others content_fd is -1. uname/gname are not
+ * written; atime/ctime never; mtime is clamped to the epoch when set. The
+ * caller adds entries in the order they should appear (sorted, parents first).
+ */
+int hoist_layer_add(struct hoist_layer_writer *w, const struct hoist_entry *e, int content_fd,
+		    struct hoist_error *err);
+/* Whiteout for path (writes "<dir>/.wh.<name>"), and the opaque marker for dir. */
+int hoist_layer_add_whiteout(struct hoist_layer_writer *w, const char *path,
+			     struct hoist_error *err);
+int hoist_layer_add_opaque(struct hoist_layer_writer *w, const char *dir,
+			   struct hoist_error *err);
+/*
+ * Finish the tar and the gzip stream, commit the blob to the store, and
+ * return its descriptor (media type HOIST_MT_OCI_LAYER_GZIP) and diffID.
+ * Frees the writer.
+ */
+int hoist_layer_writer_finish(struct hoist_layer_writer *w, struct hoist_descriptor *ret_desc,
+			      char ret_diff_id[HOIST_DIGEST_MAX], struct hoist_error *err);
+void hoist_layer_writer_abort(struct hoist_layer_writer *w);
+
+/* ---- reading tars ---------------------------------------------------- */
+
+struct hoist_tar_reader;
+
+/*
+ * Read a tar stream from fd (not taken over), any compression libarchive
+ * knows. name is for error messages.
+ */
+int hoist_tar_reader_open(int fd, const char *name, struct hoist_tar_reader **ret,
+			  struct hoist_error *err);
+/*
+ * Next entry into *e (released by the caller, or on the next call).
+ * Returns 1 with an entry, 0 at the end, negative errno on a corrupt or
+ * unsafe archive (path escaping the root, too many entries, ...).
+ */
+int hoist_tar_reader_next(struct hoist_tar_reader *r, struct hoist_entry *e,
+			  struct hoist_error *err);
+/* Read the current entry's content. Returns bytes read, 0 at its end, or < 0. */
+ssize_t hoist_tar_reader_read(struct hoist_tar_reader *r, void *buf, size_t len,
+			      struct hoist_error *err);
+void hoist_tar_reader_free(struct hoist_tar_reader *r);
+
+/*
+ * Make a layer from a root filesystem tar (any compression), as `hoist
+ * import` does: every entry is validated and rewritten as PAX in the order
+ * given, with uname/gname dropped and mtimes clamped per opts.
+ */
+int hoist_layer_from_tar(struct hoist_store *s, int fd, const char *name,
+			 const struct hoist_layer_opts *opts, struct hoist_descriptor *ret_desc,
+			 char ret_diff_id[HOIST_DIGEST_MAX], struct hoist_error *err);
+
+/* ---- snapshots ------------------------------------------------------- */
+
+/*
+ * A snapshot is one layer unpacked: ROOT/snapshots/<diffid-hex>/root/ holds
+ * the contents of regular files and the directory tree (files readable by
+ * the user; ownership and special files are NOT applied there), and an index
+ * records every entry of the layer with its real metadata, whiteouts and
+ * opaque markers included. Unpacking verifies the diffID and is idempotent;
+ * the snapshot appears atomically (built under a temp name, renamed).
+ */
+struct hoist_snapshot_entry {
+	struct hoist_entry e;
+	bool whiteout; /* e.path names the deleted path (".wh." removed) */
+	bool opaque;   /* e.path names the directory made opaque */
+};
+
+struct hoist_snapshot {
+	char diff_id[HOIST_DIGEST_MAX];
+	char *root; /* absolute path of the unpacked root directory */
+	struct hoist_snapshot_entry *entries; /* in tar order */
+	size_t n_entries;
+};
+
+int hoist_snapshot_unpack(struct hoist_store *s, const struct hoist_descriptor *layer,
+			  const char *diff_id, struct hoist_error *err);
+int hoist_snapshot_load(struct hoist_store *s, const char *diff_id, struct hoist_snapshot *ret,
+			struct hoist_error *err);
+void hoist_snapshot_release(struct hoist_snapshot *snap);

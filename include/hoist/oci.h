@@ -1,0 +1,136 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+/*
+ * OCI image documents: platforms, image configs (with Docker's extra config
+ * fields Healthcheck, OnBuild, Shell, ArgsEscaped), manifests and indexes,
+ * and the on-disk exchange formats: OCI image layout (dir or tar) and
+ * docker-archive (`docker save` / `docker load`).
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "hoist/error.h"
+#include "hoist/store.h"
+#include "hoist/util.h"
+
+#define HOIST_MT_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
+#define HOIST_MT_OCI_INDEX "application/vnd.oci.image.index.v1+json"
+#define HOIST_MT_OCI_CONFIG "application/vnd.oci.image.config.v1+json"
+#define HOIST_MT_OCI_LAYER_GZIP "application/vnd.oci.image.layer.v1.tar+gzip"
+#define HOIST_MT_OCI_LAYER_ZSTD "application/vnd.oci.image.layer.v1.tar+zstd"
+#define HOIST_MT_OCI_LAYER_TAR "application/vnd.oci.image.layer.v1.tar"
+#define HOIST_MT_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
+#define HOIST_MT_DOCKER_LIST "application/vnd.docker.distribution.manifest.list.v2+json"
+#define HOIST_MT_DOCKER_CONFIG "application/vnd.docker.container.image.v1+json"
+#define HOIST_MT_DOCKER_LAYER_GZIP "application/vnd.docker.image.rootfs.diff.tar.gzip"
+
+/* ---- platforms ------------------------------------------------------- */
+
+struct hoist_platform {
+	char os[32];           /* "linux" */
+	char architecture[32]; /* "amd64", "arm64", "arm", ... */
+	char variant[16];      /* "v7", "v8" or "" */
+};
+
+/*
+ * Parse "os/arch[/variant]" or "arch" with Docker's normalisation
+ * (aarch64 -> arm64, armhf -> arm/v7, x86_64 -> amd64, arm64/v8 -> arm64,
+ * arm -> arm/v7). -EINVAL on junk.
+ */
+int hoist_platform_parse(const char *s, struct hoist_platform *ret, struct hoist_error *err);
+/* The platform of this machine. */
+void hoist_platform_host(struct hoist_platform *ret);
+/* "linux/arm/v7". Writes at most size bytes. */
+void hoist_platform_format(const struct hoist_platform *p, char *buf, size_t size);
+bool hoist_platform_equal(const struct hoist_platform *a, const struct hoist_platform *b);
+
+/* ---- descriptors ----------------------------------------------------- */
+
+struct hoist_descriptor {
+	char media_type[128];
+	char digest[HOIST_DIGEST_MAX];
+	int64_t size;
+};
+
+/* ---- image ----------------------------------------------------------- */
+
+/*
+ * An image as the build engine manipulates it. `config` is the whole image
+ * config JSON document (jansson, owned): architecture, os, variant, created,
+ * author, config{Env,Cmd,Entrypoint,WorkingDir,User,Labels,ExposedPorts,
+ * Volumes,StopSignal,Healthcheck,OnBuild,Shell,ArgsEscaped}, rootfs{type,
+ * diff_ids}, history[]. `layers` are the compressed layer descriptors in
+ * order, parallel to rootfs.diff_ids.
+ */
+struct hoist_image {
+	json_t *config;
+	struct hoist_descriptor *layers;
+	size_t n_layers;
+	char manifest_digest[HOIST_DIGEST_MAX]; /* when loaded from the store, else "" */
+	char config_digest[HOIST_DIGEST_MAX];   /* idem */
+};
+
+void hoist_image_init(struct hoist_image *img);
+void hoist_image_release(struct hoist_image *img);
+/* Deep copy. */
+void hoist_image_copy(struct hoist_image *dst, const struct hoist_image *src);
+
+/*
+ * Load the image a store digest names: a manifest directly, or an index
+ * (picking the entry for `platform`, or the host platform when NULL).
+ * Configs and manifests are size-bounded and verified.
+ */
+int hoist_image_load(struct hoist_store *s, const char *digest,
+		     const struct hoist_platform *platform, struct hoist_image *ret,
+		     struct hoist_error *err);
+
+/*
+ * Write the image's config and an OCI manifest (with `annotations`, may be
+ * NULL) into the store; returns the manifest descriptor. The JSON is
+ * canonical (sorted keys, compact), so equal images give equal digests.
+ */
+int hoist_image_commit(struct hoist_store *s, const struct hoist_image *img,
+		       struct hoist_descriptor *ret_manifest, struct hoist_error *err);
+
+/* Append a layer (descriptor + diffID) and a history entry. */
+void hoist_image_add_layer(struct hoist_image *img, const struct hoist_descriptor *layer,
+			   const char *diff_id);
+void hoist_image_add_history(struct hoist_image *img, const char *created, const char *created_by,
+			     bool empty_layer);
+
+/* Dump canonical JSON (sorted keys, compact) into a new string. */
+char *hoist_json_canonical(const json_t *j);
+
+/* ---- exchange formats ------------------------------------------------ */
+
+enum hoist_archive_format {
+	HOIST_ARCHIVE_OCI_DIR,     /* OCI image layout directory */
+	HOIST_ARCHIVE_OCI_TAR,     /* OCI image layout as a tar */
+	HOIST_ARCHIVE_DOCKER_TAR,  /* docker save format (manifest.json + repositories) */
+};
+
+/* One image to export: a manifest (or index) digest in the store and its names. */
+struct hoist_export_item {
+	char digest[HOIST_DIGEST_MAX];
+	const char *const *names; /* NULL-terminated normalized refs, may be NULL */
+};
+
+/*
+ * Export images from the store. dest is a directory (OCI_DIR, created when
+ * missing, merged into when an index.json exists) or a file path ("-" for
+ * stdout for the tar formats). The tar is written to a temp name and renamed.
+ */
+int hoist_oci_export(struct hoist_store *s, enum hoist_archive_format fmt, const char *dest,
+		     const struct hoist_export_item *items, size_t n, struct hoist_error *err);
+
+/*
+ * Import an OCI layout (dir or tar) or a docker-archive tar into the store
+ * (format detected). Every blob is verified; the names found are tagged
+ * (refs in `ret_names`, NULL-terminated, hoist_strv_free()).
+ */
+int hoist_oci_import(struct hoist_store *s, const char *src, char ***ret_names,
+		     struct hoist_error *err);
