@@ -2,7 +2,7 @@
 # with sudo): `make demo` and `make check`. Everything else is meson.
 
 # Build and test dependencies, all Debian packages.
-DEPS = build-essential pkg-config meson ninja-build clang libclang-rt-14-dev \
+DEPS = build-essential pkg-config meson ninja-build clang clang-format libclang-rt-14-dev git \
        libcurl4-openssl-dev libssl-dev zlib1g-dev libarchive-dev libjansson-dev \
        libyaml-dev libzstd-dev \
        python3 python3-jsonschema busybox-static skopeo umoci podman uidmap \

@@ -1,0 +1,23 @@
+#!/bin/sh
+# House rules checked as a test (STYLE.md 9 and 13): no unsafe string calls
+# in the sources, and every C file formatted by the repository's .clang-format.
+set -u
+cd "${HOIST_SRCDIR:?}"
+n=0; failed=0
+files=$(git ls-files 'src/*.c' 'src/*.h' 'include/*.h' 2>/dev/null || find src include -name '*.[ch]')
+bad=$(grep -nE '\b(sprintf|vsprintf|strcpy|strcat|atoi|atol|strtok|gets|system)[[:space:]]*\(' $files | grep -v '^\S*:\s*\*' || true)
+n=$((n+1))
+if [ -z "$bad" ]; then echo "ok $n - no unsafe string calls"; else
+	failed=$((failed+1)); echo "not ok $n - unsafe string calls:"; echo "$bad" | sed 's/^/# /'; fi
+if command -v clang-format >/dev/null 2>&1; then
+	for f in $files; do
+		n=$((n+1))
+		if clang-format --dry-run -Werror "$f" >/dev/null 2>&1; then echo "ok $n - $f formatted"
+		else failed=$((failed+1)); echo "not ok $n - $f is not clang-formatted (run make format)"; fi
+	done
+else
+	if [ -n "${HOIST_TEST_NO_SKIP:-}" ]; then echo "not ok - clang-format missing"; exit 1; fi
+	echo "1..0 # SKIP clang-format is not installed"; exit 77
+fi
+echo "1..$n"
+[ $failed -eq 0 ]
