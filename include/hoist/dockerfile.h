@@ -25,6 +25,7 @@ struct hoist_df_heredoc {
 	bool expand;   /* false when the terminator word was quoted */
 	bool chomp;    /* <<- : leading tabs stripped */
 	int fd;        /* N<< , 0 when not given */
+	size_t content_len; /* bytes in content (it may hold NUL bytes) */
 };
 
 /*
@@ -47,6 +48,8 @@ struct hoist_df_node {
 	int start_line;  /* 1-based */
 	int end_line;
 	char **prev_comment; /* NULL-terminated comment lines just before, or NULL */
+	size_t value_len;    /* bytes in value: a JSON "\u0000" puts NUL bytes in it */
+	size_t original_len; /* bytes in original */
 };
 
 struct hoist_df_directive {
