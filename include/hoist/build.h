@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+/*
+ * The build engine: Dockerfile + context -> an image in the store.
+ *
+ * The engine parses the Dockerfile (hoist/dockerfile.h, hoist/instructions.h),
+ * picks the stages the target needs, and runs them step by step. Every step
+ * has a cache key (sha256 over the parent key, the platform, the instruction
+ * after expansion, and for COPY/ADD the content of exactly the sources it
+ * selects); a hit reuses the recorded image state without redoing the step.
+ * Each filesystem-changing step writes one layer. Nothing is printed:
+ * progress and warnings go through the callback in the options.
+ *
+ * A stat cache (ROOT/statcache/<sha256 of the context's absolute path>)
+ * remembers the sha256 of context files by path, size, mtime, ctime and
+ * inode, so a no-op rebuild re-reads no file.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "hoist/error.h"
+#include "hoist/oci.h"
+#include "hoist/store.h"
+
+enum hoist_build_event_kind {
+	HOIST_BUILD_EVENT_STEP,    /* a step finished (cached or done) */
+	HOIST_BUILD_EVENT_WARNING, /* e.g. an unused --build-arg */
+	HOIST_BUILD_EVENT_DONE,    /* the final image is committed */
+};
+
+struct hoist_build_event {
+	enum hoist_build_event_kind kind;
+	const char *stage;  /* stage name, or its index as text */
+	int stage_index;
+	int step;           /* 1-based within the stage (0 is the FROM) */
+	int n_steps;        /* steps in the stage, FROM included */
+	const char *text;   /* "COPY a.txt /x", a warning, or the final digest */
+	bool cached;
+	double seconds;     /* time the step took */
+};
+
+typedef void (*hoist_build_event_fn)(const struct hoist_build_event *ev, void *userdata);
+
+struct hoist_build_opts {
+	const char *context_dir;        /* required */
+	const char *dockerfile;         /* NULL: CONTEXT/Dockerfile */
+	const char *target;             /* NULL: the last stage */
+	const char *const *build_args;  /* NULL-terminated "K=V" (or "K": from the env), may be NULL */
+	const char *const *labels;      /* NULL-terminated "K=V" added to the final image */
+	const char *const *tags;        /* NULL-terminated names tagged after success */
+	const struct hoist_platform *platform; /* NULL: the host */
+	bool no_cache;                  /* do not look up cache records (still writes them) */
+	/*
+	 * Clamp every timestamp to this epoch (>= 0). -1: use SOURCE_DATE_EPOCH
+	 * from the build args, then from the environment, else none.
+	 */
+	int64_t source_date_epoch;
+	hoist_build_event_fn on_event;  /* may be NULL */
+	void *userdata;
+};
+
+struct hoist_build_result {
+	struct hoist_descriptor manifest; /* the final image's manifest in the store */
+	char config_digest[HOIST_DIGEST_MAX];
+	int steps;        /* steps run, FROMs excluded */
+	int steps_cached; /* of which cache hits */
+};
+
+/* opts with every field at its default (source_date_epoch = -1). */
+void hoist_build_opts_init(struct hoist_build_opts *o);
+
+/*
+ * Run a build. On success the final image's config and manifest are in the
+ * store, *ret is filled, and opts->tags are set (only after everything
+ * succeeded: a failed build never leaves a partial tag). On failure err holds
+ * "FILE:LINE: what is wrong"; the store may hold new complete blobs and cache
+ * records of the steps that succeeded, never a torn blob.
+ */
+int hoist_build_run(struct hoist_store *s, const struct hoist_build_opts *opts,
+		    struct hoist_build_result *ret, struct hoist_error *err);

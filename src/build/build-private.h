@@ -1,0 +1,174 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+/*
+ * Private to the build module: the in-memory filesystem tree of a stage,
+ * the context file list with its stat cache, Go's filepath.Match, and the
+ * COPY/ADD implementation.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "hoist/build.h"
+#include "hoist/context.h"
+#include "hoist/instructions.h"
+#include "hoist/layer.h"
+#include "hoist/oci.h"
+#include "hoist/store.h"
+#include "hoist/util.h"
+
+/* ---- filesystem tree (fstree.c) --------------------------------------- */
+
+/*
+ * Metadata of the merged filesystem of a stage; file contents stay where
+ * they are (a snapshot file, a context file, a temp file) and `src` names
+ * that host path.
+ */
+struct fsnode {
+	char *name;
+	struct hoist_entry e; /* e.path unused (NULL) */
+	char *src;            /* host path of a regular file's content */
+	struct fsnode *parent;
+	struct fsnode **kids; /* sorted by name */
+	size_t n_kids, alloc_kids;
+	unsigned gen;       /* step that last wrote this node */
+	unsigned gen_below; /* step that last wrote something below */
+	void *aux;          /* context trees: the struct ctxent */
+};
+
+struct fstree {
+	struct fsnode *root;
+	unsigned gen; /* current step generation */
+};
+
+struct fstree *fstree_new(void);
+void fstree_free(struct fstree *t);
+struct fsnode *fsnode_child(const struct fsnode *dir, const char *name);
+/* Create (or replace, dropping any subtree when the type changes) child `name`. */
+struct fsnode *fsnode_put(struct fsnode *dir, const char *name, const struct hoist_entry *e,
+			  const char *src);
+void fsnode_touch(struct fsnode *n, unsigned gen);
+void fsnode_remove(struct fsnode *n);
+char *fsnode_path(const struct fsnode *n); /* "a/b", "" for the root */
+
+/* Apply one unpacked layer (whiteouts first, then entries). */
+int fstree_apply_snapshot(struct fstree *t, const struct hoist_snapshot *snap,
+			  struct hoist_error *err);
+/* Build the tree of an image from its layers (unpacking snapshots as needed). */
+int fstree_from_image(struct hoist_store *s, const struct hoist_image *img, struct fstree **ret,
+		      struct hoist_error *err);
+
+/*
+ * Resolve path (absolute inside the tree) following symlinks inside the
+ * root, `..` clamped at `/`. Returns 0 with *ret the node, or -ENOENT with
+ * *ret_parent the directory that would hold the missing last component
+ * (only when just the last one is missing; else NULL) and *ret_name it.
+ */
+int fstree_resolve(struct fstree *t, const char *path, bool follow_last, struct fsnode **ret,
+		   struct fsnode **ret_parent, char **ret_name);
+/*
+ * mkdir -p: every missing directory is created with mode 0755, uid:gid and
+ * mtime and marked written in the current generation; existing ones keep
+ * their metadata. -ENOTDIR when a component is not a directory.
+ */
+int fstree_mkdir_p(struct fstree *t, const char *path, uint32_t uid, uint32_t gid, int64_t mtime,
+		   struct fsnode **ret);
+/*
+ * Write every node written in generation `gen` (and its parent directories)
+ * as one layer. Files' contents are read from their src.
+ */
+int fstree_write_layer(struct fstree *t, struct hoist_store *s, const struct hoist_layer_opts *lo,
+		       unsigned gen, struct hoist_descriptor *ret_desc,
+		       char ret_diff_id[HOIST_DIGEST_MAX], struct hoist_error *err);
+/* Read a small file of the tree (e.g. /etc/passwd) into memory; -ENOENT if absent. */
+int fstree_read_file(struct fstree *t, const char *path, size_t max, char **ret);
+
+/* ---- Go's filepath.Match (match.c) ------------------------------------ */
+
+/* 1 match, 0 no match, -EINVAL bad pattern. Matches one path (with '/'). */
+int go_path_match(const char *pattern, const char *name);
+bool has_wildcards(const char *s);
+/* Go's path.Clean. New string. */
+char *go_path_clean(const char *p);
+
+/* ---- context files and stat cache (ctxfiles.c) ------------------------ */
+
+struct ctxent {
+	char *path; /* relative, "" never (the root is implicit) */
+	struct stat st;
+	char *link; /* symlink target */
+	char sha[HOIST_DIGEST_MAX];
+	bool hashed;
+};
+
+struct ctxfiles {
+	int dirfd;            /* not owned */
+	char *abs_root;
+	struct ctxent *v;     /* walk order */
+	size_t n;
+	struct ctxent **by_path; /* sorted by strcmp(path) */
+	/* stat cache */
+	char *cache_path;
+	struct statcache_rec *cache;
+	size_t n_cache;
+	bool cache_dirty;
+};
+
+int ctxfiles_load(struct hoist_store *s, const struct hoist_context *ctx, const char *abs_root,
+		  struct ctxfiles **ret, struct hoist_error *err);
+void ctxfiles_free(struct ctxfiles *c);
+/* Write the stat cache back when it changed (best effort). */
+void ctxfiles_save(struct ctxfiles *c);
+struct ctxent *ctxfiles_find(struct ctxfiles *c, const char *path);
+/* sha256 of a regular file's content, through the stat cache. */
+int ctxfiles_hash(struct ctxfiles *c, struct ctxent *e, struct hoist_error *err);
+/*
+ * Where a statcache for a context lives, and the hash a statcache stores for
+ * a file: exposed for tests.
+ */
+char *statcache_path(struct hoist_store *s, const char *abs_root);
+/* The context as a tree (nodes' aux point at their ctxent; src at the file). */
+struct fstree *ctxfiles_tree(struct ctxfiles *c);
+
+/* ---- cache keys (key.c) ------------------------------------------------ */
+
+struct keyhash {
+	struct hoist_sha256 h;
+};
+void key_begin(struct keyhash *k, const char *parent_key, const struct hoist_platform *p);
+void key_add(struct keyhash *k, const char *label, const char *value);
+void key_addn(struct keyhash *k, const char *label, const void *data, size_t len);
+void key_finish(struct keyhash *k, char out[HOIST_DIGEST_MAX]);
+
+/* ---- COPY / ADD (copy.c) ---------------------------------------------- */
+
+struct copy_req {
+	const struct hoist_instr *in;
+	const char *file; /* Dockerfile name for errors */
+	struct hoist_strv srcs;    /* expanded */
+	char *dest;                /* expanded, absolute (workdir applied), trailing '/' kept */
+	bool dest_is_dir;
+	bool add;
+	bool has_chown;
+	uint32_t uid, gid;
+	int chmod; /* -1: keep */
+	struct ctxfiles *ctx;      /* when copying from the context (for hashing) */
+	struct fstree *from;       /* the source tree: context, stage or image */
+	struct hoist_strv excludes;
+	bool from_context;         /* owners become 0:0 unless --chown */
+	char *tmpdir;              /* for extracted tars / downloads */
+	unsigned *tmp_counter;
+	int64_t mtime_now;
+	char **downloads;          /* per src: downloaded file for URLs, else NULL */
+};
+
+/*
+ * Add the sources' identity to the key (paths, types, modes, bytes, link
+ * targets). For `from` sources, the selected paths and their metadata.
+ */
+int copy_hash_sources(struct copy_req *r, struct keyhash *k, struct hoist_error *err);
+/* Do the copy into tree t (generation t->gen). */
+int copy_run(struct copy_req *r, struct fstree *t, struct hoist_error *err);
+void copy_req_release(struct copy_req *r);

@@ -1,0 +1,668 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * COPY and ADD with BuildKit's rules: sources resolved inside the source
+ * root (`..` and symlinks clamped), Go filepath.Match wildcards, a directory
+ * source copies its contents, a trailing '/' (or several sources) makes the
+ * destination a directory, missing parents are created with the --chown
+ * owner and existing directories keep theirs, and ADD extracts local tars
+ * and fetches URLs.
+ */
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "build-private.h"
+#include "hoist/ignore.h"
+
+#define ADD_URL_MAX ((curl_off_t)8 << 30)
+
+void copy_req_release(struct copy_req *r)
+{
+	if (r->downloads) {
+		for (size_t i = 0; i < r->srcs.n; i++)
+			free(r->downloads[i]);
+		free(r->downloads);
+		r->downloads = NULL;
+	}
+	hoist_strv_release(&r->srcs);
+	free(r->dest);
+	r->dest = NULL;
+	hoist_strv_release(&r->excludes);
+}
+
+static bool is_url(const char *s)
+{
+	return hoist_startswith(s, "http://") || hoist_startswith(s, "https://");
+}
+
+/* ---- selection -------------------------------------------------------- */
+
+struct match {
+	struct fsnode *node;
+	char *path; /* cleaned path in the source tree, "" for its root */
+};
+
+struct matches {
+	struct match *v;
+	size_t n;
+};
+
+static void matches_release(struct matches *m)
+{
+	for (size_t i = 0; i < m->n; i++)
+		free(m->v[i].path);
+	free(m->v);
+}
+
+static void matches_push(struct matches *m, struct fsnode *n, const char *path)
+{
+	m->v = hoist_xrealloc(m->v, (m->n + 1) * sizeof(*m->v));
+	m->v[m->n].node = n;
+	m->v[m->n].path = hoist_xstrdup(path);
+	m->n++;
+}
+
+/* Glob components of `pattern` below dir (path so far `prefix`). */
+static int glob_rec(struct fstree *t, struct fsnode *dir, const char *prefix, const char *pattern,
+		    struct matches *out)
+{
+	const char *slash = strchr(pattern, '/');
+	_cleanup_free_ char *comp =
+		slash ? hoist_xstrndup(pattern, (size_t)(slash - pattern)) : hoist_xstrdup(pattern);
+	const char *rest = slash ? slash + 1 : NULL;
+
+	if (dir->e.type != HOIST_ENTRY_DIR)
+		return 0;
+	for (size_t i = 0; i < dir->n_kids; i++) {
+		struct fsnode *k = dir->kids[i];
+		int m = go_path_match(comp, k->name);
+		if (m < 0)
+			return m;
+		if (!m)
+			continue;
+		_cleanup_free_ char *p =
+			*prefix ? hoist_xasprintf("%s/%s", prefix, k->name) : hoist_xstrdup(k->name);
+		struct fsnode *target = k;
+		if (k->e.type == HOIST_ENTRY_SYMLINK) {
+			_cleanup_free_ char *abs = hoist_xasprintf("/%s", p);
+			if (fstree_resolve(t, abs, true, &target, NULL, NULL) < 0)
+				target = k;
+			if (!rest)
+				target = k->e.type == HOIST_ENTRY_SYMLINK && target ? target : k;
+		}
+		if (rest) {
+			int r = glob_rec(t, target, p, rest, out);
+			if (r < 0)
+				return r;
+		} else {
+			matches_push(out, target, p);
+		}
+	}
+	return 0;
+}
+
+static int select_sources(struct copy_req *r, const char *src, struct matches *out,
+			  struct hoist_error *err)
+{
+	_cleanup_free_ char *abs = hoist_xasprintf("/%s", src);
+	_cleanup_free_ char *clean = go_path_clean(abs);
+	const char *rel = clean + 1;
+
+	if (!has_wildcards(rel)) {
+		struct fsnode *n;
+		int k = fstree_resolve(r->from, clean, true, &n, NULL, NULL);
+		if (k < 0)
+			return hoist_error_set_at(err, -ENOENT, r->file, r->in->line, 0,
+						  "%s %s: \"%s\" not found%s", r->in->keyword, src,
+						  clean, r->ctx ? " in the build context" : "");
+		matches_push(out, n, rel);
+		return 0;
+	}
+	/* Literal leading components are resolved (symlinks followed), then globbed. */
+	int k = glob_rec(r->from, r->from->root, "", rel, out);
+	if (k < 0)
+		return hoist_error_set_at(err, k, r->file, r->in->line, 0, "%s: bad pattern '%s'",
+					  r->in->keyword, src);
+	/* BuildKit accepts a wildcard that matches nothing (see case 52). */
+	return 0;
+}
+
+/* ---- hashing ----------------------------------------------------------- */
+
+static int hash_node(struct copy_req *r, struct keyhash *k, struct fsnode *n, const char *rel,
+		     const struct hoist_ignore *ex, struct hoist_error *err)
+{
+	if (ex && *rel && hoist_ignore_match(ex, rel) > 0)
+		return 0;
+	char meta[160];
+	snprintf(meta, sizeof(meta), "%d %o %llu", (int)n->e.type, n->e.mode,
+		 (unsigned long long)n->e.size);
+	key_add(k, "path", rel);
+	key_add(k, "meta", meta);
+	if (n->e.type == HOIST_ENTRY_SYMLINK)
+		key_add(k, "link", n->e.linkname);
+	if (n->e.type == HOIST_ENTRY_FILE && n->aux) {
+		int e = ctxfiles_hash(r->ctx, n->aux, err);
+		if (e < 0)
+			return e;
+		key_add(k, "sha", ((struct ctxent *)n->aux)->sha);
+	}
+	if (n->e.type == HOIST_ENTRY_DIR)
+		for (size_t i = 0; i < n->n_kids; i++) {
+			_cleanup_free_ char *p = *rel ? hoist_xasprintf("%s/%s", rel, n->kids[i]->name)
+						      : hoist_xstrdup(n->kids[i]->name);
+			int e = hash_node(r, k, n->kids[i], p, ex, err);
+			if (e < 0)
+				return e;
+		}
+	return 0;
+}
+
+static int compile_excludes(struct copy_req *r, struct hoist_ignore **ret, struct hoist_error *err)
+{
+	*ret = NULL;
+	if (!r->excludes.n)
+		return 0;
+	return hoist_ignore_new((const char *const *)r->excludes.v, r->excludes.n, ret, err);
+}
+
+static int download(struct copy_req *r, size_t idx, const char *url, struct hoist_error *err);
+
+int copy_hash_sources(struct copy_req *r, struct keyhash *k, struct hoist_error *err)
+{
+	struct hoist_ignore *ex = NULL;
+	int e = compile_excludes(r, &ex, err);
+	if (e < 0)
+		return e;
+	r->downloads = hoist_xcalloc(r->srcs.n + 1, sizeof(char *));
+	for (size_t i = 0; i < r->srcs.n && e >= 0; i++) {
+		const char *src = r->srcs.v[i];
+		key_add(k, "src", src);
+		if (r->add && is_url(src)) {
+			e = download(r, i, src, err);
+			if (e >= 0) {
+				char d[HOIST_DIGEST_MAX];
+				_cleanup_free_ char *data = NULL;
+				struct hoist_sha256 h;
+				_cleanup_close_ int fd =
+					open(r->downloads[i], O_RDONLY | O_CLOEXEC);
+				char buf[65536];
+				ssize_t n;
+				hoist_sha256_init(&h);
+				while (fd >= 0 && (n = read(fd, buf, sizeof(buf))) > 0)
+					hoist_sha256_update(&h, buf, (size_t)n);
+				hoist_sha256_final(&h, d);
+				key_add(k, "url-sha", d);
+			}
+			continue;
+		}
+		if (!r->ctx)
+			continue; /* --from sources: the source's key covers them */
+		struct matches m = {0};
+		e = select_sources(r, src, &m, err);
+		for (size_t j = 0; j < m.n && e >= 0; j++) {
+			key_add(k, "match", m.v[j].path);
+			e = hash_node(r, k, m.v[j].node, "", ex, err);
+		}
+		matches_release(&m);
+	}
+	hoist_ignore_free(ex);
+	return e;
+}
+
+/* ---- copying ----------------------------------------------------------- */
+
+static const char *base_name(const char *p)
+{
+	const char *s = strrchr(p, '/');
+	return s ? s + 1 : p;
+}
+
+static void apply_owner_mode(struct copy_req *r, struct hoist_entry *e)
+{
+	if (r->has_chown) {
+		e->uid = r->uid;
+		e->gid = r->gid;
+	} else if (r->from_context) {
+		e->uid = 0;
+		e->gid = 0;
+	}
+	if (r->chmod >= 0 && e->type != HOIST_ENTRY_SYMLINK)
+		e->mode = (uint32_t)r->chmod;
+}
+
+/* The content path and size of a source node (hardlinks resolved). */
+static struct fsnode *content_node(struct copy_req *r, struct fsnode *n)
+{
+	if (n->e.type == HOIST_ENTRY_HARDLINK && n->e.linkname) {
+		_cleanup_free_ char *abs = hoist_xasprintf("/%s", n->e.linkname);
+		struct fsnode *t;
+		if (fstree_resolve(r->from, abs, false, &t, NULL, NULL) == 0 &&
+		    t->e.type == HOIST_ENTRY_FILE)
+			return t;
+	}
+	return n;
+}
+
+static int copy_node(struct copy_req *r, struct fstree *t, struct fsnode *src,
+		     struct fsnode *dstdir, const char *name, const char *rel,
+		     const struct hoist_ignore *ex, struct hoist_error *err)
+{
+	if (ex && *rel && hoist_ignore_match(ex, rel) > 0)
+		return 0;
+	struct fsnode *cn = content_node(r, src);
+	struct hoist_entry e = cn->e;
+	e.path = NULL;
+	if (e.type == HOIST_ENTRY_HARDLINK)
+		return hoist_error_set_at(err, -ENOENT, r->file, r->in->line, 0,
+					  "%s: hardlink target of '%s' not found", r->in->keyword,
+					  rel);
+	if (src->e.type == HOIST_ENTRY_SYMLINK)
+		e = src->e;
+	apply_owner_mode(r, &e);
+	if (e.type == HOIST_ENTRY_DIR) {
+		struct fsnode *d = fsnode_child(dstdir, name);
+		if (!d || d->e.type != HOIST_ENTRY_DIR) {
+			d = fsnode_put(dstdir, name, &e, NULL);
+		} else {
+			d->e.mode = e.mode;
+			d->e.uid = e.uid;
+			d->e.gid = e.gid;
+			d->e.mtime = e.mtime;
+		}
+		fsnode_touch(d, t->gen);
+		for (size_t i = 0; i < src->n_kids; i++) {
+			_cleanup_free_ char *p = *rel ? hoist_xasprintf("%s/%s", rel, src->kids[i]->name)
+						      : hoist_xstrdup(src->kids[i]->name);
+			int k = copy_node(r, t, src->kids[i], d, src->kids[i]->name, p, ex, err);
+			if (k < 0)
+				return k;
+		}
+		return 0;
+	}
+	struct fsnode *n = fsnode_put(dstdir, name, &e, e.type == HOIST_ENTRY_FILE ? cn->src : NULL);
+	n->aux = NULL;
+	fsnode_touch(n, t->gen);
+	return 0;
+}
+
+/* Copy a directory's contents into dest (created if missing, kept if present). */
+static int copy_dir_contents(struct copy_req *r, struct fstree *t, struct fsnode *src,
+			     const char *dest, const struct hoist_ignore *ex,
+			     struct hoist_error *err)
+{
+	struct fsnode *d;
+	int k = fstree_mkdir_p(t, dest, r->has_chown ? r->uid : 0, r->has_chown ? r->gid : 0,
+			       r->mtime_now, &d);
+	if (k < 0)
+		return hoist_error_set_at(err, k, r->file, r->in->line, 0,
+					  "%s: cannot create directory '%s': %s", r->in->keyword,
+					  dest, strerror(-k));
+	fsnode_touch(d, t->gen);
+	for (size_t i = 0; i < src->n_kids; i++) {
+		k = copy_node(r, t, src->kids[i], d, src->kids[i]->name, src->kids[i]->name, ex,
+			      err);
+		if (k < 0)
+			return k;
+	}
+	return 0;
+}
+
+/* Where a single non-directory source lands: its directory and name. */
+static int file_target(struct copy_req *r, struct fstree *t, const char *srcname,
+		       struct fsnode **ret_dir, char **ret_name, struct hoist_error *err)
+{
+	uint32_t uid = r->has_chown ? r->uid : 0, gid = r->has_chown ? r->gid : 0;
+	struct fsnode *n;
+	int k;
+
+	if (!r->dest_is_dir) {
+		if (fstree_resolve(t, r->dest, true, &n, NULL, NULL) == 0 &&
+		    n->e.type == HOIST_ENTRY_DIR) {
+			*ret_dir = n;
+			*ret_name = hoist_xstrdup(srcname);
+			return 0;
+		}
+		_cleanup_free_ char *clean = go_path_clean(r->dest);
+		char *slash = strrchr(clean, '/');
+		*ret_name = hoist_xstrdup(slash + 1);
+		if (slash == clean)
+			slash[1] = '\0';
+		else
+			*slash = '\0';
+		k = fstree_mkdir_p(t, clean, uid, gid, r->mtime_now, ret_dir);
+	} else {
+		*ret_name = hoist_xstrdup(srcname);
+		k = fstree_mkdir_p(t, r->dest, uid, gid, r->mtime_now, ret_dir);
+	}
+	if (k < 0) {
+		free(*ret_name);
+		*ret_name = NULL;
+		return hoist_error_set_at(err, k, r->file, r->in->line, 0,
+					  "%s: cannot create the parents of '%s': %s",
+					  r->in->keyword, r->dest, strerror(-k));
+	}
+	fsnode_touch(*ret_dir, t->gen);
+	return 0;
+}
+
+/* ---- ADD: archives ------------------------------------------------------ */
+
+static bool archive_magic(const unsigned char *b, size_t n, bool *compressed)
+{
+	*compressed = true;
+	if (n >= 2 && b[0] == 0x1f && b[1] == 0x8b)
+		return true;
+	if (n >= 3 && memcmp(b, "BZh", 3) == 0)
+		return true;
+	if (n >= 6 && memcmp(b, "\xfd" "7zXZ\0", 6) == 0)
+		return true;
+	if (n >= 4 && memcmp(b, "\x28\xb5\x2f\xfd", 4) == 0)
+		return true;
+	*compressed = false;
+	return n >= 262 && memcmp(b + 257, "ustar", 5) == 0;
+}
+
+static char *tmp_file(struct copy_req *r)
+{
+	return hoist_xasprintf("%s/f%u", r->tmpdir, (*r->tmp_counter)++);
+}
+
+static int extract_tar(struct copy_req *r, struct fstree *t, int fd, const char *name,
+		       bool compressed, struct hoist_error *err)
+{
+	struct hoist_tar_reader *tr = NULL;
+	struct fsnode *root;
+	int k, count = 0;
+
+	k = fstree_mkdir_p(t, r->dest, r->has_chown ? r->uid : 0, r->has_chown ? r->gid : 0,
+			   r->mtime_now, &root);
+	if (k < 0)
+		return hoist_error_set_at(err, k, r->file, r->in->line, 0,
+					  "ADD: cannot create directory '%s': %s", r->dest,
+					  strerror(-k));
+	fsnode_touch(root, t->gen);
+	_cleanup_free_ char *rootpath = fsnode_path(root);
+	k = hoist_tar_reader_open(fd, name, &tr, err);
+	if (k < 0)
+		goto bad;
+	for (;;) {
+		struct hoist_entry e = {0};
+		k = hoist_tar_reader_next(tr, &e, err);
+		if (k <= 0) {
+			hoist_entry_release(&e);
+			if (k < 0 && compressed && count == 0) {
+				/* Not a tar after all: BuildKit copies it as a file. */
+				hoist_tar_reader_free(tr);
+				return 1;
+			}
+			break;
+		}
+		count++;
+		_cleanup_free_ char *abs = hoist_xasprintf("/%s/%s", rootpath, e.path);
+		_cleanup_free_ char *clean = go_path_clean(abs);
+		char *slash = strrchr(clean, '/');
+		_cleanup_free_ char *leaf = hoist_xstrdup(slash + 1);
+		struct fsnode *dir;
+		if (slash == clean)
+			slash[1] = '\0';
+		else
+			*slash = '\0';
+		if (!*leaf) {
+			hoist_entry_release(&e);
+			continue;
+		}
+		k = fstree_mkdir_p(t, clean, 0, 0, r->mtime_now, &dir);
+		if (k < 0) {
+			hoist_error_set_at(err, k, r->file, r->in->line, 0,
+					   "ADD: extracting '%s': cannot create '%s': %s", name,
+					   clean, strerror(-k));
+			hoist_entry_release(&e);
+			break;
+		}
+		_cleanup_free_ char *content = NULL;
+		if (e.type == HOIST_ENTRY_HARDLINK) {
+			_cleanup_free_ char *tabs = hoist_xasprintf("/%s/%s", rootpath, e.linkname);
+			struct fsnode *tn;
+			if (fstree_resolve(t, tabs, false, &tn, NULL, NULL) < 0 ||
+			    tn->e.type != HOIST_ENTRY_FILE) {
+				k = hoist_error_set_at(err, -EBADMSG, r->file, r->in->line, 0,
+						       "ADD: '%s': hardlink '%s' to a missing file",
+						       name, e.path);
+				hoist_entry_release(&e);
+				break;
+			}
+			uint32_t mode = e.mode, uid = e.uid, gid = e.gid;
+			free(e.linkname);
+			e.linkname = NULL;
+			e.type = HOIST_ENTRY_FILE;
+			e.size = tn->e.size;
+			e.mode = mode;
+			e.uid = uid;
+			e.gid = gid;
+			content = hoist_xstrdup(tn->src);
+		} else if (e.type == HOIST_ENTRY_FILE) {
+			content = tmp_file(r);
+			_cleanup_close_ int out =
+				open(content, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+			if (out < 0) {
+				k = hoist_error_set(err, -errno, "creating '%s': %s", content,
+						    strerror(errno));
+				hoist_entry_release(&e);
+				break;
+			}
+			char buf[65536];
+			uint64_t total = 0;
+			ssize_t n;
+			while ((n = hoist_tar_reader_read(tr, buf, sizeof(buf), err)) > 0) {
+				if (hoist_write_all(out, buf, (size_t)n) < 0) {
+					n = hoist_error_set(err, -errno, "writing '%s': %s",
+							    content, strerror(errno));
+					break;
+				}
+				total += (uint64_t)n;
+			}
+			if (n < 0) {
+				k = (int)n;
+				hoist_entry_release(&e);
+				break;
+			}
+			e.size = total;
+		}
+		free(e.path);
+		e.path = NULL;
+		struct fsnode *existing = fsnode_child(dir, leaf);
+		struct fsnode *nn;
+		if (existing && existing->e.type == HOIST_ENTRY_DIR && e.type == HOIST_ENTRY_DIR) {
+			existing->e.mode = e.mode;
+			existing->e.uid = e.uid;
+			existing->e.gid = e.gid;
+			existing->e.mtime = e.mtime;
+			nn = existing;
+		} else {
+			nn = fsnode_put(dir, leaf, &e, content);
+		}
+		fsnode_touch(nn, t->gen);
+		hoist_entry_release(&e);
+	}
+	hoist_tar_reader_free(tr);
+	if (k < 0)
+		goto bad;
+	return 0;
+bad:
+	return hoist_error_prefix(err, "%s:%d: ADD '%s'", r->file ? r->file : "Dockerfile",
+				  r->in->line, name);
+}
+
+/* ---- ADD: URLs ---------------------------------------------------------- */
+
+struct dl {
+	int fd;
+	curl_off_t total;
+	int werr;
+};
+
+static size_t dl_write(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	struct dl *d = userdata;
+	size_t n = size * nmemb;
+	d->total += (curl_off_t)n;
+	if (d->total > ADD_URL_MAX || hoist_write_all(d->fd, ptr, n) < 0) {
+		d->werr = 1;
+		return 0;
+	}
+	return n;
+}
+
+static int download(struct copy_req *r, size_t idx, const char *url, struct hoist_error *err)
+{
+	_cleanup_free_ char *path = tmp_file(r);
+	struct dl d = {.fd = -1};
+	long status = 0, filetime = -1;
+	CURLcode cc;
+
+	d.fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (d.fd < 0)
+		return hoist_error_set(err, -errno, "creating '%s': %s", path, strerror(errno));
+	CURL *c = curl_easy_init();
+	if (!c) {
+		close(d.fd);
+		return hoist_error_set(err, -ENOMEM, "cannot start libcurl");
+	}
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+	curl_easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, dl_write);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &d);
+	curl_easy_setopt(c, CURLOPT_FILETIME, 1L);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_USERAGENT, "hoist");
+	cc = curl_easy_perform(c);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_getinfo(c, CURLINFO_FILETIME, &filetime);
+	curl_easy_cleanup(c);
+	close(d.fd);
+	if (cc != CURLE_OK || status < 200 || status >= 300) {
+		unlink(path);
+		if (cc == CURLE_OK)
+			return hoist_error_set_at(err, -EIO, r->file, r->in->line, 0,
+						  "ADD %s: HTTP status %ld", url, status);
+		return hoist_error_set_at(err, -EIO, r->file, r->in->line, 0, "ADD %s: %s", url,
+					  curl_easy_strerror(cc));
+	}
+	if (r->in->checksum) {
+		char dg[HOIST_DIGEST_MAX];
+		_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+		struct hoist_sha256 h;
+		char buf[65536];
+		ssize_t n;
+		hoist_sha256_init(&h);
+		while (fd >= 0 && (n = read(fd, buf, sizeof(buf))) > 0)
+			hoist_sha256_update(&h, buf, (size_t)n);
+		hoist_sha256_final(&h, dg);
+		if (strcmp(dg, r->in->checksum) != 0) {
+			unlink(path);
+			return hoist_error_set_at(err, -EBADMSG, r->file, r->in->line, 0,
+						  "ADD %s: digest mismatch %s: %s", url, dg,
+						  r->in->checksum);
+		}
+	}
+	/* Docker: mode 0600, mtime from Last-Modified (else unchanged = 0 here). */
+	if (filetime >= 0) {
+		struct timespec ts[2] = {{filetime, 0}, {filetime, 0}};
+		(void)utimensat(AT_FDCWD, path, ts, 0);
+	}
+	r->downloads[idx] = TAKE_PTR(path);
+	return 0;
+}
+
+static const char *url_basename(const char *url, char *buf, size_t size)
+{
+	const char *p = strstr(url, "://");
+	p = p ? p + 3 : url;
+	const char *path = strchr(p, '/');
+	if (!path)
+		return "index.html";
+	size_t len = strcspn(path, "?#");
+	while (len > 1 && path[len - 1] == '/')
+		len--;
+	const char *b = path;
+	for (size_t i = 0; i < len; i++)
+		if (path[i] == '/')
+			b = path + i + 1;
+	size_t bl = (size_t)(path + len - b);
+	if (bl == 0)
+		return "index.html";
+	snprintf(buf, size, "%.*s", (int)bl, b);
+	return buf;
+}
+
+/* ---- driver ------------------------------------------------------------- */
+
+int copy_run(struct copy_req *r, struct fstree *t, struct hoist_error *err)
+{
+	struct hoist_ignore *ex = NULL;
+	int k = compile_excludes(r, &ex, err);
+	if (k < 0)
+		return k;
+
+	for (size_t i = 0; i < r->srcs.n && k >= 0; i++) {
+		const char *src = r->srcs.v[i];
+		if (r->add && is_url(src)) {
+			char nb[256];
+			struct stat st;
+			const char *bn = url_basename(src, nb, sizeof(nb));
+			if (!r->downloads || !r->downloads[i] || stat(r->downloads[i], &st) < 0) {
+				k = hoist_error_set_at(err, -EIO, r->file, r->in->line, 0,
+						       "ADD %s: not downloaded", src);
+				break;
+			}
+			struct hoist_entry e = {.type = HOIST_ENTRY_FILE,
+						.mode = 0600,
+						.size = (uint64_t)st.st_size,
+						.mtime = st.st_mtim.tv_sec};
+			apply_owner_mode(r, &e);
+			struct fsnode *dir;
+			_cleanup_free_ char *name = NULL;
+			k = file_target(r, t, bn, &dir, &name, err);
+			if (k < 0)
+				break;
+			struct fsnode *n = fsnode_put(dir, name, &e, r->downloads[i]);
+			fsnode_touch(n, t->gen);
+			continue;
+		}
+		struct matches m = {0};
+		k = select_sources(r, src, &m, err);
+		for (size_t j = 0; j < m.n && k >= 0; j++) {
+			struct fsnode *sn = m.v[j].node;
+			if (sn->e.type == HOIST_ENTRY_DIR) {
+				k = copy_dir_contents(r, t, sn, r->dest, ex, err);
+				continue;
+			}
+			if (r->add && sn->e.type == HOIST_ENTRY_FILE && sn->src && r->ctx) {
+				unsigned char head[512];
+				_cleanup_close_ int fd = open(sn->src, O_RDONLY | O_CLOEXEC);
+				ssize_t n = fd >= 0 ? pread(fd, head, sizeof(head), 0) : -1;
+				bool compressed;
+				if (n > 0 && archive_magic(head, (size_t)n, &compressed)) {
+					k = extract_tar(r, t, fd, m.v[j].path, compressed, err);
+					if (k <= 0)
+						continue;
+					k = 0; /* not a tar: copy as a file */
+				}
+			}
+			struct fsnode *dir;
+			_cleanup_free_ char *name = NULL;
+			const char *leaf = *m.v[j].path ? base_name(m.v[j].path) : sn->name;
+			k = file_target(r, t, leaf, &dir, &name, err);
+			if (k < 0)
+				break;
+			k = copy_node(r, t, sn, dir, name, "", NULL, err);
+		}
+		matches_release(&m);
+	}
+	hoist_ignore_free(ex);
+	return k;
+}

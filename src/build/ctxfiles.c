@@ -1,0 +1,327 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The context's kept files (after .dockerignore) and a stat cache, like
+ * git's index: a file whose path, size, mtime, ctime and inode are unchanged
+ * is not read again; its sha256 comes from ROOT/statcache/<key>.
+ *
+ * Stat cache format, one record per line:
+ *   <size> <mtime-ns> <ctime-ns> <ino> <sha256-hex> <path>\n
+ * Paths holding a newline are never cached.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "build-private.h"
+
+#define STATCACHE_MAX ((size_t)256 << 20)
+#define CTX_MAX_ENTRIES 5000000
+
+struct statcache_rec {
+	char *path;
+	uint64_t size, ino;
+	int64_t mtime_ns, ctime_ns;
+	char hex[HOIST_SHA256_HEX + 1];
+};
+
+static int64_t ns_of(const struct timespec *ts)
+{
+	return (int64_t)ts->tv_sec * 1000000000LL + ts->tv_nsec;
+}
+
+static int rec_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct statcache_rec *)a)->path, ((const struct statcache_rec *)b)->path);
+}
+
+static int ent_cmp(const void *a, const void *b)
+{
+	return strcmp((*(struct ctxent *const *)a)->path, (*(struct ctxent *const *)b)->path);
+}
+
+char *statcache_path(struct hoist_store *s, const char *abs_root)
+{
+	char d[HOIST_DIGEST_MAX];
+	hoist_sha256_digest(abs_root, strlen(abs_root), d);
+	return hoist_xasprintf("%s/statcache/%s", hoist_store_root(s), d + 7);
+}
+
+static void load_statcache(struct ctxfiles *c)
+{
+	_cleanup_free_ char *data = NULL;
+	size_t len = 0, alloc = 0;
+	if (hoist_read_file_at(AT_FDCWD, c->cache_path, STATCACHE_MAX, &data, &len, NULL) < 0)
+		return;
+	char *p = data, *end = data + len;
+	while (p < end) {
+		char *nl = memchr(p, '\n', (size_t)(end - p));
+		if (!nl)
+			break;
+		*nl = '\0';
+		struct statcache_rec rec = {0};
+		unsigned long long size, ino;
+		long long mt, ct;
+		int off = 0;
+		if (sscanf(p, "%llu %lld %lld %llu %64s %n", &size, &mt, &ct, &ino, rec.hex, &off) ==
+			    5 &&
+		    off > 0 && strlen(rec.hex) == HOIST_SHA256_HEX && p[off]) {
+			rec.size = size;
+			rec.ino = ino;
+			rec.mtime_ns = mt;
+			rec.ctime_ns = ct;
+			rec.path = hoist_xstrdup(p + off);
+			if (c->n_cache == alloc) {
+				alloc = alloc ? alloc * 2 : 256;
+				c->cache = hoist_xrealloc(c->cache, alloc * sizeof(*c->cache));
+			}
+			c->cache[c->n_cache++] = rec;
+		}
+		p = nl + 1;
+	}
+	qsort(c->cache, c->n_cache, sizeof(*c->cache), rec_cmp);
+}
+
+struct walkctx {
+	struct ctxfiles *c;
+	size_t alloc;
+};
+
+static int visit(const char *relpath, const struct stat *st, void *userdata)
+{
+	struct walkctx *w = userdata;
+	struct ctxfiles *c = w->c;
+	if (!relpath[0] || strcmp(relpath, ".") == 0)
+		return 0;
+	if (c->n >= CTX_MAX_ENTRIES)
+		return -E2BIG;
+	if (c->n == w->alloc) {
+		w->alloc = w->alloc ? w->alloc * 2 : 256;
+		c->v = hoist_xrealloc(c->v, w->alloc * sizeof(*c->v));
+	}
+	struct ctxent *e = &c->v[c->n++];
+	memset(e, 0, sizeof(*e));
+	e->path = hoist_xstrdup(relpath);
+	e->st = *st;
+	if (S_ISLNK(st->st_mode)) {
+		char buf[4096];
+		ssize_t n = readlinkat(c->dirfd, relpath, buf, sizeof(buf) - 1);
+		if (n < 0)
+			n = 0;
+		buf[n] = '\0';
+		e->link = hoist_xstrdup(buf);
+	}
+	return 0;
+}
+
+int ctxfiles_load(struct hoist_store *s, const struct hoist_context *ctx, const char *abs_root,
+		  struct ctxfiles **ret, struct hoist_error *err)
+{
+	struct ctxfiles *c = hoist_xcalloc(1, sizeof(*c));
+	struct walkctx w = {.c = c};
+	int r;
+
+	c->dirfd = hoist_context_dirfd(ctx);
+	c->abs_root = hoist_xstrdup(abs_root);
+	c->cache_path = statcache_path(s, abs_root);
+	load_statcache(c);
+	r = hoist_context_walk(ctx, visit, &w, err);
+	if (r == -E2BIG)
+		r = hoist_error_set(err, r, "build context has more than %d entries",
+				    CTX_MAX_ENTRIES);
+	if (r < 0) {
+		ctxfiles_free(c);
+		return r;
+	}
+	c->by_path = hoist_xcalloc(c->n ? c->n : 1, sizeof(*c->by_path));
+	for (size_t i = 0; i < c->n; i++)
+		c->by_path[i] = &c->v[i];
+	qsort(c->by_path, c->n, sizeof(*c->by_path), ent_cmp);
+	*ret = c;
+	return 0;
+}
+
+void ctxfiles_free(struct ctxfiles *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->n; i++) {
+		free(c->v[i].path);
+		free(c->v[i].link);
+	}
+	free(c->v);
+	free(c->by_path);
+	for (size_t i = 0; i < c->n_cache; i++)
+		free(c->cache[i].path);
+	free(c->cache);
+	free(c->cache_path);
+	free(c->abs_root);
+	free(c);
+}
+
+struct ctxent *ctxfiles_find(struct ctxfiles *c, const char *path)
+{
+	size_t lo = 0, hi = c->n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int k = strcmp(c->by_path[mid]->path, path);
+		if (k == 0)
+			return c->by_path[mid];
+		if (k < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+static struct statcache_rec *cache_find(struct ctxfiles *c, const char *path)
+{
+	size_t lo = 0, hi = c->n_cache;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int k = strcmp(c->cache[mid].path, path);
+		if (k == 0)
+			return &c->cache[mid];
+		if (k < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+int ctxfiles_hash(struct ctxfiles *c, struct ctxent *e, struct hoist_error *err)
+{
+	if (e->hashed)
+		return 0;
+	struct statcache_rec *rec = cache_find(c, e->path);
+	if (rec && rec->size == (uint64_t)e->st.st_size && rec->ino == (uint64_t)e->st.st_ino &&
+	    rec->mtime_ns == ns_of(&e->st.st_mtim) && rec->ctime_ns == ns_of(&e->st.st_ctim)) {
+		snprintf(e->sha, sizeof(e->sha), "sha256:%s", rec->hex);
+		e->hashed = true;
+		return 0;
+	}
+
+	_cleanup_close_ int fd = openat(c->dirfd, e->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return hoist_error_set(err, -errno, "reading '%s' in the build context: %s", e->path,
+				       strerror(errno));
+	struct hoist_sha256 h;
+	char buf[65536];
+	hoist_sha256_init(&h);
+	for (;;) {
+		ssize_t n = read(fd, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int e2 = errno;
+			hoist_sha256_release(&h);
+			return hoist_error_set(err, -e2, "reading '%s' in the build context: %s",
+					       e->path, strerror(e2));
+		}
+		if (n == 0)
+			break;
+		hoist_sha256_update(&h, buf, (size_t)n);
+	}
+	hoist_sha256_final(&h, e->sha);
+	e->hashed = true;
+
+	if (strchr(e->path, '\n'))
+		return 0;
+	if (!rec) {
+		c->cache = hoist_xrealloc(c->cache, (c->n_cache + 1) * sizeof(*c->cache));
+		rec = &c->cache[c->n_cache++];
+		memset(rec, 0, sizeof(*rec));
+		rec->path = hoist_xstrdup(e->path);
+		/* keep sorted for bsearch: insertion is rare (only on misses) */
+		qsort(c->cache, c->n_cache, sizeof(*c->cache), rec_cmp);
+		rec = cache_find(c, e->path);
+	}
+	rec->size = (uint64_t)e->st.st_size;
+	rec->ino = (uint64_t)e->st.st_ino;
+	rec->mtime_ns = ns_of(&e->st.st_mtim);
+	rec->ctime_ns = ns_of(&e->st.st_ctim);
+	memcpy(rec->hex, e->sha + 7, HOIST_SHA256_HEX);
+	rec->hex[HOIST_SHA256_HEX] = '\0';
+	c->cache_dirty = true;
+	return 0;
+}
+
+void ctxfiles_save(struct ctxfiles *c)
+{
+	if (!c || !c->cache_dirty)
+		return;
+	struct hoist_buf b = HOIST_BUF_INIT;
+	hoist_buf_init(&b, STATCACHE_MAX);
+	for (size_t i = 0; i < c->n_cache; i++) {
+		const struct statcache_rec *r = &c->cache[i];
+		if (hoist_buf_addf(&b, "%" PRIu64 " %" PRId64 " %" PRId64 " %" PRIu64 " %s %s\n",
+				   r->size, r->mtime_ns, r->ctime_ns, r->ino, r->hex, r->path) < 0)
+			goto out;
+	}
+	_cleanup_free_ char *dir = hoist_xstrdup(c->cache_path);
+	char *slash = strrchr(dir, '/');
+	if (slash)
+		*slash = '\0';
+	(void)mkdir(dir, 0755);
+	_cleanup_free_ char *tmp = hoist_xasprintf("%s.tmp.%d", c->cache_path, (int)getpid());
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		goto out;
+	if (hoist_write_all(fd, b.data ? b.data : "", b.len) < 0) {
+		close(fd);
+		unlink(tmp);
+		goto out;
+	}
+	close(fd);
+	/* The stat cache is an optimisation: a lost write only costs a re-read. */
+	if (rename(tmp, c->cache_path) < 0)
+		unlink(tmp);
+	c->cache_dirty = false;
+out:
+	hoist_buf_release(&b);
+}
+
+struct fstree *ctxfiles_tree(struct ctxfiles *c)
+{
+	struct fstree *t = fstree_new();
+	for (size_t i = 0; i < c->n; i++) {
+		struct ctxent *ce = &c->v[i];
+		struct hoist_entry e = {0};
+		struct fsnode *dir = t->root;
+		const char *p = ce->path, *slash;
+		while ((slash = strchr(p, '/'))) {
+			_cleanup_free_ char *comp = hoist_xstrndup(p, (size_t)(slash - p));
+			struct fsnode *next = fsnode_child(dir, comp);
+			if (!next || next->e.type != HOIST_ENTRY_DIR) {
+				struct hoist_entry de = {.type = HOIST_ENTRY_DIR, .mode = 0755};
+				next = fsnode_put(dir, comp, &de, NULL);
+			}
+			dir = next;
+			p = slash + 1;
+		}
+		if (S_ISDIR(ce->st.st_mode))
+			e.type = HOIST_ENTRY_DIR;
+		else if (S_ISLNK(ce->st.st_mode))
+			e.type = HOIST_ENTRY_SYMLINK;
+		else if (S_ISREG(ce->st.st_mode))
+			e.type = HOIST_ENTRY_FILE;
+		else
+			continue; /* sockets, fifos, devices: BuildKit's context sync skips them */
+		e.mode = ce->st.st_mode & 07777;
+		e.uid = ce->st.st_uid;
+		e.gid = ce->st.st_gid;
+		e.mtime = ce->st.st_mtim.tv_sec;
+		e.size = e.type == HOIST_ENTRY_FILE ? (uint64_t)ce->st.st_size : 0;
+		e.linkname = ce->link;
+		_cleanup_free_ char *src =
+			e.type == HOIST_ENTRY_FILE ? hoist_xasprintf("%s/%s", c->abs_root, ce->path)
+						   : NULL;
+		struct fsnode *n = fsnode_put(dir, p, &e, src);
+		n->aux = ce;
+	}
+	return t;
+}
