@@ -12,6 +12,8 @@
  *   ROOT/tmp/                      temporary files, same filesystem as blobs
  *   ROOT/lock                      flock(2): shared for readers, exclusive for
  *                                  writers of tags.json and for gc
+ *   ROOT/tags.lock                 serializes tags.json writers that already
+ *                                  hold ROOT/lock shared (see hoist_store_lock)
  *
  * Every blob write goes to ROOT/tmp, is hashed while written, verified
  * against the expected digest, fsync'd, then renamed into place (and the
@@ -88,7 +90,10 @@ void hoist_blob_writer_abort(struct hoist_blob_writer *w);
 /*
  * Tags map a normalized reference string ("docker.io/library/busybox:latest")
  * to the digest of a manifest or index held in the store. Updates are
- * atomic (write temp + rename under the exclusive lock).
+ * atomic (write temp + rename under the exclusive lock). `name` may be any
+ * spelling hoist_ref_parse() accepts ("busybox" means
+ * "docker.io/library/busybox:latest"); -EINVAL when it is not a reference.
+ * tag_set fails with -ENOENT when the digest's blob is not in the store.
  */
 int hoist_store_tag_set(struct hoist_store *s, const char *name, const char *digest,
 			struct hoist_error *err);
@@ -140,8 +145,12 @@ struct hoist_gc_stats {
 /*
  * Garbage-collect: with all=false, remove blobs and snapshots that no tag
  * and no cache record reaches (manifests/indexes are walked to their
- * configs and layers); with all=true, also drop every cache record first.
- * Takes the exclusive lock.
+ * configs and layers; configs' rootfs.diff_ids keep their snapshots); with
+ * all=true, also drop every cache record first. Every string in a cache
+ * record that is a sha256 digest keeps the blob (walked like a tag) and the
+ * snapshot of that name. Snapshot entries are ROOT/snapshots/<hex>[suffix];
+ * other names there, and anything in ROOT/tmp, are removed once older than
+ * an hour. Takes the exclusive lock.
  */
 int hoist_store_gc(struct hoist_store *s, bool all, struct hoist_gc_stats *ret,
 		   struct hoist_error *err);
@@ -149,10 +158,44 @@ int hoist_store_gc(struct hoist_store *s, bool all, struct hoist_gc_stats *ret,
 /*
  * Re-hash every blob and check every tag and cache record points at blobs
  * that exist. Problems are appended to `report` one per line; returns 0 when
- * the store is sound, -EBADMSG when something is wrong.
+ * the store is sound, -EBADMSG when something is wrong. Checked: blob names
+ * and contents; each tag's blob and, for a manifest, its config and layers
+ * (an index may lack other platforms' manifests); in cache records, every
+ * digest under a key ending in "digest" (any case: "digest",
+ * "manifest_digest", "configDigest") must be a blob; leftover entries in
+ * ROOT/tmp are reported too.
  */
 int hoist_store_verify(struct hoist_store *s, struct hoist_buf *report, struct hoist_error *err);
 
-/* Take / release the store lock explicitly (for multi-step updates). */
+/*
+ * Take / release the store lock explicitly (for multi-step updates). Locks
+ * nest (a stack per handle; unlock pops the last one). A build should hold
+ * the lock shared from its first blob write until its tags and cache records
+ * are written: gc takes it exclusively, so it can never sweep blobs that are
+ * written but not yet referenced. Tag updates inside a shared lock are fine
+ * (they do not upgrade it). Use one store handle per process: flock locks
+ * belong to the open file, so two handles in one process can deadlock.
+ */
 int hoist_store_lock(struct hoist_store *s, bool exclusive, struct hoist_error *err);
 void hoist_store_unlock(struct hoist_store *s);
+
+/* ---- resolving names (additions) ------------------------------------- */
+
+/*
+ * Resolve what a user typed to the manifest or index digest it names: a
+ * reference ("busybox", "x/y:tag", "name@sha256:..."; tagged names are
+ * looked up in the tag index), a full "sha256:<hex>" digest of a blob in the
+ * store (an image ID, i.e. a config digest, maps to the tagged manifest that
+ * uses it), or a unique hex prefix (with or without "sha256:") of a tagged
+ * image's digest or image ID. -ENOENT "no such image", -ENOTUNIQ when a
+ * prefix is ambiguous, -EINVAL for junk.
+ */
+int hoist_store_resolve(struct hoist_store *s, const char *name, char ret_digest[HOIST_DIGEST_MAX],
+			struct hoist_error *err);
+
+/*
+ * The image ID Docker would show for a manifest or index digest: the config
+ * digest of a manifest; for an index, the index digest itself.
+ */
+int hoist_store_image_id(struct hoist_store *s, const char *digest, char ret_id[HOIST_DIGEST_MAX],
+			 struct hoist_error *err);
