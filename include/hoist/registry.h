@@ -1,0 +1,156 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+/*
+ * The OCI distribution client: pull, push, inspect and "exists" against any
+ * registry that speaks the distribution API (Docker Hub, GHCR, ECR, Harbor,
+ * distribution). Transfers use libcurl easy handles, several blobs at once
+ * (a small pool of worker threads, each with its own handle). Every function
+ * here joins its threads and finishes its transfers before returning, so a
+ * caller may clone() afterwards (STYLE rule 11).
+ *
+ * Auth comes from the Docker config ($DOCKER_CONFIG/config.json or
+ * ~/.docker/config.json: `auths`, `credsStore`, `credHelpers`). TLS is
+ * verified against the system CAs plus /etc/docker/certs.d/HOST/ca.crt and
+ * opts->tls_ca; plain HTTP is used only for loopback hosts and hosts listed
+ * in opts->insecure (see docs/registry.md). Secrets never appear in errors
+ * or progress events.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hoist/error.h"
+#include "hoist/oci.h"
+#include "hoist/store.h"
+#include "hoist/util.h"
+
+/* Largest manifest or index accepted from a registry (untrusted input). */
+#define HOIST_REGISTRY_MAX_MANIFEST ((size_t)4 << 20)
+
+enum hoist_registry_event {
+	HOIST_REGISTRY_EV_START,    /* a blob transfer begins (total = size) */
+	HOIST_REGISTRY_EV_BYTES,    /* bytes moved so far (done/total) */
+	HOIST_REGISTRY_EV_DONE,	    /* blob transferred and verified */
+	HOIST_REGISTRY_EV_EXISTS,   /* already present: skipped (push HEAD, or pull in store) */
+	HOIST_REGISTRY_EV_MOUNTED,  /* cross-repository mount succeeded */
+	HOIST_REGISTRY_EV_RETRY,    /* a transient failure; `message` says why */
+	HOIST_REGISTRY_EV_MANIFEST, /* a manifest or index was fetched or written */
+};
+
+struct hoist_registry_progress {
+	enum hoist_registry_event event;
+	const char *digest;	/* the blob or manifest, never NULL */
+	const char *media_type; /* may be "" */
+	uint64_t done;		/* bytes so far */
+	uint64_t total;		/* size, 0 when unknown */
+	const char *message;	/* retry reason etc., or NULL; never holds secrets */
+};
+
+/*
+ * Progress hook. It is called with an internal lock held, from the calling
+ * thread or a worker thread, one call at a time; it must not call back into
+ * this module.
+ */
+typedef void (*hoist_registry_progress_fn)(const struct hoist_registry_progress *p, void *userdata);
+
+struct hoist_registry_opts {
+	/* Hosts ("host" or "host:port") where plain HTTP and unverified TLS are
+	 * allowed, NULL-terminated, may be NULL. $HOIST_INSECURE_REGISTRIES
+	 * (comma-separated) adds to it. Loopback hosts may always use HTTP. */
+	const char *const *insecure;
+	const char *tls_ca;	       /* extra PEM CA bundle, or NULL */
+	const char *docker_config_dir; /* NULL: $DOCKER_CONFIG, else ~/.docker */
+	const char *certs_dir;	       /* NULL: $HOIST_CERTS_DIR, else /etc/docker/certs.d */
+	unsigned concurrency;	       /* blobs in flight; 0 means 3 */
+	size_t chunk_size;	       /* first PATCH size; 0 means 8 MiB */
+	size_t monolithic_max;	       /* blobs up to this go in one PUT; 0 means chunk_size */
+	unsigned retries;	       /* per request, for transient errors; 0 means 4 */
+	bool all_platforms;	       /* pull: every entry of an index, not one platform */
+	hoist_registry_progress_fn progress;
+	void *progress_userdata;
+};
+
+/* What a pull fetched. */
+struct hoist_pull_result {
+	char digest[HOIST_DIGEST_MAX];		/* what the reference names (index or manifest) */
+	char media_type[128];			/* its media type */
+	char manifest_digest[HOIST_DIGEST_MAX]; /* the platform manifest chosen (= digest for a
+						   single manifest; "" with all_platforms) */
+};
+
+/*
+ * Pull `ref` ("host/name:tag", "name@sha256:...", Docker's defaults) into
+ * the store: the manifest or index, then for the chosen platform (NULL means
+ * the host's; all of them with opts->all_platforms) the manifest, config and
+ * layers. Blobs already in the store are not fetched. Every manifest and blob
+ * is verified against its digest while it streams, through the store's blob
+ * writer: a mismatch fails with -EBADMSG and nothing unverified is stored.
+ * On success the normalized reference is tagged to the top-level digest and
+ * the source repository is remembered for later cross-repository mounts.
+ * ret may be NULL.
+ */
+int hoist_registry_pull(struct hoist_store *s, const struct hoist_registry_opts *opts,
+			const char *ref, const struct hoist_platform *platform,
+			struct hoist_pull_result *ret, struct hoist_error *err);
+
+/*
+ * Push a local image to `dest_ref`. `src` is a local name (normalized like a
+ * reference and looked up in the tags) or a "sha256:..." digest of a manifest
+ * or index in the store. When dest_ref is NULL the image goes to the
+ * registry its own name says. Blobs go first (HEAD, then a cross-repository
+ * mount when the store knows another repository of that registry holding
+ * the blob, else a monolithic or chunked upload), then each child manifest
+ * of an index by digest, then the top-level document under the tag: a failed
+ * push never leaves a manifest whose blobs are missing. The pushed digest is
+ * written to ret_digest (may be NULL).
+ */
+int hoist_registry_push(struct hoist_store *s, const struct hoist_registry_opts *opts,
+			const char *src, const char *dest_ref, char ret_digest[HOIST_DIGEST_MAX],
+			struct hoist_error *err);
+
+/*
+ * HEAD the manifest `ref` names. Returns 1 when it exists, 0 when the
+ * registry answers 404, negative errno on any other failure. The digest
+ * (from Docker-Content-Digest, may be "") goes to ret_digest (may be NULL).
+ */
+int hoist_registry_manifest_exists(const struct hoist_registry_opts *opts, const char *ref,
+				   char ret_digest[HOIST_DIGEST_MAX], struct hoist_error *err);
+
+/* A remote manifest or index as the registry serves it. */
+struct hoist_registry_manifest {
+	char *data; /* exact bytes (NUL-terminated for convenience), owned */
+	size_t len;
+	char media_type[128];
+	char digest[HOIST_DIGEST_MAX]; /* sha256 of data, verified against the reference */
+};
+void hoist_registry_manifest_release(struct hoist_registry_manifest *m);
+
+/*
+ * Fetch the manifest or index `ref` names (verified, bounded by
+ * HOIST_REGISTRY_MAX_MANIFEST), without touching any store. Free with
+ * hoist_registry_manifest_release().
+ */
+int hoist_registry_inspect(const struct hoist_registry_opts *opts, const char *ref,
+			   struct hoist_registry_manifest *ret, struct hoist_error *err);
+
+/*
+ * Fetch a small blob (an image config) of the repository `ref` names,
+ * verified, bounded by max. *ret is a new NUL-terminated string.
+ */
+int hoist_registry_fetch_blob(const struct hoist_registry_opts *opts, const char *ref,
+			      const char *digest, size_t max, char **ret, size_t *ret_len,
+			      struct hoist_error *err);
+
+/*
+ * Log in: check user/password against `registry` (a host, or a URL as
+ * Docker accepts) and store them in the Docker config (its credsStore
+ * helper when one is configured, else a base64 `auths` entry; the file is
+ * written atomically with mode 0600). Logout removes them; -ENOENT when
+ * there was nothing to remove.
+ */
+int hoist_registry_login(const struct hoist_registry_opts *opts, const char *registry,
+			 const char *user, const char *password, struct hoist_error *err);
+int hoist_registry_logout(const struct hoist_registry_opts *opts, const char *registry,
+			  struct hoist_error *err);
