@@ -8,6 +8,7 @@ struct urange {
 	uint32_t lo, hi;
 };
 
+/* clang-format off */
 static const struct urange unicode_letters[] = {
 	{0x0041, 0x005A},
 	{0x0061, 0x007A},
@@ -736,3 +737,4 @@ static const struct urange unicode_digits[] = {
 	{0x1E950, 0x1E959},
 	{0x1FBF0, 0x1FBF9},
 };
+/* clang-format on */
