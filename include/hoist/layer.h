@@ -106,7 +106,8 @@ struct hoist_tar_reader;
 int hoist_tar_reader_open(int fd, const char *name, struct hoist_tar_reader **ret,
 			  struct hoist_error *err);
 /*
- * Next entry into *e (released by the caller, or on the next call).
+ * Next entry into *e (released by the caller, or on the next call). An entry
+ * naming the root itself ("./", "/") is skipped: it has no path to give.
  * Returns 1 with an entry, 0 at the end, negative errno on a corrupt or
  * unsafe archive (path escaping the root, too many entries, ...).
  */
@@ -115,6 +116,12 @@ int hoist_tar_reader_next(struct hoist_tar_reader *r, struct hoist_entry *e,
 /* Read the current entry's content. Returns bytes read, 0 at its end, or < 0. */
 ssize_t hoist_tar_reader_read(struct hoist_tar_reader *r, void *buf, size_t len,
 			      struct hoist_error *err);
+/*
+ * Lower the entry-count limit (default HOIST_TAR_MAX_ENTRIES) for this
+ * reader, e.g. for tests or for inputs with a tighter budget. Call before
+ * the first hoist_tar_reader_next().
+ */
+void hoist_tar_reader_set_max_entries(struct hoist_tar_reader *r, uint64_t max);
 void hoist_tar_reader_free(struct hoist_tar_reader *r);
 
 /*

@@ -1,0 +1,420 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Writing a layer in one pass: libarchive emits PAX tar blocks into our write
+ * callback, which hashes them (the diffID) and deflates them (gzip wrapper,
+ * no timestamp, so the output is deterministic) straight into the store's
+ * blob writer, which hashes the compressed bytes (the digest). Nothing holds
+ * more than a few buffers of the layer.
+ */
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "layer-private.h"
+
+#define ZCHUNK 65536
+
+struct hoist_layer_writer {
+	struct hoist_store *store;
+	struct hoist_blob_writer *blob;
+	struct archive *a;
+	z_stream z;
+	gz_header gzh; /* zlib keeps a pointer to it until the header is out */
+	bool z_ready;
+	struct hoist_sha256 diff;
+	bool diff_done;
+	int64_t epoch;
+	bool aborting; /* discard whatever libarchive still flushes */
+	int failed;    /* first error; the tar is unusable after it */
+	struct hoist_error cb_err;
+	unsigned char zout[ZCHUNK];
+};
+
+static int deflate_out(struct hoist_layer_writer *w, int flush)
+{
+	int zrc;
+	do {
+		w->z.next_out = w->zout;
+		w->z.avail_out = sizeof(w->zout);
+		zrc = deflate(&w->z, flush);
+		if (zrc == Z_STREAM_ERROR)
+			return hoist_error_set(&w->cb_err, -EIO, "gzip: stream error");
+		size_t have = sizeof(w->zout) - w->z.avail_out;
+		if (have) {
+			int rc = hoist_blob_writer_write(w->blob, w->zout, have, &w->cb_err);
+			if (rc < 0)
+				return rc;
+		}
+	} while (w->z.avail_out == 0 || (flush == Z_FINISH && zrc != Z_STREAM_END));
+	return 0;
+}
+
+static la_ssize_t write_cb(struct archive *a, void *data, const void *buf, size_t len)
+{
+	struct hoist_layer_writer *w = data;
+	int rc;
+
+	if (w->aborting)
+		return (la_ssize_t)len;
+	if (w->failed)
+		return -1;
+	hoist_sha256_update(&w->diff, buf, len);
+	w->z.next_in = (Bytef *)buf;
+	w->z.avail_in = (uInt)len;
+	rc = deflate_out(w, Z_NO_FLUSH);
+	if (rc < 0) {
+		w->failed = rc;
+		archive_set_error(a, -rc, "%s", w->cb_err.msg);
+		return -1;
+	}
+	return (la_ssize_t)len;
+}
+
+static void writer_free(struct hoist_layer_writer *w)
+{
+	if (w->a) {
+		w->aborting = true;
+		archive_write_free(w->a);
+	}
+	if (w->z_ready)
+		deflateEnd(&w->z);
+	if (!w->diff_done)
+		hoist_sha256_release(&w->diff);
+	if (w->blob)
+		hoist_blob_writer_abort(w->blob);
+	free(w);
+}
+
+void hoist_layer_writer_abort(struct hoist_layer_writer *w)
+{
+	if (w)
+		writer_free(w);
+}
+
+int hoist_layer_writer_new(struct hoist_store *s, const struct hoist_layer_opts *opts,
+			   struct hoist_layer_writer **ret, struct hoist_error *err)
+{
+	struct hoist_layer_writer *w = hoist_xcalloc(1, sizeof(*w));
+	int level = opts && opts->gzip_level > 0 ? opts->gzip_level : 6;
+	int rc;
+
+	if (level > 9)
+		level = 9;
+	w->store = s;
+	w->epoch = opts ? opts->source_date_epoch : -1;
+	hoist_sha256_init(&w->diff);
+
+	rc = hoist_store_blob_begin(s, &w->blob, err);
+	if (rc < 0) {
+		w->blob = NULL;
+		goto fail;
+	}
+	/* windowBits 15 + 16: a gzip wrapper; the header carries no name and mtime 0. */
+	if (deflateInit2(&w->z, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+		rc = hoist_error_set(err, -ENOMEM, "gzip: cannot initialise");
+		goto fail;
+	}
+	w->z_ready = true;
+	w->gzh.time = 0;
+	w->gzh.os = 255; /* "unknown", as Go's compress/gzip writes it */
+	deflateSetHeader(&w->z, &w->gzh);
+
+	w->a = archive_write_new();
+	if (!w->a)
+		abort();
+	if (archive_write_set_format_pax_restricted(w->a) != ARCHIVE_OK ||
+	    archive_write_set_format_option(w->a, "pax", "xattrheader", "SCHILY") < ARCHIVE_OK ||
+	    archive_write_add_filter_none(w->a) != ARCHIVE_OK ||
+	    archive_write_set_bytes_per_block(w->a, 10240) != ARCHIVE_OK ||
+	    archive_write_set_bytes_in_last_block(w->a, 1) != ARCHIVE_OK ||
+	    archive_write_open2(w->a, w, NULL, write_cb, NULL, NULL) != ARCHIVE_OK) {
+		rc = hoist_error_set(err, -EIO, "tar: %s", archive_error_string(w->a));
+		goto fail;
+	}
+	*ret = w;
+	return 0;
+fail:
+	writer_free(w);
+	return rc;
+}
+
+static int fail_with(struct hoist_layer_writer *w, int rc)
+{
+	if (!w->failed)
+		w->failed = rc;
+	return rc;
+}
+
+static int archive_fail(struct hoist_layer_writer *w, const char *path, struct hoist_error *err)
+{
+	if (w->failed) {
+		hoist_error_set(err, w->failed, "writing '%s': %s", path, w->cb_err.msg);
+		return w->failed;
+	}
+	return fail_with(w, hoist_error_set(err, -EIO, "writing '%s': %s", path,
+					    archive_error_string(w->a)));
+}
+
+int layer_writer_header(struct hoist_layer_writer *w, const struct hoist_entry *e,
+			struct hoist_error *err)
+{
+	struct archive_entry *ae;
+	_cleanup_free_ char *clean = NULL;
+	int64_t mtime = e->mtime;
+	mode_t ft = AE_IFREG;
+	int rc;
+
+	if (w->failed)
+		return hoist_error_set(err, w->failed, "layer writer already failed");
+	if (!e->path || !(clean = layer_clean_path(e->path)) || !clean[0] ||
+	    strcmp(clean, e->path) != 0)
+		return fail_with(w, hoist_error_set(err, -EINVAL, "entry '%s': path not clean",
+						    e->path ? e->path : "(null)"));
+	if (w->epoch >= 0 && mtime > w->epoch)
+		mtime = w->epoch;
+
+	ae = archive_entry_new();
+	if (!ae)
+		abort();
+	archive_entry_set_pathname(ae, e->path);
+	switch (e->type) {
+	case HOIST_ENTRY_FILE:
+	case HOIST_ENTRY_HARDLINK:
+		ft = AE_IFREG;
+		break;
+	case HOIST_ENTRY_DIR:
+		ft = AE_IFDIR;
+		break;
+	case HOIST_ENTRY_SYMLINK:
+		ft = AE_IFLNK;
+		archive_entry_set_symlink(ae, e->linkname ? e->linkname : "");
+		break;
+	case HOIST_ENTRY_CHAR:
+		ft = AE_IFCHR;
+		break;
+	case HOIST_ENTRY_BLOCK:
+		ft = AE_IFBLK;
+		break;
+	case HOIST_ENTRY_FIFO:
+		ft = AE_IFIFO;
+		break;
+	}
+	archive_entry_set_mode(ae, ft | (e->mode & 07777));
+	archive_entry_set_uid(ae, e->uid);
+	archive_entry_set_gid(ae, e->gid);
+	archive_entry_set_mtime(ae, (time_t)mtime, 0);
+	if (e->type == HOIST_ENTRY_FILE)
+		archive_entry_set_size(ae, (la_int64_t)e->size);
+	else
+		archive_entry_set_size(ae, 0);
+	if (e->type == HOIST_ENTRY_HARDLINK) {
+		if (!e->linkname || !e->linkname[0]) {
+			archive_entry_free(ae);
+			return fail_with(w, hoist_error_set(err, -EINVAL,
+							    "entry '%s': hardlink without target",
+							    e->path));
+		}
+		archive_entry_set_hardlink(ae, e->linkname);
+	}
+	if (e->type == HOIST_ENTRY_CHAR || e->type == HOIST_ENTRY_BLOCK) {
+		archive_entry_set_rdevmajor(ae, e->devmajor);
+		archive_entry_set_rdevminor(ae, e->devminor);
+	}
+	for (size_t i = 0; i < e->n_xattrs; i++)
+		archive_entry_xattr_add_entry(ae, e->xattrs[i].name, e->xattrs[i].value,
+					      e->xattrs[i].len);
+	rc = archive_write_header(w->a, ae);
+	archive_entry_free(ae);
+	if (rc < ARCHIVE_OK)
+		return archive_fail(w, e->path, err);
+	return 0;
+}
+
+int layer_writer_data(struct hoist_layer_writer *w, const void *buf, size_t len,
+		      struct hoist_error *err)
+{
+	const char *p = buf;
+	while (len > 0) {
+		la_ssize_t n = archive_write_data(w->a, p, len);
+		if (n <= 0)
+			return archive_fail(w, "data", err);
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int hoist_layer_add(struct hoist_layer_writer *w, const struct hoist_entry *e, int content_fd,
+		    struct hoist_error *err)
+{
+	_cleanup_free_ char *buf = NULL;
+	uint64_t left;
+	int rc;
+
+	rc = layer_writer_header(w, e, err);
+	if (rc < 0 || e->type != HOIST_ENTRY_FILE || (e->size == 0 && content_fd < 0))
+		return rc;
+	buf = hoist_xmalloc(ZCHUNK);
+	left = e->size;
+	while (left > 0) {
+		size_t want = left < ZCHUNK ? (size_t)left : ZCHUNK;
+		ssize_t n = read(content_fd, buf, want);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return fail_with(w, hoist_error_set(err, -errno, "reading '%s': %s",
+							    e->path, strerror(errno)));
+		if (n == 0)
+			return fail_with(w, hoist_error_set(err, -EIO,
+							    "'%s' is shorter than its size %llu",
+							    e->path, (unsigned long long)e->size));
+		rc = layer_writer_data(w, buf, (size_t)n, err);
+		if (rc < 0)
+			return rc;
+		left -= (uint64_t)n;
+	}
+	/* A file that grew since it was stat'ed would make a header that lies. */
+	for (; content_fd >= 0;) {
+		ssize_t n = read(content_fd, buf, 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n > 0)
+			return fail_with(w, hoist_error_set(err, -EIO,
+							    "'%s' is longer than its size %llu",
+							    e->path, (unsigned long long)e->size));
+		break;
+	}
+	return 0;
+}
+
+static int add_marker(struct hoist_layer_writer *w, const char *dir, const char *name,
+		      struct hoist_error *err)
+{
+	_cleanup_free_ char *path = NULL;
+	struct hoist_entry e = {0};
+
+	path = dir && dir[0] ? hoist_xasprintf("%s/%s", dir, name) : hoist_xstrdup(name);
+	e.path = path;
+	e.type = HOIST_ENTRY_FILE;
+	e.mode = 0;
+	e.mtime = w->epoch >= 0 ? w->epoch : 0;
+	return layer_writer_header(w, &e, err);
+}
+
+int hoist_layer_add_whiteout(struct hoist_layer_writer *w, const char *path,
+			     struct hoist_error *err)
+{
+	_cleanup_free_ char *dir = NULL, *name = NULL;
+	const char *slash = strrchr(path, '/');
+
+	if (!path[0] || (slash && !slash[1]))
+		return fail_with(w, hoist_error_set(err, -EINVAL, "whiteout of '%s': bad path",
+						    path));
+	dir = slash ? hoist_xstrndup(path, (size_t)(slash - path)) : hoist_xstrdup("");
+	name = hoist_xasprintf(".wh.%s", slash ? slash + 1 : path);
+	return add_marker(w, dir, name, err);
+}
+
+int hoist_layer_add_opaque(struct hoist_layer_writer *w, const char *dir, struct hoist_error *err)
+{
+	return add_marker(w, dir, ".wh..wh..opq", err);
+}
+
+int hoist_layer_writer_finish(struct hoist_layer_writer *w, struct hoist_descriptor *ret_desc,
+			      char ret_diff_id[HOIST_DIGEST_MAX], struct hoist_error *err)
+{
+	char digest[HOIST_DIGEST_MAX];
+	char diff_id[HOIST_DIGEST_MAX];
+	uint64_t size;
+	int rc;
+
+	if (w->failed) {
+		rc = hoist_error_set(err, w->failed, "layer writer already failed");
+		goto fail;
+	}
+	if (archive_write_close(w->a) != ARCHIVE_OK) {
+		rc = archive_fail(w, "end of archive", err);
+		goto fail;
+	}
+	archive_write_free(w->a);
+	w->a = NULL;
+	w->z.next_in = NULL;
+	w->z.avail_in = 0;
+	rc = deflate_out(w, Z_FINISH);
+	if (rc < 0) {
+		hoist_error_set(err, rc, "%s", w->cb_err.msg);
+		goto fail;
+	}
+	hoist_sha256_final(&w->diff, diff_id);
+	w->diff_done = true;
+	size = hoist_blob_writer_size(w->blob);
+	rc = hoist_blob_writer_commit(w->blob, NULL, digest, err);
+	w->blob = NULL; /* commit frees it, on success and failure */
+	if (rc < 0)
+		goto fail;
+	memset(ret_desc, 0, sizeof(*ret_desc));
+	snprintf(ret_desc->media_type, sizeof(ret_desc->media_type), "%s",
+		 HOIST_MT_OCI_LAYER_GZIP);
+	memcpy(ret_desc->digest, digest, HOIST_DIGEST_MAX);
+	ret_desc->size = (int64_t)size;
+	memcpy(ret_diff_id, diff_id, HOIST_DIGEST_MAX);
+	writer_free(w);
+	return 0;
+fail:
+	writer_free(w);
+	return rc;
+}
+
+int hoist_layer_from_tar(struct hoist_store *s, int fd, const char *name,
+			 const struct hoist_layer_opts *opts, struct hoist_descriptor *ret_desc,
+			 char ret_diff_id[HOIST_DIGEST_MAX], struct hoist_error *err)
+{
+	struct hoist_tar_reader *r = NULL;
+	struct hoist_layer_writer *w = NULL;
+	struct hoist_entry e = {0};
+	_cleanup_free_ char *buf = hoist_xmalloc(ZCHUNK);
+	int rc;
+
+	rc = hoist_tar_reader_open(fd, name, &r, err);
+	if (rc < 0)
+		return rc;
+	rc = hoist_layer_writer_new(s, opts, &w, err);
+	if (rc < 0)
+		goto out;
+	for (;;) {
+		rc = hoist_tar_reader_next(r, &e, err);
+		if (rc <= 0)
+			break;
+		rc = layer_writer_header(w, &e, err);
+		if (rc < 0)
+			break;
+		if (e.type != HOIST_ENTRY_FILE)
+			continue;
+		for (;;) {
+			ssize_t n = hoist_tar_reader_read(r, buf, ZCHUNK, err);
+			if (n < 0) {
+				rc = (int)n;
+				break;
+			}
+			if (n == 0)
+				break;
+			rc = layer_writer_data(w, buf, (size_t)n, err);
+			if (rc < 0)
+				break;
+		}
+		if (rc < 0)
+			break;
+	}
+	if (rc < 0)
+		goto out;
+	rc = hoist_layer_writer_finish(w, ret_desc, ret_diff_id, err);
+	w = NULL;
+out:
+	hoist_entry_release(&e);
+	hoist_layer_writer_abort(w);
+	hoist_tar_reader_free(r);
+	return rc;
+}

@@ -1,0 +1,370 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Images: loading manifests/indexes/configs from the store, committing new ones. */
+#include <errno.h>
+#include <string.h>
+
+#include "oci-private.h"
+
+char *hoist_json_canonical(const json_t *j)
+{
+	char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+	if (!s)
+		abort(); /* only fails on OOM (or NaN, which jansson cannot hold) */
+	return s;
+}
+
+void hoist_image_init(struct hoist_image *img)
+{
+	struct hoist_platform host;
+
+	memset(img, 0, sizeof(*img));
+	hoist_platform_host(&host);
+	img->config = json_object();
+	json_object_set_new(img->config, "architecture", json_string(host.architecture));
+	json_object_set_new(img->config, "os", json_string(host.os));
+	if (host.variant[0])
+		json_object_set_new(img->config, "variant", json_string(host.variant));
+	json_object_set_new(img->config, "config", json_object());
+	json_t *rootfs = json_object();
+	json_object_set_new(rootfs, "type", json_string("layers"));
+	json_object_set_new(rootfs, "diff_ids", json_array());
+	json_object_set_new(img->config, "rootfs", rootfs);
+}
+
+void hoist_image_release(struct hoist_image *img)
+{
+	if (!img)
+		return;
+	json_decref(img->config);
+	free(img->layers);
+	memset(img, 0, sizeof(*img));
+}
+
+void hoist_image_copy(struct hoist_image *dst, const struct hoist_image *src)
+{
+	*dst = *src;
+	dst->config = src->config ? json_deep_copy(src->config) : NULL;
+	dst->layers = NULL;
+	if (src->n_layers) {
+		dst->layers = hoist_xcalloc(src->n_layers, sizeof(*dst->layers));
+		memcpy(dst->layers, src->layers, src->n_layers * sizeof(*dst->layers));
+	}
+}
+
+void hoist_image_add_layer(struct hoist_image *img, const struct hoist_descriptor *layer,
+			   const char *diff_id)
+{
+	json_t *rootfs, *ids;
+
+	img->layers = hoist_xrealloc(img->layers, (img->n_layers + 1) * sizeof(*img->layers));
+	img->layers[img->n_layers++] = *layer;
+	if (!img->config)
+		img->config = json_object();
+	rootfs = json_object_get(img->config, "rootfs");
+	if (!json_is_object(rootfs)) {
+		rootfs = json_object();
+		json_object_set_new(rootfs, "type", json_string("layers"));
+		json_object_set_new(img->config, "rootfs", rootfs);
+	}
+	ids = json_object_get(rootfs, "diff_ids");
+	if (!json_is_array(ids)) {
+		ids = json_array();
+		json_object_set_new(rootfs, "diff_ids", ids);
+	}
+	json_array_append_new(ids, json_string(diff_id));
+}
+
+void hoist_image_add_history(struct hoist_image *img, const char *created, const char *created_by,
+			     bool empty_layer)
+{
+	json_t *h, *e = json_object();
+
+	if (!img->config)
+		img->config = json_object();
+	h = json_object_get(img->config, "history");
+	if (!json_is_array(h)) {
+		h = json_array();
+		json_object_set_new(img->config, "history", h);
+	}
+	if (created)
+		json_object_set_new(e, "created", json_string(created));
+	if (created_by)
+		json_object_set_new(e, "created_by", json_string(created_by));
+	if (empty_layer)
+		json_object_set_new(e, "empty_layer", json_true());
+	json_array_append_new(h, e);
+}
+
+/* ---- parsing ----------------------------------------------------------- */
+
+int oci_parse_descriptor(const json_t *o, struct hoist_descriptor *d, const char *what,
+			 struct hoist_error *err)
+{
+	const char *mt, *dg;
+	json_t *sz;
+
+	memset(d, 0, sizeof(*d));
+	if (!json_is_object(o))
+		return hoist_error_set(err, -EBADMSG, "%s: descriptor is not an object", what);
+	mt = json_string_value(json_object_get(o, "mediaType"));
+	dg = json_string_value(json_object_get(o, "digest"));
+	sz = json_object_get(o, "size");
+	if (!dg || !hoist_digest_valid(dg))
+		return hoist_error_set(err, -EBADMSG, "%s: missing or unsupported digest '%s'",
+				       what, dg ? dg : "");
+	if (!json_is_integer(sz) || json_integer_value(sz) < 0)
+		return hoist_error_set(err, -EBADMSG, "%s: bad size", what);
+	if (mt && strlen(mt) >= sizeof(d->media_type))
+		return hoist_error_set(err, -EBADMSG, "%s: media type too long", what);
+	snprintf(d->media_type, sizeof(d->media_type), "%s", mt ? mt : "");
+	memcpy(d->digest, dg, strlen(dg) + 1);
+	d->size = json_integer_value(sz);
+	return 0;
+}
+
+int oci_load_json(struct hoist_store *s, const char *digest, int64_t size, json_t **ret,
+		  struct hoist_error *err)
+{
+	_cleanup_free_ char *data = NULL;
+	size_t len;
+	json_error_t jerr;
+	json_t *j;
+	int rc;
+
+	rc = hoist_store_blob_read(s, digest, HOIST_MAX_JSON_BLOB, &data, &len, err);
+	if (rc < 0)
+		return rc;
+	if (size >= 0 && (uint64_t)size != len)
+		return hoist_error_set(err, -EBADMSG, "'%s': size %zu, descriptor says %lld",
+				       digest, len, (long long)size);
+	j = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!j)
+		return hoist_error_set(err, -EBADMSG, "'%s': invalid JSON: %s", digest, jerr.text);
+	if (!json_is_object(j)) {
+		json_decref(j);
+		return hoist_error_set(err, -EBADMSG, "'%s': not a JSON object", digest);
+	}
+	*ret = j;
+	return 0;
+}
+
+bool oci_is_index(const json_t *doc)
+{
+	const char *mt = json_string_value(json_object_get(doc, "mediaType"));
+	if (mt)
+		return !strcmp(mt, HOIST_MT_OCI_INDEX) || !strcmp(mt, HOIST_MT_DOCKER_LIST);
+	return json_is_array(json_object_get(doc, "manifests"));
+}
+
+bool oci_descriptor_platform(const json_t *desc, struct hoist_platform *ret)
+{
+	json_t *p = json_object_get(desc, "platform");
+	const char *os = json_string_value(json_object_get(p, "os"));
+	const char *arch = json_string_value(json_object_get(p, "architecture"));
+	const char *var = json_string_value(json_object_get(p, "variant"));
+	struct hoist_platform x = {0};
+
+	if (!os || !arch || strlen(os) >= sizeof(x.os) || strlen(arch) >= sizeof(x.architecture) ||
+	    (var && strlen(var) >= sizeof(x.variant)))
+		return false;
+	snprintf(x.os, sizeof(x.os), "%s", os);
+	snprintf(x.architecture, sizeof(x.architecture), "%s", arch);
+	snprintf(x.variant, sizeof(x.variant), "%s", var ? var : "");
+	*ret = x;
+	return true;
+}
+
+/*
+ * Choose the manifest for `want` among an index's entries: an exact match
+ * (after normalisation) first, else an older arm variant the machine can
+ * still run (v7 runs v6 and v5). Returns the array position or -1.
+ */
+int oci_index_pick(const json_t *manifests, const struct hoist_platform *want)
+{
+	size_t i;
+	json_t *d;
+	int best = -1, best_v = -1;
+	struct hoist_platform w = *want, p;
+
+	oci_platform_normalize(&w);
+	json_array_foreach(manifests, i, d) {
+		if (!oci_descriptor_platform(d, &p))
+			continue;
+		if (hoist_platform_equal(&p, &w))
+			return (int)i;
+	}
+	if (strcmp(w.architecture, "arm") == 0 || strcmp(w.architecture, "arm64") == 0) {
+		int wv = w.variant[0] == 'v' ? w.variant[1] - '0' : 7;
+		json_array_foreach(manifests, i, d) {
+			if (!oci_descriptor_platform(d, &p))
+				continue;
+			struct hoist_platform n = p;
+			oci_platform_normalize(&n);
+			if (strcmp(n.os, w.os) != 0 || strcmp(n.architecture, "arm") != 0 ||
+			    strcmp(w.architecture, "arm") != 0)
+				continue;
+			if (!n.variant[0]) {
+				if (best_v < 7 && wv >= 7)
+					best = (int)i, best_v = 7;
+				continue;
+			}
+			int v = n.variant[1] - '0';
+			if (v <= wv && v > best_v)
+				best = (int)i, best_v = v;
+		}
+	}
+	if (best < 0 && json_array_size(manifests) == 1 &&
+	    !json_object_get(json_array_get(manifests, 0), "platform"))
+		best = 0;
+	return best;
+}
+
+static int load_manifest(struct hoist_store *s, const char *digest, json_t *m,
+			 struct hoist_image *img, struct hoist_error *err)
+{
+	struct hoist_descriptor cfg;
+	json_t *layers, *l, *config = NULL, *ids;
+	size_t i;
+	int rc;
+
+	rc = oci_parse_descriptor(json_object_get(m, "config"), &cfg, "manifest config", err);
+	if (rc < 0)
+		return hoist_error_prefix(err, "manifest '%s'", digest);
+	layers = json_object_get(m, "layers");
+	if (!json_is_array(layers))
+		return hoist_error_set(err, -EBADMSG, "manifest '%s': no layers array", digest);
+	img->n_layers = json_array_size(layers);
+	img->layers = img->n_layers ? hoist_xcalloc(img->n_layers, sizeof(*img->layers)) : NULL;
+	json_array_foreach(layers, i, l) {
+		rc = oci_parse_descriptor(l, &img->layers[i], "layer", err);
+		if (rc < 0)
+			return hoist_error_prefix(err, "manifest '%s'", digest);
+	}
+	rc = oci_load_json(s, cfg.digest, cfg.size, &config, err);
+	if (rc < 0)
+		return hoist_error_prefix(err, "config of '%s'", digest);
+	img->config = config;
+	ids = json_object_get(json_object_get(config, "rootfs"), "diff_ids");
+	if (!json_is_array(ids) || json_array_size(ids) != img->n_layers)
+		return hoist_error_set(err, -EBADMSG,
+				       "image '%s': config has %zu diff_ids for %zu layers", digest,
+				       json_array_size(ids), img->n_layers);
+	snprintf(img->manifest_digest, sizeof(img->manifest_digest), "%s", digest);
+	snprintf(img->config_digest, sizeof(img->config_digest), "%s", cfg.digest);
+	return 0;
+}
+
+int hoist_image_load(struct hoist_store *s, const char *digest,
+		     const struct hoist_platform *platform, struct hoist_image *ret,
+		     struct hoist_error *err)
+{
+	struct hoist_image img = {0};
+	struct hoist_platform want;
+	char cur[HOIST_DIGEST_MAX];
+	int64_t cur_size = -1;
+	int rc;
+
+	if (!hoist_digest_valid(digest))
+		return hoist_error_set(err, -EINVAL, "invalid digest '%s'", digest);
+	if (platform)
+		want = *platform;
+	else
+		hoist_platform_host(&want);
+	snprintf(cur, sizeof(cur), "%s", digest);
+
+	/* Indexes may nest (an index of indexes); a small depth bound stops loops. */
+	for (int depth = 0;; depth++) {
+		json_t *doc = NULL;
+		if (depth > 4)
+			return hoist_error_set(err, -ELOOP, "'%s': indexes nested too deep", digest);
+		rc = oci_load_json(s, cur, cur_size, &doc, err);
+		if (rc < 0)
+			return rc;
+		if (oci_is_index(doc)) {
+			json_t *ms = json_object_get(doc, "manifests");
+			struct hoist_descriptor d;
+			char pf[96];
+			int k = json_is_array(ms) ? oci_index_pick(ms, &want) : -1;
+			if (k < 0) {
+				hoist_platform_format(&want, pf, sizeof(pf));
+				json_decref(doc);
+				return hoist_error_set(err, -ENOENT,
+						       "image '%s' has no manifest for platform '%s'",
+						       digest, pf);
+			}
+			rc = oci_parse_descriptor(json_array_get(ms, (size_t)k), &d, "index entry",
+						  err);
+			json_decref(doc);
+			if (rc < 0)
+				return hoist_error_prefix(err, "index '%s'", cur);
+			snprintf(cur, sizeof(cur), "%s", d.digest);
+			cur_size = d.size;
+			continue;
+		}
+		rc = load_manifest(s, cur, doc, &img, err);
+		json_decref(doc);
+		if (rc < 0) {
+			hoist_image_release(&img);
+			return rc;
+		}
+		break;
+	}
+	hoist_image_release(ret);
+	*ret = img;
+	return 0;
+}
+
+const char *oci_layer_media_type(const char *mt)
+{
+	if (!mt || !mt[0] || !strcmp(mt, HOIST_MT_DOCKER_LAYER_GZIP))
+		return HOIST_MT_OCI_LAYER_GZIP;
+	if (!strcmp(mt, "application/vnd.docker.image.rootfs.diff.tar"))
+		return HOIST_MT_OCI_LAYER_TAR;
+	return mt;
+}
+
+int hoist_image_commit(struct hoist_store *s, const struct hoist_image *img,
+		       struct hoist_descriptor *ret_manifest, struct hoist_error *err)
+{
+	_cleanup_free_ char *cfg = NULL, *man = NULL;
+	char cdigest[HOIST_DIGEST_MAX], mdigest[HOIST_DIGEST_MAX];
+	json_t *m, *c, *layers;
+	int rc;
+
+	if (!img->config || !json_is_object(img->config))
+		return hoist_error_set(err, -EINVAL, "image has no config");
+	cfg = hoist_json_canonical(img->config);
+	rc = hoist_store_blob_put(s, cfg, strlen(cfg), cdigest, err);
+	if (rc < 0)
+		return hoist_error_prefix(err, "storing image config");
+
+	m = json_object();
+	json_object_set_new(m, "schemaVersion", json_integer(2));
+	json_object_set_new(m, "mediaType", json_string(HOIST_MT_OCI_MANIFEST));
+	c = json_object();
+	json_object_set_new(c, "mediaType", json_string(HOIST_MT_OCI_CONFIG));
+	json_object_set_new(c, "digest", json_string(cdigest));
+	json_object_set_new(c, "size", json_integer((json_int_t)strlen(cfg)));
+	json_object_set_new(m, "config", c);
+	layers = json_array();
+	for (size_t i = 0; i < img->n_layers; i++) {
+		json_t *l = json_object();
+		json_object_set_new(l, "mediaType",
+				    json_string(oci_layer_media_type(img->layers[i].media_type)));
+		json_object_set_new(l, "digest", json_string(img->layers[i].digest));
+		json_object_set_new(l, "size", json_integer(img->layers[i].size));
+		json_array_append_new(layers, l);
+	}
+	json_object_set_new(m, "layers", layers);
+	man = hoist_json_canonical(m);
+	json_decref(m);
+	rc = hoist_store_blob_put(s, man, strlen(man), mdigest, err);
+	if (rc < 0)
+		return hoist_error_prefix(err, "storing image manifest");
+	memset(ret_manifest, 0, sizeof(*ret_manifest));
+	snprintf(ret_manifest->media_type, sizeof(ret_manifest->media_type), "%s",
+		 HOIST_MT_OCI_MANIFEST);
+	memcpy(ret_manifest->digest, mdigest, HOIST_DIGEST_MAX);
+	ret_manifest->size = (int64_t)strlen(man);
+	return 0;
+}
