@@ -18,12 +18,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define MAX_ENV 64
 
 static const unsigned flag_sets[] = {
-	0,
-	HOIST_SHELL_RAW_QUOTES | HOIST_SHELL_SKIP_UNSET_ENV,
-	HOIST_SHELL_SKIP_PROCESS_QUOTES,
+    0,
+    HOIST_SHELL_RAW_QUOTES | HOIST_SHELL_SKIP_UNSET_ENV,
+    HOIST_SHELL_SKIP_PROCESS_QUOTES,
+    HOIST_SHELL_RAW_ESCAPES,
+    HOIST_SHELL_RAW_QUOTES | HOIST_SHELL_SKIP_UNSET_ENV | HOIST_SHELL_SKIP_PROCESS_QUOTES |
 	HOIST_SHELL_RAW_ESCAPES,
-	HOIST_SHELL_RAW_QUOTES | HOIST_SHELL_SKIP_UNSET_ENV | HOIST_SHELL_SKIP_PROCESS_QUOTES |
-		HOIST_SHELL_RAW_ESCAPES,
 };
 
 static void run(const struct hoist_shell *sh, const char *word)
@@ -78,12 +78,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (size_t i = 0; i < ARRAY_SIZE(flag_sets); i++) {
 		for (int e = 0; e < 2; e++) {
 			struct hoist_shell sh = {
-				.escape = e ? '`' : '\\',
-				.flags = flag_sets[i],
-				.lookup = hoist_shell_lookup_envp,
-				.userdata = env,
-				/* small enough to hit the cap, big enough to expand */
-				.max_output = i == 0 && e ? 256 : 1 << 20,
+			    .escape = e ? '`' : '\\',
+			    .flags = flag_sets[i],
+			    .lookup = hoist_shell_lookup_envp,
+			    .userdata = env,
+			    /* small enough to hit the cap, big enough to expand */
+			    .max_output = i == 0 && e ? 256 : 1 << 20,
 			};
 			run(&sh, word);
 		}
