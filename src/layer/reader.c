@@ -130,9 +130,9 @@ static ssize_t tar_read_cb(struct archive *a, void *data, const void **buf)
 	n = archive_read_data(r->outer, r->tarbuf, sizeof(r->tarbuf));
 	if (n < 0) {
 		free(r->outer_error);
-		r->outer_error = hoist_xstrdup(archive_error_string(r->outer)
-						       ? archive_error_string(r->outer)
-						       : "decompression failed");
+		r->outer_error =
+		    hoist_xstrdup(archive_error_string(r->outer) ? archive_error_string(r->outer)
+								 : "decompression failed");
 		archive_set_error(a, EIO, "%s", r->outer_error);
 		return -1;
 	}
@@ -325,8 +325,8 @@ int hoist_tar_reader_next(struct hoist_tar_reader *r, struct hoist_entry *e,
 					       r->outer_error ? r->outer_error
 							      : archive_error_string(r->inner));
 		if (++r->n_entries > r->max_entries)
-			return hoist_error_set(err, -E2BIG, "'%s': more than %llu entries",
-					       r->name, (unsigned long long)r->max_entries);
+			return hoist_error_set(err, -E2BIG, "'%s': more than %llu entries", r->name,
+					       (unsigned long long)r->max_entries);
 		raw = archive_entry_pathname(ae);
 		if (!raw || !raw[0])
 			return hoist_error_set(err, -EBADMSG, "'%s': entry with an empty name",

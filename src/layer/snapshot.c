@@ -100,7 +100,7 @@ static uint32_t get_u32(struct cursor *c)
 {
 	const unsigned char *p = take(c, 4);
 	return p ? (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-			   (uint32_t)p[3] << 24
+		       (uint32_t)p[3] << 24
 		 : 0;
 }
 
@@ -447,8 +447,8 @@ static int unpack_stream(struct unpack *u, struct hoist_tar_reader *r, int index
 			break;
 		slash = strrchr(e.path, '/');
 		base = slash ? slash + 1 : e.path;
-		parent = slash ? hoist_xstrndup(e.path, (size_t)(slash - e.path))
-			       : hoist_xstrdup("");
+		parent =
+		    slash ? hoist_xstrndup(e.path, (size_t)(slash - e.path)) : hoist_xstrdup("");
 		if (hoist_startswith(base, ".wh.")) {
 			const char *victim = base + 4;
 			_cleanup_free_ char *path = NULL;
@@ -457,8 +457,9 @@ static int unpack_stream(struct unpack *u, struct hoist_tar_reader *r, int index
 				path = hoist_xstrdup(parent);
 				flags = FLAG_OPAQUE;
 			} else if (!victim[0] || !strcmp(victim, ".") || !strcmp(victim, "..")) {
-				rc = hoist_error_set(err, -EBADMSG, "'%s': entry '%s': bad whiteout",
-						     u->name, e.path);
+				rc =
+				    hoist_error_set(err, -EBADMSG, "'%s': entry '%s': bad whiteout",
+						    u->name, e.path);
 				break;
 			} else {
 				path = parent[0] ? hoist_xasprintf("%s/%s", parent, victim)
@@ -526,8 +527,8 @@ int hoist_snapshot_unpack(struct hoist_store *s, const struct hoist_descriptor *
 		goto fail;
 	}
 	rootfd = openat(tmpfd, "root", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	indexfd = openat(tmpfd, "index", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-			 0644);
+	indexfd =
+	    openat(tmpfd, "index", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (rootfd < 0 || indexfd < 0) {
 		rc = hoist_error_set(err, -errno, "cannot create snapshot: %s", strerror(errno));
 		goto fail;
@@ -625,7 +626,8 @@ static int parse_index(const char *data, size_t len, struct hoist_snapshot *snap
 		}
 		if (snap->n_entries == alloc) {
 			alloc = alloc ? alloc * 2 : 256;
-			snap->entries = hoist_xrealloc(snap->entries, alloc * sizeof(*snap->entries));
+			snap->entries =
+			    hoist_xrealloc(snap->entries, alloc * sizeof(*snap->entries));
 		}
 		snap->entries[snap->n_entries++] = se;
 	}
@@ -645,17 +647,17 @@ int hoist_snapshot_load(struct hoist_store *s, const char *diff_id, struct hoist
 	rel = hoist_xasprintf("snapshots/%s/index", digest_hex(diff_id));
 	rc = hoist_read_file_at(hoist_store_dirfd(s), rel, INDEX_MAX, &data, &len, err);
 	if (rc < 0)
-		return rc == -ENOENT ? hoist_error_set(err, -ENOENT, "no snapshot for '%s'",
-						       diff_id)
-				     : rc;
+		return rc == -ENOENT
+			   ? hoist_error_set(err, -ENOENT, "no snapshot for '%s'", diff_id)
+			   : rc;
 	snprintf(snap.diff_id, sizeof(snap.diff_id), "%s", diff_id);
 	rc = parse_index(data, len, &snap);
 	if (rc < 0) {
 		hoist_snapshot_release(&snap);
 		return hoist_error_set(err, rc, "snapshot index of '%s' is corrupt", diff_id);
 	}
-	snap.root = hoist_xasprintf("%s/snapshots/%s/root", hoist_store_root(s),
-				    digest_hex(diff_id));
+	snap.root =
+	    hoist_xasprintf("%s/snapshots/%s/root", hoist_store_root(s), digest_hex(diff_id));
 	*ret = snap;
 	return 0;
 }

@@ -154,8 +154,8 @@ static int archive_fail(struct hoist_layer_writer *w, const char *path, struct h
 		hoist_error_set(err, w->failed, "writing '%s': %s", path, w->cb_err.msg);
 		return w->failed;
 	}
-	return fail_with(w, hoist_error_set(err, -EIO, "writing '%s': %s", path,
-					    archive_error_string(w->a)));
+	return fail_with(
+	    w, hoist_error_set(err, -EIO, "writing '%s': %s", path, archive_error_string(w->a)));
 }
 
 int layer_writer_header(struct hoist_layer_writer *w, const struct hoist_entry *e,
@@ -311,8 +311,8 @@ int hoist_layer_add_whiteout(struct hoist_layer_writer *w, const char *path,
 	const char *slash = strrchr(path, '/');
 
 	if (!path[0] || (slash && !slash[1]))
-		return fail_with(w, hoist_error_set(err, -EINVAL, "whiteout of '%s': bad path",
-						    path));
+		return fail_with(w,
+				 hoist_error_set(err, -EINVAL, "whiteout of '%s': bad path", path));
 	dir = slash ? hoist_xstrndup(path, (size_t)(slash - path)) : hoist_xstrdup("");
 	name = hoist_xasprintf(".wh.%s", slash ? slash + 1 : path);
 	return add_marker(w, dir, name, err);
@@ -356,8 +356,7 @@ int hoist_layer_writer_finish(struct hoist_layer_writer *w, struct hoist_descrip
 	if (rc < 0)
 		goto fail;
 	memset(ret_desc, 0, sizeof(*ret_desc));
-	snprintf(ret_desc->media_type, sizeof(ret_desc->media_type), "%s",
-		 HOIST_MT_OCI_LAYER_GZIP);
+	snprintf(ret_desc->media_type, sizeof(ret_desc->media_type), "%s", HOIST_MT_OCI_LAYER_GZIP);
 	memcpy(ret_desc->digest, digest, HOIST_DIGEST_MAX);
 	ret_desc->size = (int64_t)size;
 	memcpy(ret_diff_id, diff_id, HOIST_DIGEST_MAX);

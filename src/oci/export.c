@@ -21,7 +21,8 @@ struct blob_ref {
 	int64_t size;
 };
 
-struct export {
+struct export
+{
 	struct hoist_store *s;
 	struct blob_ref *blobs;
 	size_t n_blobs;
@@ -73,7 +74,8 @@ static int walk(struct export *x, const char *digest, int depth, json_t **ret_do
 	add_blob(x, digest, size);
 	if (oci_is_index(doc)) {
 		arr = json_object_get(doc, "manifests");
-		json_array_foreach(arr, i, d) {
+		json_array_foreach(arr, i, d)
+		{
 			rc = oci_parse_descriptor(d, &desc, "index entry", err);
 			if (rc >= 0)
 				rc = walk(x, desc.digest, depth + 1, NULL, err);
@@ -91,7 +93,8 @@ static int walk(struct export *x, const char *digest, int depth, json_t **ret_do
 		}
 		add_blob(x, desc.digest, desc.size);
 		arr = json_object_get(doc, "layers");
-		json_array_foreach(arr, i, d) {
+		json_array_foreach(arr, i, d)
+		{
 			rc = oci_parse_descriptor(d, &desc, "layer", err);
 			if (rc < 0)
 				goto out;
@@ -127,8 +130,8 @@ static int add_index_entries(struct export *x, const struct hoist_export_item *i
 		mt = oci_is_index(doc) ? HOIST_MT_OCI_INDEX : HOIST_MT_OCI_MANIFEST;
 	if (!oci_is_index(doc)) {
 		/* The platform helps tools pick without reading the config. */
-		const char *cd = json_string_value(
-			json_object_get(json_object_get(doc, "config"), "digest"));
+		const char *cd =
+		    json_string_value(json_object_get(json_object_get(doc, "config"), "digest"));
 		json_t *cfg = NULL;
 		if (cd && oci_load_json(x->s, cd, -1, &cfg, NULL) == 0) {
 			const char *os = json_string_value(json_object_get(cfg, "os"));
@@ -213,8 +216,7 @@ static int add_docker_entry(struct export *x, const struct hoist_export_item *it
 	}
 
 	e = json_object();
-	const char *cd =
-		json_string_value(json_object_get(json_object_get(m, "config"), "digest"));
+	const char *cd = json_string_value(json_object_get(json_object_get(m, "config"), "digest"));
 	if (!cd) {
 		json_decref(e);
 		json_decref(m);
@@ -223,7 +225,8 @@ static int add_docker_entry(struct export *x, const struct hoist_export_item *it
 	json_object_set_new(e, "Config", json_sprintf("blobs/sha256/%s", cd + 7));
 	tags = json_array();
 	layers = json_array();
-	json_array_foreach(json_object_get(m, "layers"), i, l) {
+	json_array_foreach(json_object_get(m, "layers"), i, l)
+	{
 		const char *ld = json_string_value(json_object_get(l, "digest"));
 		if (!ld || !hoist_digest_valid(ld))
 			continue;
@@ -428,8 +431,7 @@ static int export_tar(struct export *x, enum hoist_archive_format fmt, const cha
 	tmp = hoist_xasprintf("%s.tmp-XXXXXX", dest);
 	fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0)
-		return hoist_error_set(err, -errno, "cannot create '%s': %s", tmp,
-				       strerror(errno));
+		return hoist_error_set(err, -errno, "cannot create '%s': %s", tmp, strerror(errno));
 	fchmod(fd, 0644);
 	rc = write_tar(x, fmt, fd, err);
 	if (rc >= 0 && fsync(fd) < 0)
@@ -449,7 +451,7 @@ static int write_file_atomic(int dirfd, const char *name, const char *data, size
 {
 	_cleanup_free_ char *tmp = hoist_xasprintf(".%s.tmp-%d", name, (int)getpid());
 	_cleanup_close_ int fd =
-		openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+	    openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
 	int rc;
 
 	if (fd < 0)
@@ -524,15 +526,17 @@ static void merge_existing(int dirfd, json_t *fresh)
 	old = json_loadb(data, len, 0, NULL);
 	json_t *ms = json_object_get(old, "manifests");
 	json_t *keep = json_array();
-	json_array_foreach(ms, i, d) {
+	json_array_foreach(ms, i, d)
+	{
 		const char *name = json_string_value(json_object_get(
-			json_object_get(d, "annotations"), "org.opencontainers.image.ref.name"));
+		    json_object_get(d, "annotations"), "org.opencontainers.image.ref.name"));
 		const char *dg = json_string_value(json_object_get(d, "digest"));
 		bool replaced = false;
-		json_array_foreach(fresh, j, n) {
-			const char *nn = json_string_value(
-				json_object_get(json_object_get(n, "annotations"),
-						"org.opencontainers.image.ref.name"));
+		json_array_foreach(fresh, j, n)
+		{
+			const char *nn =
+			    json_string_value(json_object_get(json_object_get(n, "annotations"),
+							      "org.opencontainers.image.ref.name"));
 			const char *nd = json_string_value(json_object_get(n, "digest"));
 			if ((name && nn && !strcmp(name, nn)) ||
 			    (!name && !nn && dg && nd && !strcmp(dg, nd)))

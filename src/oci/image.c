@@ -187,7 +187,8 @@ int oci_index_pick(const json_t *manifests, const struct hoist_platform *want)
 	struct hoist_platform w = *want, p;
 
 	oci_platform_normalize(&w);
-	json_array_foreach(manifests, i, d) {
+	json_array_foreach(manifests, i, d)
+	{
 		if (!oci_descriptor_platform(d, &p))
 			continue;
 		if (hoist_platform_equal(&p, &w))
@@ -195,7 +196,8 @@ int oci_index_pick(const json_t *manifests, const struct hoist_platform *want)
 	}
 	if (strcmp(w.architecture, "arm") == 0 || strcmp(w.architecture, "arm64") == 0) {
 		int wv = w.variant[0] == 'v' ? w.variant[1] - '0' : 7;
-		json_array_foreach(manifests, i, d) {
+		json_array_foreach(manifests, i, d)
+		{
 			if (!oci_descriptor_platform(d, &p))
 				continue;
 			struct hoist_platform n = p;
@@ -235,7 +237,8 @@ static int load_manifest(struct hoist_store *s, const char *digest, json_t *m,
 		return hoist_error_set(err, -EBADMSG, "manifest '%s': no layers array", digest);
 	img->n_layers = json_array_size(layers);
 	img->layers = img->n_layers ? hoist_xcalloc(img->n_layers, sizeof(*img->layers)) : NULL;
-	json_array_foreach(layers, i, l) {
+	json_array_foreach(layers, i, l)
+	{
 		rc = oci_parse_descriptor(l, &img->layers[i], "layer", err);
 		if (rc < 0)
 			return hoist_error_prefix(err, "manifest '%s'", digest);
@@ -276,7 +279,8 @@ int hoist_image_load(struct hoist_store *s, const char *digest,
 	for (int depth = 0;; depth++) {
 		json_t *doc = NULL;
 		if (depth > 4)
-			return hoist_error_set(err, -ELOOP, "'%s': indexes nested too deep", digest);
+			return hoist_error_set(err, -ELOOP, "'%s': indexes nested too deep",
+					       digest);
 		rc = oci_load_json(s, cur, cur_size, &doc, err);
 		if (rc < 0)
 			return rc;
@@ -288,9 +292,9 @@ int hoist_image_load(struct hoist_store *s, const char *digest,
 			if (k < 0) {
 				hoist_platform_format(&want, pf, sizeof(pf));
 				json_decref(doc);
-				return hoist_error_set(err, -ENOENT,
-						       "image '%s' has no manifest for platform '%s'",
-						       digest, pf);
+				return hoist_error_set(
+				    err, -ENOENT, "image '%s' has no manifest for platform '%s'",
+				    digest, pf);
 			}
 			rc = oci_parse_descriptor(json_array_get(ms, (size_t)k), &d, "index entry",
 						  err);

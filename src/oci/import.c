@@ -276,8 +276,8 @@ static int fetch_from_dir(struct import *im, const char *digest, struct hoist_er
 			continue;
 		if (n < 0) {
 			hoist_blob_writer_abort(w);
-			return hoist_error_set(err, -errno, "'%s': reading blob '%s': %s",
-					       im->src, digest, strerror(errno));
+			return hoist_error_set(err, -errno, "'%s': reading blob '%s': %s", im->src,
+					       digest, strerror(errno));
 		}
 		if (n == 0)
 			break;
@@ -322,7 +322,8 @@ static int walk(struct import *im, const struct hoist_descriptor *d, int depth,
 	if (rc < 0)
 		return rc;
 	if (oci_is_index(doc)) {
-		json_array_foreach(json_object_get(doc, "manifests"), i, x) {
+		json_array_foreach(json_object_get(doc, "manifests"), i, x)
+		{
 			rc = oci_parse_descriptor(x, &c, "index entry", err);
 			if (rc >= 0)
 				rc = walk(im, &c, depth + 1, err);
@@ -337,13 +338,15 @@ static int walk(struct import *im, const struct hoist_descriptor *d, int depth,
 		if (rc >= 0 && !json_is_array(arr))
 			rc = hoist_error_set(err, -EBADMSG, "manifest '%s' has no layers",
 					     d->digest);
-		json_array_foreach(arr, i, x) {
+		json_array_foreach(arr, i, x)
+		{
 			if (rc < 0)
 				break;
 			rc = oci_parse_descriptor(x, &c, "layer", err);
 			if (rc < 0)
 				break;
-			if (strstr(c.media_type, "foreign") || strstr(c.media_type, "nondistributable"))
+			if (strstr(c.media_type, "foreign") ||
+			    strstr(c.media_type, "nondistributable"))
 				continue;
 			rc = need_blob(im, c.digest, err);
 		}
@@ -402,12 +405,14 @@ static int import_oci(struct import *im, struct hoist_error *err)
 		return hoist_error_set(err, -EBADMSG, "'%s': index.json has no manifests list",
 				       im->src);
 	}
-	json_array_foreach(ms, i, d) {
+	json_array_foreach(ms, i, d)
+	{
 		struct hoist_descriptor desc;
 		json_t *ann = json_object_get(d, "annotations");
-		const char *cname = json_string_value(json_object_get(ann, "io.containerd.image.name"));
+		const char *cname =
+		    json_string_value(json_object_get(ann, "io.containerd.image.name"));
 		const char *rname =
-			json_string_value(json_object_get(ann, "org.opencontainers.image.ref.name"));
+		    json_string_value(json_object_get(ann, "org.opencontainers.image.ref.name"));
 		int tagged = 0;
 
 		rc = oci_parse_descriptor(d, &desc, "index.json entry", err);
@@ -474,8 +479,9 @@ static int import_docker_entry(struct import *im, json_t *ent, struct hoist_erro
 	ids = json_object_get(json_object_get(cfg, "rootfs"), "diff_ids");
 	if (!json_is_array(ids) || json_array_size(ids) != json_array_size(layers)) {
 		json_decref(cfg);
-		return hoist_error_set(err, -EBADMSG, "'%s': config has %zu diff_ids for %zu layers",
-				       im->src, json_array_size(ids), json_array_size(layers));
+		return hoist_error_set(err, -EBADMSG,
+				       "'%s': config has %zu diff_ids for %zu layers", im->src,
+				       json_array_size(ids), json_array_size(layers));
 	}
 	m = json_object();
 	json_object_set_new(m, "schemaVersion", json_integer(2));
@@ -486,7 +492,8 @@ static int import_docker_entry(struct import *im, json_t *ent, struct hoist_erro
 				      (json_int_t)hoist_store_blob_size(im->s, cdigest)));
 	ls = json_array();
 	json_object_set_new(m, "layers", ls);
-	json_array_foreach(layers, i, x) {
+	json_array_foreach(layers, i, x)
+	{
 		const char *lp = json_string_value(x);
 		const char *ld = lp ? lookup(im, lp) : NULL;
 		const char *mt;
@@ -513,7 +520,8 @@ static int import_docker_entry(struct import *im, json_t *ent, struct hoist_erro
 	if (rc < 0)
 		goto out;
 	bool named = false;
-	json_array_foreach(tags, i, x) {
+	json_array_foreach(tags, i, x)
+	{
 		if (!json_is_string(x))
 			continue;
 		rc = tag_name(im, json_string_value(x), mdigest, err);
@@ -541,7 +549,8 @@ static int import_docker(struct import *im, struct hoist_error *err)
 		json_decref(man);
 		return hoist_error_set(err, -EBADMSG, "'%s': manifest.json is not a list", im->src);
 	}
-	json_array_foreach(man, i, e) {
+	json_array_foreach(man, i, e)
+	{
 		rc = import_docker_entry(im, e, err);
 		if (rc < 0)
 			break;

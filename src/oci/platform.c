@@ -67,8 +67,8 @@ void oci_platform_normalize(struct hoist_platform *p)
 
 static bool is_known_os(const char *s, size_t n)
 {
-	static const char *const oses[] = {"linux", "windows", "darwin", "freebsd", "netbsd",
-					   "openbsd", "solaris", "illumos", "aix", "android"};
+	static const char *const oses[] = {"linux",   "windows", "darwin",  "freebsd", "netbsd",
+					   "openbsd", "solaris", "illumos", "aix",     "android"};
 	for (size_t i = 0; i < ARRAY_SIZE(oses); i++)
 		if (strlen(oses[i]) == n && strncasecmp(oses[i], s, n) == 0)
 			return true;

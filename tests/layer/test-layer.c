@@ -91,13 +91,13 @@ struct spec {
 };
 
 static const struct spec entries[] = {
-	{"a", HOIST_ENTRY_DIR, 0755, NULL},
-	{"a/hello", HOIST_ENTRY_FILE, 04755, "hello\n"},
-	{"a/link", HOIST_ENTRY_SYMLINK, 0777, "hello"},
-	{"a/hard", HOIST_ENTRY_HARDLINK, 0644, "a/hello"},
-	{"a/fifo", HOIST_ENTRY_FIFO, 0600, NULL},
-	{"a/null", HOIST_ENTRY_CHAR, 0666, NULL},
-	{"a/x", HOIST_ENTRY_FILE, 0600, ""},
+    {"a", HOIST_ENTRY_DIR, 0755, NULL},
+    {"a/hello", HOIST_ENTRY_FILE, 04755, "hello\n"},
+    {"a/link", HOIST_ENTRY_SYMLINK, 0777, "hello"},
+    {"a/hard", HOIST_ENTRY_HARDLINK, 0644, "a/hello"},
+    {"a/fifo", HOIST_ENTRY_FIFO, 0600, NULL},
+    {"a/null", HOIST_ENTRY_CHAR, 0666, NULL},
+    {"a/x", HOIST_ENTRY_FILE, 0600, ""},
 };
 
 static int write_layer(int64_t epoch, int64_t mtime, struct hoist_descriptor *desc,
@@ -170,7 +170,7 @@ static void test_roundtrip(void)
 	hoist_sha256_digest(data ? data : "", len, dg);
 	tap_ok(rc == 0 && !strcmp(dg, d.digest), "digest is the sha256 of the blob");
 	tap_ok(len > 10 && (unsigned char)data[0] == 0x1f && data[4] == 0 && data[5] == 0 &&
-		       data[6] == 0 && data[7] == 0,
+		   data[6] == 0 && data[7] == 0,
 	       "gzip header has mtime 0");
 	free(data);
 
@@ -209,7 +209,7 @@ static void test_roundtrip(void)
 	}
 	tap_ok(all && i == ARRAY_SIZE(entries), "entries read back with their metadata");
 	tap_ok(rc == 1 && !strcmp(e.path, "a/.wh.gone") && e.type == HOIST_ENTRY_FILE &&
-		       e.size == 0,
+		   e.size == 0,
 	       "whiteout is an empty file '.wh.NAME' (%s)", e.path ? e.path : "");
 	rc = hoist_tar_reader_next(r, &e, &err);
 	tap_ok(rc == 1 && !strcmp(e.path, "b/.wh..wh..opq"), "opaque marker");
@@ -328,7 +328,7 @@ static int make_tar(const struct raw *ents, size_t n, int filter, char **ret, si
 		archive_entry_set_mode(ae, (ents[i].type == 'd'	  ? AE_IFDIR
 					    : ents[i].type == 'l' ? AE_IFLNK
 								  : AE_IFREG) |
-						   0644);
+					       0644);
 		if (ents[i].type == 'h')
 			archive_entry_set_hardlink(ae, ents[i].link);
 		if (ents[i].type == 'l')
@@ -396,20 +396,19 @@ static void test_reader(void)
 	const struct raw hlabs[] = {{"b", 'h', "/etc/passwd"}};
 	expect_reject(hlabs, 1, "absolute hardlink target", "absolute hardlink");
 
-	const struct raw ok[] = {{"./", 'd', NULL},	    {"./a/", 'd', NULL},
-				 {"/a/b", 'f', NULL},	    {"a//c/./d", 'f', NULL},
-				 {"a/x/../e", 'f', NULL},   {"a/l", 'l', "/etc/passwd"},
+	const struct raw ok[] = {{"./", 'd', NULL},	  {"./a/", 'd', NULL},
+				 {"/a/b", 'f', NULL},	  {"a//c/./d", 'f', NULL},
+				 {"a/x/../e", 'f', NULL}, {"a/l", 'l', "/etc/passwd"},
 				 {"a/h", 'h', "./a/b"}};
 	make_tar(ok, ARRAY_SIZE(ok), -1, &data, &len);
 	rc = read_all(data, len, 0, &err, &paths);
 	tap_ok(rc == 0 && paths.n == 6 && !strcmp(paths.v[0], "a") && !strcmp(paths.v[1], "a/b") &&
-		       !strcmp(paths.v[2], "a/c/d") && !strcmp(paths.v[3], "a/e"),
+		   !strcmp(paths.v[2], "a/c/d") && !strcmp(paths.v[3], "a/e"),
 	       "paths are cleaned and the root entry skipped (%s)", err.msg);
 	hoist_strv_release(&paths);
 
 	rc = read_all(data, len, 3, &err, NULL);
-	tap_ok(rc == -E2BIG && strstr(err.msg, "more than 3 entries"), "entry limit: %s",
-	       err.msg);
+	tap_ok(rc == -E2BIG && strstr(err.msg, "more than 3 entries"), "entry limit: %s", err.msg);
 	free(data);
 
 	const int filters[] = {ARCHIVE_FILTER_GZIP, ARCHIVE_FILTER_BZIP2, ARCHIVE_FILTER_XZ,
@@ -434,8 +433,7 @@ static void test_reader(void)
 	const struct raw lng[] = {{long_name, 'f', NULL}};
 	expect_reject(lng, 1, "a 5000-byte path", "longer than 4096");
 
-	rc = read_all("this is not a tar archive at all, not even close......", 55, 0, &err,
-		      NULL);
+	rc = read_all("this is not a tar archive at all, not even close......", 55, 0, &err, NULL);
 	tap_ok(rc < 0, "rejects junk: %s", err.msg);
 }
 
@@ -446,8 +444,10 @@ static void test_from_tar(void)
 	struct hoist_error err = {0};
 	struct hoist_descriptor d;
 	char diff[HOIST_DIGEST_MAX];
-	const struct raw ok[] = {{"./", 'd', NULL}, {"./bin/", 'd', NULL},
-				 {"./bin/sh", 'f', NULL}, {"./bin/ls", 'l', "sh"}};
+	const struct raw ok[] = {{"./", 'd', NULL},
+				 {"./bin/", 'd', NULL},
+				 {"./bin/sh", 'f', NULL},
+				 {"./bin/ls", 'l', "sh"}};
 	struct hoist_layer_opts o = {0, 100};
 
 	make_tar(ok, ARRAY_SIZE(ok), ARCHIVE_FILTER_XZ, &data, &len);

@@ -91,17 +91,17 @@ static char *snap_path(const char *diff, const char *rel)
 static void test_unpack(void)
 {
 	const struct ent ents[] = {
-		{"etc", HOIST_ENTRY_DIR, 0755, NULL},
-		{"etc/passwd", HOIST_ENTRY_FILE, 0644, "root:x:0:0::/root:/bin/sh\n"},
-		{"etc/shadow", HOIST_ENTRY_FILE, 0000, "secret\n"},
-		{"bin", HOIST_ENTRY_DIR, 0555, NULL},
-		{"bin/su", HOIST_ENTRY_FILE, 04755, "#!/bin/sh\n"},
-		{"bin/sh", HOIST_ENTRY_SYMLINK, 0777, "busybox"},
-		{"bin/su2", HOIST_ENTRY_HARDLINK, 04755, "bin/su"},
-		{"dev/null", HOIST_ENTRY_CHAR, 0666, NULL},
-		{"run/fifo", HOIST_ENTRY_FIFO, 0600, NULL},
-		{"WH:var/old", 0, 0, NULL},
-		{"OPQ:usr", 0, 0, NULL},
+	    {"etc", HOIST_ENTRY_DIR, 0755, NULL},
+	    {"etc/passwd", HOIST_ENTRY_FILE, 0644, "root:x:0:0::/root:/bin/sh\n"},
+	    {"etc/shadow", HOIST_ENTRY_FILE, 0000, "secret\n"},
+	    {"bin", HOIST_ENTRY_DIR, 0555, NULL},
+	    {"bin/su", HOIST_ENTRY_FILE, 04755, "#!/bin/sh\n"},
+	    {"bin/sh", HOIST_ENTRY_SYMLINK, 0777, "busybox"},
+	    {"bin/su2", HOIST_ENTRY_HARDLINK, 04755, "bin/su"},
+	    {"dev/null", HOIST_ENTRY_CHAR, 0666, NULL},
+	    {"run/fifo", HOIST_ENTRY_FIFO, 0600, NULL},
+	    {"WH:var/old", 0, 0, NULL},
+	    {"OPQ:usr", 0, 0, NULL},
 	};
 	struct hoist_descriptor d;
 	char diff[HOIST_DIGEST_MAX];
@@ -145,8 +145,8 @@ static void test_unpack(void)
 	       snap.n_entries, err.msg);
 	if (rc == 0 && snap.n_entries == ARRAY_SIZE(ents)) {
 		tap_ok(!strcmp(snap.entries[2].e.path, "etc/shadow") &&
-			       snap.entries[2].e.mode == 0 && snap.entries[2].e.gid == 42 &&
-			       snap.entries[2].e.mtime == 1700000000 && snap.entries[2].e.size == 7,
+			   snap.entries[2].e.mode == 0 && snap.entries[2].e.gid == 42 &&
+			   snap.entries[2].e.mtime == 1700000000 && snap.entries[2].e.size == 7,
 		       "index keeps real metadata");
 		tap_ok(snap.entries[4].e.mode == 04755, "index keeps setuid");
 		tap_ok(snap.entries[7].e.type == HOIST_ENTRY_CHAR, "index records char device");
@@ -155,8 +155,8 @@ static void test_unpack(void)
 		tap_ok(snap.entries[10].opaque && !strcmp(snap.entries[10].e.path, "usr"),
 		       "index records opaque 'usr'");
 		tap_ok(!strcmp(snap.entries[5].e.linkname, "busybox"), "index symlink target");
-		_cleanup_free_ char *root = hoist_xasprintf("%s/snapshots/%s/root", tmpdir,
-							    diff + 7);
+		_cleanup_free_ char *root =
+		    hoist_xasprintf("%s/snapshots/%s/root", tmpdir, diff + 7);
 		tap_ok(!strcmp(snap.root, root), "snapshot root path");
 	}
 	hoist_snapshot_release(&snap);
@@ -172,8 +172,8 @@ static void test_escape(void)
 
 	/* a -> / then a/etc/evil ; b -> outside then b/evil */
 	const struct ent e1[] = {
-		{"a", HOIST_ENTRY_SYMLINK, 0777, "/"},
-		{"a/tmp/hoist-evil", HOIST_ENTRY_FILE, 0644, "pwned\n"},
+	    {"a", HOIST_ENTRY_SYMLINK, 0777, "/"},
+	    {"a/tmp/hoist-evil", HOIST_ENTRY_FILE, 0644, "pwned\n"},
 	};
 	rc = make_layer(e1, ARRAY_SIZE(e1), &d, diff);
 	rc = hoist_snapshot_unpack(store, &d, diff, &err);
@@ -182,8 +182,8 @@ static void test_escape(void)
 
 	_cleanup_free_ char *evil = hoist_xasprintf("%s/evil", outside);
 	const struct ent e2[] = {
-		{"b", HOIST_ENTRY_SYMLINK, 0777, outside},
-		{"b/evil", HOIST_ENTRY_FILE, 0644, "pwned\n"},
+	    {"b", HOIST_ENTRY_SYMLINK, 0777, outside},
+	    {"b/evil", HOIST_ENTRY_FILE, 0644, "pwned\n"},
 	};
 	rc = make_layer(e2, ARRAY_SIZE(e2), &d, diff);
 	rc = hoist_snapshot_unpack(store, &d, diff, &err);
@@ -192,8 +192,8 @@ static void test_escape(void)
 
 	/* ../ relative symlink, dir entry through it */
 	const struct ent e3[] = {
-		{"c", HOIST_ENTRY_SYMLINK, 0777, "../../../../../../.."},
-		{"c/tmp", HOIST_ENTRY_DIR, 0755, NULL},
+	    {"c", HOIST_ENTRY_SYMLINK, 0777, "../../../../../../.."},
+	    {"c/tmp", HOIST_ENTRY_DIR, 0755, NULL},
 	};
 	rc = make_layer(e3, ARRAY_SIZE(e3), &d, diff);
 	rc = hoist_snapshot_unpack(store, &d, diff, &err);
@@ -201,9 +201,9 @@ static void test_escape(void)
 
 	/* hardlink to a symlink that points outside, then writing the hardlink's name */
 	const struct ent e4[] = {
-		{"s", HOIST_ENTRY_SYMLINK, 0777, evil},
-		{"h", HOIST_ENTRY_HARDLINK, 0777, "s"},
-		{"h", HOIST_ENTRY_FILE, 0644, "replaced\n"},
+	    {"s", HOIST_ENTRY_SYMLINK, 0777, evil},
+	    {"h", HOIST_ENTRY_HARDLINK, 0777, "s"},
+	    {"h", HOIST_ENTRY_FILE, 0644, "replaced\n"},
 	};
 	rc = make_layer(e4, ARRAY_SIZE(e4), &d, diff);
 	rc = hoist_snapshot_unpack(store, &d, diff, &err);
