@@ -68,10 +68,18 @@ int hoist_error_prefix(struct hoist_error *err, const char *fmt, ...)
 	vsnprintf(prefix, sizeof(prefix), fmt, ap);
 	va_end(ap);
 	memcpy(old, err->msg, sizeof(old));
-	if (old[0])
-		snprintf(err->msg, sizeof(err->msg), "%s: %s", prefix, old);
-	else
-		snprintf(err->msg, sizeof(err->msg), "%s", prefix);
+	/* Compose by hand: truncation of a long message is intended here. */
+	{
+		size_t n = strnlen(prefix, sizeof(err->msg) - 1);
+		memcpy(err->msg, prefix, n);
+		if (old[0] && n + 2 < sizeof(err->msg)) {
+			size_t m = strnlen(old, sizeof(err->msg) - n - 3);
+			memcpy(err->msg + n, ": ", 2);
+			memcpy(err->msg + n + 2, old, m);
+			n += 2 + m;
+		}
+		err->msg[n] = '\0';
+	}
 	return err->code;
 }
 
