@@ -1,0 +1,195 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+/*
+ * The rootless sandbox: runs one command (a Dockerfile RUN step, or `hoist
+ * run`) in new user, mount, PID, UTS and IPC namespaces (and a network
+ * namespace for HOIST_NET_NONE), in a root filesystem made by stacking an
+ * image's unpacked layers under an overlayfs upper directory, and can turn
+ * that upper directory into one OCI layer afterwards.
+ *
+ *   ROOT/rootfs/<idmode>/<diffid-hex>/  one layer unpacked with real
+ *                                       ownership (for that identity mode),
+ *                                       whiteouts as overlay whiteouts;
+ *                                       reused by every chain that holds it
+ *   ROOT/cachemounts/<id>/              RUN --mount=type=cache directories
+ *   ROOT/tmp/run-XXXXXX/                one run: upper, work, merged, hosts
+ *
+ * Identity modes (see docs/sandbox.md):
+ *   root    real root: no user namespace, ids are themselves
+ *   subuid  the user has /etc/subuid and /etc/subgid ranges and newuidmap /
+ *           newgidmap exist: container 0 = the user, 1..65536 = the range
+ *   single  container 0 = the user and nothing else; a seccomp filter makes
+ *           the chown-, setuid- and setgroups-family calls succeed as no-ops
+ *
+ * The process must be single-threaded when calling hoist_sandbox_run() and
+ * the rootfs/layer functions (they fork): no libcurl transfer may be running.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "hoist/error.h"
+#include "hoist/layer.h"
+#include "hoist/oci.h"
+#include "hoist/store.h"
+
+enum hoist_idmode {
+	HOIST_IDMODE_AUTO = 0, /* root if euid 0, else subuid if possible, else single */
+	HOIST_IDMODE_ROOT,
+	HOIST_IDMODE_SUBUID,
+	HOIST_IDMODE_SINGLE,
+};
+
+/* The identity mapping in use; filled by hoist_idmap_detect(). */
+struct hoist_idmap {
+	enum hoist_idmode mode;
+	uid_t uid; /* the host user (container root in subuid/single mode) */
+	gid_t gid;
+	uid_t subuid; /* subuid mode: first id of the range, container 1 */
+	gid_t subgid;
+	uint32_t count; /* subuid mode: ids mapped after 0 (65536) */
+};
+
+/* "root", "subuid", "single" (or "auto"). */
+const char *hoist_idmode_name(enum hoist_idmode mode);
+/* Parse a mode name; -EINVAL when unknown. */
+int hoist_idmode_parse(const char *s, enum hoist_idmode *ret);
+
+/*
+ * Pick the identity mode: `want` (HOIST_IDMODE_AUTO: the best available) for
+ * the current user. Fails with a message when `want` is not possible (root
+ * without euid 0, subuid without a range of 65536 ids or newuidmap).
+ */
+int hoist_idmap_detect(enum hoist_idmode want, struct hoist_idmap *ret, struct hoist_error *err);
+
+/* ---- root filesystems ------------------------------------------------ */
+
+/*
+ * The lower directories of an image's layer chain, unpacked (once, then
+ * reused) under ROOT/rootfs/<idmode>/. paths[0] is the bottom layer. Free
+ * with hoist_rootfs_release().
+ */
+struct hoist_rootfs {
+	char **paths; /* absolute, NULL-terminated */
+	size_t n;
+};
+
+/*
+ * Make sure each layer (layers[i] with diff_ids[i], bottom first, blobs in
+ * the store) is unpacked for `idmap`'s mode, and list the directories.
+ * Unpacking goes through the validating tar reader and never follows a
+ * symlink; in subuid mode it runs inside a user namespace with the same
+ * mapping so that ownership is real. Each directory is built under a
+ * temporary name and renamed when complete. Safe to call concurrently.
+ */
+int hoist_rootfs_prepare(struct hoist_store *s, const struct hoist_idmap *idmap,
+			 const struct hoist_descriptor *layers, const char *const *diff_ids,
+			 size_t n, struct hoist_rootfs *ret, struct hoist_error *err);
+void hoist_rootfs_release(struct hoist_rootfs *r);
+
+/*
+ * Read a file (e.g. "etc/passwd") as the merged image sees it: the top-most
+ * lower that has it, stopping at whiteouts and opaque directories. -ENOENT
+ * when absent. *ret is NUL-terminated, caller frees.
+ */
+int hoist_rootfs_read_file(const struct hoist_rootfs *r, const char *path, size_t max, char **ret,
+			   size_t *ret_len, struct hoist_error *err);
+
+/* ---- users ----------------------------------------------------------- */
+
+struct hoist_user {
+	uid_t uid;
+	gid_t gid;
+	gid_t groups[64]; /* supplementary groups (from /etc/group) */
+	size_t n_groups;
+	char home[256]; /* from /etc/passwd, "/" when unknown */
+};
+
+/*
+ * Resolve a Docker USER string ("name", "uid", "name:group", "uid:gid", ""
+ * = root) against the image's /etc/passwd and /etc/group. A numeric uid
+ * that is not in passwd is fine (gid 0, as Docker); an unknown name is an
+ * error.
+ */
+int hoist_user_resolve(const struct hoist_rootfs *r, const char *user, struct hoist_user *ret,
+		       struct hoist_error *err);
+
+/* ---- running --------------------------------------------------------- */
+
+enum hoist_net_mode {
+	HOIST_NET_HOST = 0, /* share the host's network (default, as rootless buildah) */
+	HOIST_NET_NONE,	    /* a private network namespace with only loopback */
+};
+
+enum hoist_mount_type {
+	HOIST_MOUNT_BIND,   /* source: host path; read-only unless rw */
+	HOIST_MOUNT_TMPFS,  /* source unused */
+	HOIST_MOUNT_CACHE,  /* source: cache id; ROOT/cachemounts/<sha256(id)>, always rw */
+	HOIST_MOUNT_SECRET, /* source: host file; copied to a tmpfs, bind-mounted read-only */
+};
+
+struct hoist_sandbox_mount {
+	enum hoist_mount_type type;
+	const char *source;
+	const char *target; /* absolute path inside the container */
+	bool rw;
+	uint32_t mode; /* cache dir / secret file mode; 0: 0755 / 0400 */
+	uid_t uid;     /* owner of a new cache dir / secret inside the container */
+	gid_t gid;
+};
+
+typedef void (*hoist_sandbox_log_fn)(const char *msg, void *userdata);
+
+struct hoist_sandbox_opts {
+	/* Root filesystem: the lower directories, bottom first (hoist_rootfs_prepare). */
+	const struct hoist_rootfs *rootfs;
+	const struct hoist_idmap *idmap; /* from hoist_idmap_detect() */
+
+	const char *const *argv; /* NULL-terminated; argv[0] is looked up in env's PATH */
+	const char *const *env;	 /* NULL-terminated "K=V": exactly the environment */
+	const char *cwd;	 /* absolute; created when missing; NULL: "/" */
+	uid_t uid;		 /* user inside the container */
+	gid_t gid;
+	const gid_t *groups; /* supplementary groups, may be NULL */
+	size_t n_groups;
+
+	enum hoist_net_mode net;
+	const char *hostname; /* NULL: a random 12-hex name */
+	const struct hoist_sandbox_mount *mounts;
+	size_t n_mounts;
+
+	/* stdio for the command; -1 means /dev/null (stdin) or inherit (out/err). */
+	int stdin_fd, stdout_fd, stderr_fd;
+
+	/* Write the upper directory as a layer (an empty one when nothing changed). */
+	bool want_layer;
+	struct hoist_layer_opts layer_opts;
+
+	hoist_sandbox_log_fn log; /* progress lines ("sandbox: subuid mode ..."), may be NULL */
+	void *log_userdata;
+};
+
+void hoist_sandbox_opts_init(struct hoist_sandbox_opts *o);
+
+struct hoist_sandbox_result {
+	/* 0..255 the exit code; a command killed by signal N reports 128+N */
+	int exit_status;
+	bool has_layer;
+	struct hoist_descriptor layer; /* when has_layer */
+	char diff_id[HOIST_DIGEST_MAX];
+	bool layer_empty; /* the upper dir held no change */
+};
+
+/*
+ * Run opts->argv in the sandbox and wait for it. Returns 0 when the command
+ * ran (whatever its exit status, in ret->exit_status), or a negative errno
+ * with a message when the sandbox could not be set up or the command could
+ * not be executed (-ENOENT / -EACCES for the executable). With want_layer
+ * and a zero exit status, the upper directory becomes one layer in the store
+ * (ret->layer, ret->diff_id). The upper, work and run directories are
+ * removed before returning in every case.
+ */
+int hoist_sandbox_run(struct hoist_store *s, const struct hoist_sandbox_opts *opts,
+		      struct hoist_sandbox_result *ret, struct hoist_error *err);

@@ -1,0 +1,371 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * hoist run [OPTIONS] IMAGE [CMD...]: run a command in an image with the
+ * build sandbox, applying the image config as `docker run` does, and exit
+ * with the command's status (125: the sandbox failed, 126: the command
+ * cannot be executed, 127: not found — Docker's codes).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "hoist/oci.h"
+#include "hoist/ref.h"
+#include "hoist/sandbox.h"
+#include "hoist/store.h"
+#include "hoist/util.h"
+
+#define EXIT_SANDBOX 125
+
+static void usage(FILE *f)
+{
+	fprintf(f, "Usage: hoist run [OPTIONS] IMAGE [COMMAND [ARG...]]\n\n"
+		   "Run a command in an image, in the same rootless sandbox as RUN steps.\n\n"
+		   "Options:\n"
+		   "  -e, --env K=V          set an environment variable (K alone: take ours)\n"
+		   "  -v, --volume H:C[:ro]  bind-mount host path H at C (read-write unless :ro)\n"
+		   "  -w, --workdir DIR      working directory inside the container\n"
+		   "  -u, --user USER        user[:group] (names from the image's /etc/passwd)\n"
+		   "      --entrypoint CMD   override the image's entrypoint\n"
+		   "      --network MODE     host (default) or none (loopback only)\n"
+		   "      --hostname NAME    the container's host name\n"
+		   "      --rm               accepted for compatibility: nothing is kept anyway\n"
+		   "      --identity MODE    auto (default), root, subuid or single\n"
+		   "      --commit NAME      save the changes as a new image tagged NAME\n"
+		   "      --progress MODE    plain: report the sandbox set-up; quiet (default)\n"
+		   "  -h, --help             print this help\n");
+}
+
+static void log_plain(const char *msg, void *ud)
+{
+	(void)ud;
+	fprintf(stderr, "#0 %s\n", msg);
+}
+
+static void log_debug(const char *msg, void *ud)
+{
+	hoist_log(1, "%s", msg);
+}
+
+/* Set K=V in env, replacing an earlier K. */
+static void env_set(struct hoist_strv *env, const char *kv)
+{
+	const char *eq = strchr(kv, '=');
+	size_t klen = eq ? (size_t)(eq - kv) : strlen(kv);
+	for (size_t i = 0; i < env->n; i++)
+		if (strncmp(env->v[i], kv, klen) == 0 && env->v[i][klen] == '=') {
+			free(env->v[i]);
+			env->v[i] = hoist_xstrdup(kv);
+			return;
+		}
+	hoist_strv_push(env, kv);
+}
+
+static bool env_has(const struct hoist_strv *env, const char *key)
+{
+	size_t klen = strlen(key);
+	for (size_t i = 0; i < env->n; i++)
+		if (strncmp(env->v[i], key, klen) == 0 && env->v[i][klen] == '=')
+			return true;
+	return false;
+}
+
+static void push_json_strings(struct hoist_strv *v, const json_t *a)
+{
+	size_t i;
+	json_t *x;
+	json_array_foreach(a, i, x) if (json_is_string(x)) hoist_strv_push(v, json_string_value(x));
+}
+
+/* IMAGE as a tag or digest in the store -> manifest/index digest. */
+static int resolve_image(struct hoist_store *s, const char *name, char out[HOIST_DIGEST_MAX],
+			 struct hoist_error *err)
+{
+	if (hoist_digest_valid(name)) {
+		snprintf(out, HOIST_DIGEST_MAX, "%s", name);
+		return 0;
+	}
+	struct hoist_ref ref = {0};
+	int r = hoist_ref_parse(name, &ref, err);
+	if (r < 0)
+		return r;
+	if (ref.digest) {
+		snprintf(out, HOIST_DIGEST_MAX, "%s", ref.digest);
+	} else {
+		_cleanup_free_ char *full = hoist_ref_string(&ref);
+		r = hoist_store_tag_get(s, full, out, err);
+		if (r == -ENOENT)
+			r = hoist_error_set(err, -ENOENT, "image '%s' not found in the store",
+					    name);
+	}
+	hoist_ref_release(&ref);
+	return r;
+}
+
+static int commit_image(struct hoist_store *s, const struct hoist_image *base,
+			const struct hoist_sandbox_result *res, const char *name,
+			const char *const *argv, struct hoist_error *err)
+{
+	struct hoist_image img;
+	struct hoist_ref ref = {0};
+	struct hoist_descriptor man;
+	char now[64];
+	time_t t = time(NULL);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%SZ", &tm);
+
+	int r = hoist_ref_parse(name, &ref, err);
+	if (r < 0)
+		return r;
+	_cleanup_free_ char *full = hoist_ref_string(&ref);
+	hoist_ref_release(&ref);
+	struct hoist_buf by = HOIST_BUF_INIT;
+	hoist_buf_adds(&by, "hoist run");
+	for (const char *const *a = argv; *a; a++)
+		hoist_buf_addf(&by, " %s", *a);
+	hoist_image_copy(&img, base);
+	hoist_image_add_layer(&img, &res->layer, res->diff_id);
+	hoist_image_add_history(&img, now, by.data, false);
+	hoist_buf_release(&by);
+	r = hoist_image_commit(s, &img, &man, err);
+	if (r == 0)
+		r = hoist_store_tag_set(s, full, man.digest, err);
+	hoist_image_release(&img);
+	return r;
+}
+
+int cmd_run(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"env", required_argument, NULL, 'e'},
+	    {"volume", required_argument, NULL, 'v'},
+	    {"workdir", required_argument, NULL, 'w'},
+	    {"user", required_argument, NULL, 'u'},
+	    {"network", required_argument, NULL, 'N'},
+	    {"net", required_argument, NULL, 'N'},
+	    {"hostname", required_argument, NULL, 'H'},
+	    {"entrypoint", required_argument, NULL, 'E'},
+	    {"rm", no_argument, NULL, 'R'},
+	    {"identity", required_argument, NULL, 'I'},
+	    {"commit", required_argument, NULL, 'C'},
+	    {"progress", required_argument, NULL, 'P'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	_cleanup_strv_ struct hoist_strv envopts = HOIST_STRV_INIT;
+	struct hoist_sandbox_mount mounts[64];
+	_cleanup_strv_ struct hoist_strv mstr = HOIST_STRV_INIT;
+	size_t n_mounts = 0;
+	const char *workdir = NULL, *user = NULL, *hostname = NULL, *entrypoint = NULL;
+	const char *commit = NULL;
+	enum hoist_net_mode net = HOIST_NET_HOST;
+	enum hoist_idmode want = HOIST_IDMODE_AUTO;
+	bool plain = false;
+	int c;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+e:v:w:u:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'e':
+			if (strchr(optarg, '=')) {
+				hoist_strv_push(&envopts, optarg);
+			} else if (getenv(optarg)) {
+				_cleanup_free_ char *kv =
+				    hoist_xasprintf("%s=%s", optarg, getenv(optarg));
+				hoist_strv_push(&envopts, kv);
+			}
+			break;
+		case 'v': {
+			if (n_mounts >= ARRAY_SIZE(mounts))
+				return cli_usage_error("run", "too many volumes");
+			char *spec = hoist_xstrdup(optarg);
+			hoist_strv_take(&mstr, spec);
+			char *c1 = strchr(spec, ':');
+			char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+			if (!c1 || spec[0] != '/' || c1[1] != '/')
+				return cli_usage_error(
+				    "run", "volume '%s': want HOST:CONTAINER[:ro]", optarg);
+			*c1 = '\0';
+			if (c2)
+				*c2++ = '\0';
+			if (c2 && strcmp(c2, "ro") != 0 && strcmp(c2, "rw") != 0)
+				return cli_usage_error("run", "volume '%s': unknown option '%s'",
+						       optarg, c2);
+			mounts[n_mounts++] = (struct hoist_sandbox_mount){
+			    .type = HOIST_MOUNT_BIND,
+			    .source = spec,
+			    .target = c1 + 1,
+			    .rw = !(c2 && strcmp(c2, "ro") == 0),
+			};
+			break;
+		}
+		case 'w':
+			workdir = optarg;
+			break;
+		case 'u':
+			user = optarg;
+			break;
+		case 'N':
+			if (strcmp(optarg, "host") == 0 || strcmp(optarg, "default") == 0)
+				net = HOIST_NET_HOST;
+			else if (strcmp(optarg, "none") == 0)
+				net = HOIST_NET_NONE;
+			else
+				return cli_usage_error("run", "unknown network '%s' (host or none)",
+						       optarg);
+			break;
+		case 'H':
+			hostname = optarg;
+			break;
+		case 'E':
+			entrypoint = optarg;
+			break;
+		case 'R':
+			break;
+		case 'I':
+			if (hoist_idmode_parse(optarg, &want) < 0)
+				return cli_usage_error("run", "unknown identity mode '%s'", optarg);
+			break;
+		case 'C':
+			commit = optarg;
+			break;
+		case 'P':
+			if (strcmp(optarg, "plain") == 0)
+				plain = true;
+			else if (strcmp(optarg, "quiet") == 0 || strcmp(optarg, "auto") == 0)
+				plain = false;
+			else
+				return cli_usage_error("run", "unknown progress mode '%s'", optarg);
+			break;
+		case 'h':
+			usage(stdout);
+			return HOIST_EXIT_OK;
+		default:
+			return cli_usage_error("run", "unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind >= argc)
+		return cli_usage_error("run", "no image given");
+	const char *image_name = argv[optind++];
+
+	struct hoist_error err = {0};
+	struct hoist_store *s = NULL;
+	struct hoist_image img;
+	struct hoist_rootfs rootfs = {0};
+	struct hoist_idmap idmap;
+	struct hoist_user u;
+	_cleanup_strv_ struct hoist_strv env = HOIST_STRV_INIT;
+	_cleanup_strv_ struct hoist_strv args = HOIST_STRV_INIT;
+	_cleanup_strv_ struct hoist_strv diff_ids = HOIST_STRV_INIT;
+	_cleanup_free_ char *root = hoist_store_default_root(hoist_global.root);
+	char digest[HOIST_DIGEST_MAX];
+	int ret = EXIT_SANDBOX, r;
+
+	hoist_image_init(&img);
+	if ((r = hoist_store_open(root, &s, &err)) < 0 ||
+	    (r = resolve_image(s, image_name, digest, &err)) < 0 ||
+	    (r = hoist_image_load(s, digest, NULL, &img, &err)) < 0) {
+		cli_fail(&err);
+		goto out;
+	}
+	const json_t *cfg = json_object_get(img.config, "config");
+	const json_t *ids = json_object_get(json_object_get(img.config, "rootfs"), "diff_ids");
+	push_json_strings(&diff_ids, ids);
+	if (diff_ids.n != img.n_layers) {
+		hoist_error_set(&err, -EBADMSG, "image '%s': %zu diff_ids for %zu layers",
+				image_name, diff_ids.n, img.n_layers);
+		cli_fail(&err);
+		goto out;
+	}
+	if ((r = hoist_idmap_detect(want, &idmap, &err)) < 0 ||
+	    (r = hoist_rootfs_prepare(s, &idmap, img.layers, (const char *const *)diff_ids.v,
+				      img.n_layers, &rootfs, &err)) < 0) {
+		cli_fail(&err);
+		goto out;
+	}
+
+	/* docker run: Entrypoint + (our args, else the image's Cmd). */
+	if (entrypoint) {
+		if (*entrypoint)
+			hoist_strv_push(&args, entrypoint);
+	} else {
+		push_json_strings(&args, json_object_get(cfg, "Entrypoint"));
+	}
+	if (optind < argc)
+		for (int i = optind; i < argc; i++)
+			hoist_strv_push(&args, argv[i]);
+	else if (!entrypoint)
+		push_json_strings(&args, json_object_get(cfg, "Cmd"));
+	if (args.n == 0) {
+		hoist_error_set(&err, -EINVAL, "no command specified");
+		cli_fail(&err);
+		goto out;
+	}
+
+	const char *cfg_user = json_string_value(json_object_get(cfg, "User"));
+	if ((r = hoist_user_resolve(&rootfs, user ? user : cfg_user, &u, &err)) < 0) {
+		cli_fail(&err);
+		goto out;
+	}
+	push_json_strings(&env, json_object_get(cfg, "Env"));
+	for (size_t i = 0; i < envopts.n; i++)
+		env_set(&env, envopts.v[i]);
+	if (!env_has(&env, "PATH"))
+		env_set(&env, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+	if (!env_has(&env, "HOME")) {
+		_cleanup_free_ char *home = hoist_xasprintf("HOME=%s", u.home);
+		env_set(&env, home);
+	}
+	const char *cfg_wd = json_string_value(json_object_get(cfg, "WorkingDir"));
+	struct hoist_sandbox_opts o;
+	hoist_sandbox_opts_init(&o);
+	o.rootfs = &rootfs;
+	o.idmap = &idmap;
+	o.argv = (const char *const *)args.v;
+	o.env = (const char *const *)env.v;
+	o.cwd = workdir ? workdir : (cfg_wd && *cfg_wd ? cfg_wd : "/");
+	o.uid = u.uid;
+	o.gid = u.gid;
+	o.groups = u.groups;
+	o.n_groups = u.n_groups;
+	o.net = net;
+	o.hostname = hostname;
+	o.mounts = mounts;
+	o.n_mounts = n_mounts;
+	o.stdin_fd = 0;
+	o.stdout_fd = 1;
+	o.stderr_fd = 2;
+	o.want_layer = commit != NULL;
+	o.log = plain ? log_plain : log_debug;
+
+	struct hoist_sandbox_result res;
+	fflush(NULL);
+	r = hoist_sandbox_run(s, &o, &res, &err);
+	if (r < 0) {
+		cli_fail(&err);
+		ret = r == -ENOENT ? 127 : r == -EACCES ? 126 : EXIT_SANDBOX;
+		goto out;
+	}
+	ret = res.exit_status;
+	if (commit && res.has_layer) {
+		if (commit_image(s, &img, &res, commit, o.argv, &err) < 0) {
+			cli_fail(&err);
+			ret = EXIT_SANDBOX;
+		} else if (plain) {
+			fprintf(stderr, "#0 committed %s as '%s'\n", res.diff_id, commit);
+		}
+	} else if (commit) {
+		fprintf(stderr, "hoist: command failed with status %d: nothing committed\n", ret);
+	}
+out:
+	hoist_rootfs_release(&rootfs);
+	hoist_image_release(&img);
+	hoist_store_free(s);
+	return ret;
+}

@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+/*
+ * What the sandbox child gets from the parent: every string and path it
+ * needs, ready-made, so that the child never allocates (STYLE rule 11).
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "hoist/sandbox.h"
+
+#define CHILD_PATH_MAX 1024
+#define CHILD_MAX_MOUNTS 64
+#define CHILD_MAX_LOWERS 500 /* overlayfs' own limit */
+#define CHILD_MAX_GROUPS 64
+
+enum child_step {
+	CSTEP_SYNC,
+	CSTEP_IDS,
+	CSTEP_PRIVATE,
+	CSTEP_OVERLAY,
+	CSTEP_SECRETS,
+	CSTEP_MOUNTPOINT,
+	CSTEP_PROC,
+	CSTEP_DEV,
+	CSTEP_SYS,
+	CSTEP_BIND,
+	CSTEP_PIVOT,
+	CSTEP_HOSTNAME,
+	CSTEP_NET,
+	CSTEP_SECCOMP,
+	CSTEP_FORK,
+	CSTEP_USER,
+	CSTEP_CWD,
+	CSTEP_EXEC,
+};
+
+/* Reported by the child on its error pipe (fixed size, no formatting). */
+struct child_err {
+	int step;
+	int err;
+	char what[256];
+};
+
+struct child_mount {
+	enum hoist_mount_type type;
+	char source[CHILD_PATH_MAX]; /* host path (bind, cache), tmpfs copy (secret) */
+	char target[CHILD_PATH_MAX]; /* relative to the new root */
+	bool rw, is_dir;
+	int src_fd; /* secret: the host file */
+	uint32_t mode;
+	uid_t uid;
+	gid_t gid;
+};
+
+struct child_ctx {
+	enum hoist_idmode mode;
+	bool net_none;
+	bool apt_fake;
+	pid_t parent_pid;
+	int sync_fd, err_fd;
+	int stdio[3];
+	uid_t uid;
+	gid_t gid;
+	gid_t groups[CHILD_MAX_GROUPS];
+	size_t n_groups;
+	char *const *argv;
+	char *const *envp;
+	char path_env[4096];
+	char cwd[CHILD_PATH_MAX];
+	char hostname[64];
+	char upper[CHILD_PATH_MAX], work[CHILD_PATH_MAX], merged[CHILD_PATH_MAX];
+	char secrets[CHILD_PATH_MAX], hosts[CHILD_PATH_MAX], hostname_file[CHILD_PATH_MAX];
+	char aptconf[CHILD_PATH_MAX];
+	const char *overlay_opts;	      /* for mount(2), when the new mount API is missing */
+	const char *lowers[CHILD_MAX_LOWERS]; /* top first */
+	size_t n_lowers;
+	struct child_mount mounts[CHILD_MAX_MOUNTS];
+	size_t n_mounts;
+};
+
+/* clone3() without a new stack: returns like fork(). -errno on failure. */
+pid_t sandbox_clone(uint64_t flags);
+
+/* The sandbox child: sets up the root and runs the command. Never returns. */
+__attribute__((noreturn)) void child_main(const struct child_ctx *c);

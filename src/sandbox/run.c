@@ -1,0 +1,474 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * hoist_sandbox_run(): everything the child needs (strings, paths, fds) is
+ * prepared here in the parent; between clone() and execve() the child only
+ * makes system calls (no malloc, no stdio) and leaves with _exit(), so that
+ * it cannot deadlock on a lock another thread held at clone time.
+ * The child steps are in child.c.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "hoist/util.h"
+#include "run-private.h"
+#include "sandbox-private.h"
+
+void hoist_sandbox_opts_init(struct hoist_sandbox_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->stdin_fd = o->stdout_fd = o->stderr_fd = -1;
+	o->layer_opts.source_date_epoch = -1;
+}
+
+static void say(const struct hoist_sandbox_opts *o, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void say(const struct hoist_sandbox_opts *o, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (o->log)
+		o->log(msg, o->log_userdata);
+	else
+		hoist_log(1, "%s", msg);
+}
+
+static bool exists_in_lowers(const struct hoist_rootfs *r, const char *rel)
+{
+	for (size_t i = 0; i < r->n; i++) {
+		_cleanup_free_ char *p = hoist_xasprintf("%s/%s", r->paths[i], rel);
+		struct stat st;
+		if (lstat(p, &st) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Record target (relative) and its ancestors as stubs when the image lacks them. */
+static void add_stub(struct hoist_strv *stubs, const struct hoist_rootfs *r, const char *rel)
+{
+	_cleanup_free_ char *p = hoist_xstrdup(rel);
+	for (;;) {
+		if (!*p || exists_in_lowers(r, p))
+			return;
+		bool dup = false;
+		for (size_t i = 0; i < stubs->n; i++)
+			dup |= strcmp(stubs->v[i], p) == 0;
+		if (!dup)
+			hoist_strv_push(stubs, p);
+		char *slash = strrchr(p, '/');
+		if (!slash)
+			return;
+		*slash = '\0';
+	}
+}
+
+static int cmp_str(const void *x, const void *y)
+{
+	return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+static const char *rel_of(const char *abs)
+{
+	while (*abs == '/')
+		abs++;
+	return abs;
+}
+
+static int write_small(const char *path, const char *data, struct hoist_error *err)
+{
+	_cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0 || hoist_write_all(fd, data, strlen(data)) < 0)
+		return hoist_error_set(err, -errno, "writing '%s': %s", path, strerror(errno));
+	return 0;
+}
+
+static bool path_ok(const char *p)
+{
+	/* Mount targets must be absolute and free of ".." (resolved in the root anyway). */
+	if (p[0] != '/' || strlen(p) >= CHILD_PATH_MAX)
+		return false;
+	for (const char *s = p; (s = strstr(s, "..")); s += 2)
+		if ((s == p || s[-1] == '/') && (s[2] == '/' || s[2] == '\0'))
+			return false;
+	return true;
+}
+
+static const char *step_name(int step)
+{
+	static const char *const names[] = {
+	    [CSTEP_SYNC] = "waiting for the user namespace maps",
+	    [CSTEP_IDS] = "becoming root in the user namespace",
+	    [CSTEP_PRIVATE] = "making mounts private",
+	    [CSTEP_OVERLAY] = "mounting the overlay root filesystem",
+	    [CSTEP_SECRETS] = "preparing secrets",
+	    [CSTEP_MOUNTPOINT] = "creating a mount point",
+	    [CSTEP_PROC] = "mounting /proc",
+	    [CSTEP_DEV] = "setting up /dev",
+	    [CSTEP_SYS] = "mounting /sys",
+	    [CSTEP_BIND] = "mounting",
+	    [CSTEP_PIVOT] = "pivot_root",
+	    [CSTEP_HOSTNAME] = "setting the hostname",
+	    [CSTEP_NET] = "bringing up loopback",
+	    [CSTEP_SECCOMP] = "installing the seccomp filter",
+	    [CSTEP_FORK] = "forking the command",
+	    [CSTEP_USER] = "switching user",
+	    [CSTEP_CWD] = "changing to the working directory",
+	    [CSTEP_EXEC] = "executing",
+	};
+	if (step >= 0 && (size_t)step < ARRAY_SIZE(names) && names[step])
+		return names[step];
+	return "setting up the sandbox";
+}
+
+static volatile sig_atomic_t forward_pid;
+static void forward_signal(int sig)
+{
+	if (forward_pid > 0)
+		kill((pid_t)forward_pid, sig);
+}
+
+int hoist_sandbox_run(struct hoist_store *s, const struct hoist_sandbox_opts *o,
+		      struct hoist_sandbox_result *ret, struct hoist_error *err)
+{
+	const struct hoist_idmap *m = o->idmap;
+	struct child_ctx *c = NULL;
+	_cleanup_free_ char *rundir = NULL, *hosts = NULL, *hn = NULL;
+	_cleanup_strv_ struct hoist_strv stubs = HOIST_STRV_INIT;
+	_cleanup_strv_ struct hoist_strv keep = HOIST_STRV_INIT; /* strings c points into */
+	int r = 0, sync_pipe[2] = {-1, -1}, err_pipe[2] = {-1, -1};
+	pid_t pid = -1;
+
+	if (!m || !o->rootfs || !o->argv || !o->argv[0])
+		return hoist_error_set(err, -EINVAL,
+				       "sandbox: no identity, root filesystem or command");
+	if (o->n_mounts > CHILD_MAX_MOUNTS)
+		return hoist_error_set(err, -E2BIG, "too many mounts (at most %d)",
+				       CHILD_MAX_MOUNTS);
+	if (o->rootfs->n == 0)
+		return hoist_error_set(err, -EINVAL, "an image with no layers cannot be run");
+	memset(ret, 0, sizeof(*ret));
+
+	switch (m->mode) {
+	case HOIST_IDMODE_ROOT:
+		say(o, "sandbox: identity mode root (ids map to themselves, no user namespace)");
+		break;
+	case HOIST_IDMODE_SUBUID:
+		say(o, "sandbox: identity mode subuid (0 -> %lu, 1-%u -> %lu-%lu)",
+		    (unsigned long)m->uid, m->count, (unsigned long)m->subuid,
+		    (unsigned long)m->subuid + m->count - 1);
+		break;
+	default:
+		say(o,
+		    "sandbox: identity mode single (0 -> %lu only; chown/setuid faked by seccomp)",
+		    (unsigned long)m->uid);
+		break;
+	}
+
+	_cleanup_free_ char *tmpbase = hoist_xasprintf("%s/tmp", hoist_store_root(s));
+	sandbox_mkdir_p(tmpbase, 0700);
+	rundir = hoist_xasprintf("%s/run-XXXXXX", tmpbase);
+	if (!mkdtemp(rundir))
+		return hoist_error_set(err, -errno, "creating a run directory in '%s': %s", tmpbase,
+				       strerror(errno));
+	chmod(rundir, 0755); /* container root must traverse it in subuid mode */
+
+	c = hoist_xcalloc(1, sizeof(*c));
+	c->mode = m->mode;
+	c->net_none = o->net == HOIST_NET_NONE;
+	c->uid = o->uid;
+	c->gid = o->gid;
+	c->n_groups = o->n_groups < CHILD_MAX_GROUPS ? o->n_groups : CHILD_MAX_GROUPS;
+	for (size_t i = 0; i < c->n_groups; i++)
+		c->groups[i] = o->groups[i];
+	c->argv = (char *const *)o->argv;
+	c->envp = (char *const *)o->env;
+	c->parent_pid = getpid();
+
+	/* PATH for the executable lookup comes from the container env, never ours. */
+	snprintf(c->path_env, sizeof(c->path_env), "%s",
+		 "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+	for (const char *const *e = o->env; e && *e; e++)
+		if (hoist_startswith(*e, "PATH="))
+			snprintf(c->path_env, sizeof(c->path_env), "%s", *e + 5);
+	const char *cwd = o->cwd && *o->cwd ? o->cwd : "/";
+	if (cwd[0] != '/' || strlen(cwd) >= CHILD_PATH_MAX) {
+		r = hoist_error_set(err, -EINVAL, "working directory '%s' is not absolute", cwd);
+		goto out;
+	}
+	snprintf(c->cwd, sizeof(c->cwd), "%s", cwd);
+
+	if (o->hostname && *o->hostname) {
+		snprintf(c->hostname, sizeof(c->hostname), "%s", o->hostname);
+	} else {
+		unsigned char rnd[6];
+		if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
+			memset(rnd, 0x5a, sizeof(rnd));
+		for (size_t i = 0; i < sizeof(rnd); i++)
+			snprintf(c->hostname + 2 * i, 3, "%02x", rnd[i]);
+	}
+
+	/* The run directory: upper, work, merged, hosts files, secrets staging. */
+	snprintf(c->upper, sizeof(c->upper), "%s/upper", rundir);
+	snprintf(c->work, sizeof(c->work), "%s/work", rundir);
+	snprintf(c->merged, sizeof(c->merged), "%s/merged", rundir);
+	snprintf(c->secrets, sizeof(c->secrets), "%s/secrets", rundir);
+	snprintf(c->hosts, sizeof(c->hosts), "%s/hosts", rundir);
+	snprintf(c->hostname_file, sizeof(c->hostname_file), "%s/hostname", rundir);
+	snprintf(c->aptconf, sizeof(c->aptconf), "%s/apt-sandbox.conf", rundir);
+	if (strlen(rundir) + 32 >= CHILD_PATH_MAX) {
+		r = hoist_error_set(err, -ENAMETOOLONG, "store path '%s' is too long", rundir);
+		goto out;
+	}
+	if (mkdir(c->upper, 0755) < 0 || mkdir(c->work, 0700) < 0 || mkdir(c->merged, 0755) < 0 ||
+	    mkdir(c->secrets, 0700) < 0) {
+		r = hoist_error_set(err, -errno, "creating run directories: %s", strerror(errno));
+		goto out;
+	}
+	hosts = hoist_xasprintf(
+	    "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+	    "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n"
+	    "ff02::2\tip6-allrouters\n127.0.1.1\t%s\n",
+	    c->hostname);
+	hn = hoist_xasprintf("%s\n", c->hostname);
+	if ((r = write_small(c->hosts, hosts, err)) < 0 ||
+	    (r = write_small(c->hostname_file, hn, err)) < 0 ||
+	    (r = write_small(c->aptconf,
+			     "// hoist single-uid sandbox: apt cannot switch to '_apt'\n"
+			     "APT::Sandbox::User \"root\";\n",
+			     err)) < 0)
+		goto out;
+
+	/* Overlay lower stack, top first. */
+	c->n_lowers = o->rootfs->n < CHILD_MAX_LOWERS ? o->rootfs->n : CHILD_MAX_LOWERS;
+	if (o->rootfs->n > CHILD_MAX_LOWERS) {
+		r = hoist_error_set(err, -E2BIG, "too many layers (%zu, at most %d)", o->rootfs->n,
+				    CHILD_MAX_LOWERS);
+		goto out;
+	}
+	for (size_t i = 0; i < c->n_lowers; i++)
+		c->lowers[i] = o->rootfs->paths[o->rootfs->n - 1 - i];
+	{
+		struct hoist_buf b = HOIST_BUF_INIT;
+		hoist_buf_adds(&b, "lowerdir=");
+		for (size_t i = 0; i < c->n_lowers; i++)
+			hoist_buf_addf(&b, "%s%s", i ? ":" : "", c->lowers[i]);
+		hoist_buf_addf(&b, ",upperdir=%s,workdir=%s", c->upper, c->work);
+		hoist_buf_adds(&b, m->mode == HOIST_IDMODE_ROOT
+				       ? ",redirect_dir=off,metacopy=off,index=off"
+				       : ",userxattr");
+		c->overlay_opts = hoist_buf_detach(&b, NULL);
+		hoist_strv_take(&keep, (char *)c->overlay_opts);
+	}
+
+	/* Mount points the sandbox always makes. */
+	add_stub(&stubs, o->rootfs, "proc");
+	add_stub(&stubs, o->rootfs, "sys");
+	add_stub(&stubs, o->rootfs, "dev");
+	add_stub(&stubs, o->rootfs, "etc/resolv.conf");
+	add_stub(&stubs, o->rootfs, "etc/hosts");
+	add_stub(&stubs, o->rootfs, "etc/hostname");
+	c->apt_fake =
+	    m->mode == HOIST_IDMODE_SINGLE && exists_in_lowers(o->rootfs, "etc/apt/apt.conf.d");
+	if (c->apt_fake)
+		add_stub(&stubs, o->rootfs, "etc/apt/apt.conf.d/zz-hoist-sandbox");
+
+	c->n_mounts = o->n_mounts;
+	for (size_t i = 0; i < o->n_mounts; i++) {
+		const struct hoist_sandbox_mount *mt = &o->mounts[i];
+		struct child_mount *cm = &c->mounts[i];
+		cm->type = mt->type;
+		cm->rw = mt->rw;
+		cm->src_fd = -1;
+		if (!mt->target || !path_ok(mt->target) || strcmp(mt->target, "/") == 0) {
+			r = hoist_error_set(err, -EINVAL,
+					    "mount target '%s' must be an absolute path",
+					    mt->target ? mt->target : "");
+			goto out;
+		}
+		snprintf(cm->target, sizeof(cm->target), "%s", rel_of(mt->target));
+		add_stub(&stubs, o->rootfs, cm->target);
+		struct stat st;
+		switch (mt->type) {
+		case HOIST_MOUNT_BIND:
+			if (!mt->source || stat(mt->source, &st) < 0) {
+				r = hoist_error_set(err, -errno, "bind source '%s': %s",
+						    mt->source ? mt->source : "", strerror(errno));
+				goto out;
+			}
+			snprintf(cm->source, sizeof(cm->source), "%s", mt->source);
+			cm->is_dir = S_ISDIR(st.st_mode);
+			break;
+		case HOIST_MOUNT_TMPFS:
+			cm->is_dir = true;
+			break;
+		case HOIST_MOUNT_CACHE: {
+			char dg[HOIST_DIGEST_MAX];
+			const char *id = mt->source && *mt->source ? mt->source : mt->target;
+			hoist_sha256_digest(id, strlen(id), dg);
+			snprintf(cm->source, sizeof(cm->source), "%s/cachemounts/%s",
+				 hoist_store_root(s), dg + 7);
+			if (stat(cm->source, &st) < 0) {
+				if ((r = sandbox_mkdir_p(cm->source, 0755)) < 0) {
+					r = hoist_error_set(err, r, "creating cache dir '%s'",
+							    cm->source);
+					goto out;
+				}
+				chmod(cm->source, mt->mode ? mt->mode & 07777 : 0755);
+			}
+			cm->is_dir = true;
+			cm->rw = true;
+			break;
+		}
+		case HOIST_MOUNT_SECRET:
+			cm->src_fd = mt->source ? open(mt->source, O_RDONLY | O_CLOEXEC) : -1;
+			if (cm->src_fd < 0) {
+				r = hoist_error_set(err, -errno, "secret '%s': %s",
+						    mt->source ? mt->source : "", strerror(errno));
+				goto out;
+			}
+			if (snprintf(cm->source, sizeof(cm->source), "%s/%zu", c->secrets, i) >=
+			    (int)sizeof(cm->source)) {
+				r = hoist_error_set(err, -ENAMETOOLONG, "store path too long");
+				goto out;
+			}
+			cm->mode = mt->mode ? mt->mode & 07777 : 0400;
+			cm->uid = mt->uid;
+			cm->gid = mt->gid;
+			cm->is_dir = false;
+			cm->rw = false;
+			break;
+		}
+	}
+	if (stubs.n > 1)
+		qsort(stubs.v, stubs.n, sizeof(char *), cmp_str);
+
+	if (pipe2(sync_pipe, O_CLOEXEC) < 0 || pipe2(err_pipe, O_CLOEXEC) < 0) {
+		r = hoist_error_set(err, -errno, "pipe: %s", strerror(errno));
+		goto out;
+	}
+	c->sync_fd = sync_pipe[0];
+	c->err_fd = err_pipe[1];
+	c->stdio[0] = o->stdin_fd;
+	c->stdio[1] = o->stdout_fd;
+	c->stdio[2] = o->stderr_fd;
+
+	uint64_t flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC;
+	if (m->mode != HOIST_IDMODE_ROOT)
+		flags |= CLONE_NEWUSER;
+	if (c->net_none)
+		flags |= CLONE_NEWNET;
+	fflush(NULL);
+	pid = sandbox_clone(flags);
+	if (pid < 0) {
+		r = hoist_error_set(err, pid, "clone: %s", strerror(-pid));
+		goto out;
+	}
+	if (pid == 0)
+		child_main(c); /* never returns */
+
+	close(sync_pipe[0]);
+	sync_pipe[0] = -1;
+	close(err_pipe[1]);
+	err_pipe[1] = -1;
+	r = idmap_write(m, pid, err);
+	struct sigaction ign_pipe = {.sa_handler = SIG_IGN}, old_pipe;
+	sigaction(SIGPIPE, &ign_pipe, &old_pipe);
+	if (r == 0 && write(sync_pipe[1], "x", 1) != 1)
+		r = hoist_error_set(err, -EPIPE, "sandbox process died");
+	sigaction(SIGPIPE, &old_pipe, NULL);
+	close(sync_pipe[1]);
+	sync_pipe[1] = -1;
+
+	/* Like system(3): the terminal's ^C and ^\ reach the command directly;
+	 * others we receive are passed on to its init. */
+	struct sigaction ign = {.sa_handler = SIG_IGN}, fwd = {.sa_handler = forward_signal},
+			 old_int, old_quit, old_term, old_hup;
+	forward_pid = pid;
+	sigaction(SIGINT, &ign, &old_int);
+	sigaction(SIGQUIT, &ign, &old_quit);
+	sigaction(SIGTERM, &fwd, &old_term);
+	sigaction(SIGHUP, &fwd, &old_hup);
+
+	struct child_err ce;
+	ssize_t n;
+	if (r == 0) {
+		do
+			n = read(err_pipe[0], &ce, sizeof(ce));
+		while (n < 0 && errno == EINTR);
+		if (n == (ssize_t)sizeof(ce)) {
+			ce.what[sizeof(ce.what) - 1] = '\0';
+			if (ce.step == CSTEP_EXEC)
+				r = hoist_error_set(err, -ce.err, "executing '%s': %s", ce.what,
+						    ce.err == ENOENT
+							? "executable file not found in $PATH"
+							: strerror(ce.err));
+			else
+				r = hoist_error_set(err, -ce.err, "sandbox: %s%s%s%s: %s",
+						    step_name(ce.step), ce.what[0] ? " '" : "",
+						    ce.what, ce.what[0] ? "'" : "",
+						    strerror(ce.err));
+		}
+	} else {
+		kill(pid, SIGKILL);
+	}
+	int st = wait_pid(pid);
+	forward_pid = 0;
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGQUIT, &old_quit, NULL);
+	sigaction(SIGTERM, &old_term, NULL);
+	sigaction(SIGHUP, &old_hup, NULL);
+	pid = -1;
+	if (r < 0)
+		goto out;
+	if (st < 0) {
+		r = hoist_error_set(err, st, "waiting for the sandbox: %s", strerror(-st));
+		goto out;
+	}
+	ret->exit_status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+
+	if (o->want_layer && ret->exit_status == 0) {
+		struct upper_diff_args a = {.store = s,
+					    .idmap = m,
+					    .upper = c->upper,
+					    .stubs = (const char *const *)stubs.v,
+					    .layer_opts = &o->layer_opts};
+		struct upper_diff_out out = {0};
+		r = userns_call(m, upper_diff_fn, &a, &out, sizeof(out), err);
+		if (r < 0)
+			goto out;
+		ret->has_layer = true;
+		ret->layer = out.desc;
+		memcpy(ret->diff_id, out.diff_id, sizeof(ret->diff_id));
+		ret->layer_empty = out.empty;
+	}
+	r = 0;
+out:
+	for (int i = 0; i < 2; i++) {
+		if (sync_pipe[i] >= 0)
+			close(sync_pipe[i]);
+		if (err_pipe[i] >= 0)
+			close(err_pipe[i]);
+	}
+	if (c)
+		for (size_t i = 0; i < c->n_mounts; i++)
+			if (c->mounts[i].type == HOIST_MOUNT_SECRET && c->mounts[i].src_fd >= 0)
+				close(c->mounts[i].src_fd);
+	free(c);
+	if (rundir) {
+		struct hoist_error rmerr = {0};
+		if (sandbox_remove_tree(m, rundir, &rmerr) < 0)
+			say(o, "sandbox: could not remove '%s': %s", rundir, rmerr.msg);
+	}
+	return r;
+}

@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+/* Private to src/sandbox: helpers the rootfs, run and diff code share. */
+
+#include <sys/types.h>
+
+#include "hoist/sandbox.h"
+
+/*
+ * Write the uid/gid maps of the user-namespaced process `pid` for m's mode
+ * (newuidmap/newgidmap in subuid mode; setgroups=deny + "0 UID 1" in single
+ * mode). Nothing to do in root mode.
+ */
+int idmap_write(const struct hoist_idmap *m, pid_t pid, struct hoist_error *err);
+
+/*
+ * Run fn(arg, err) in a forked child that is root of a user namespace with
+ * m's mapping (so it may chown to the mapped ids, and read and delete files
+ * they own); in root mode fn runs in this process. The child is a fork of
+ * this single-threaded process, never exec'ing, so it may use the whole
+ * library (malloc included). fn's return value and err come back through a
+ * pipe. Anything else the child computes must travel through `out` (a
+ * buffer of out_len bytes that fn fills and that is copied back).
+ */
+typedef int (*userns_fn)(void *arg, void *out, struct hoist_error *err);
+int userns_call(const struct hoist_idmap *m, userns_fn fn, void *arg, void *out, size_t out_len,
+		struct hoist_error *err);
+
+/* Remove name under dirfd recursively, never following symlinks. */
+int rm_rf_at(int dirfd, const char *name);
+
+/* Store-relative directories. Create ROOT/<sub> (mode 0700) if missing. */
+int sandbox_mkdir_p(const char *path, mode_t mode);
+
+/* Wait for pid, retrying on EINTR. Returns the wait status or -errno. */
+int wait_pid(pid_t pid);
+
+/* Upper directory -> layer (diff.c). Runs inside userns_call. */
+struct upper_diff_args {
+	struct hoist_store *store;
+	const struct hoist_idmap *idmap;
+	const char *upper;	   /* absolute path of the upper dir */
+	const char *const *lowers; /* NULL-terminated, bottom first */
+	const char *const *stubs;  /* mount points we created, sorted, relative */
+	const struct hoist_layer_opts *layer_opts;
+};
+struct upper_diff_out {
+	struct hoist_descriptor desc;
+	char diff_id[HOIST_DIGEST_MAX];
+	bool empty;
+};
+int upper_diff_fn(void *arg, void *out, struct hoist_error *err);
+
+/* Remove a tree that may hold ids of m's mapping (from inside a userns). */
+int sandbox_remove_tree(const struct hoist_idmap *m, const char *path, struct hoist_error *err);
