@@ -22,8 +22,15 @@ struct lex {
 	size_t len, pos;
 	bool raw_quotes;
 	bool raw_escapes;
+	int depth; /* nested ${...} */
 	char errmsg[160];
 };
+
+/*
+ * Go's stacks grow; ours do not. Deeper nesting than this in one line is
+ * treated like a lexing error (no heredocs), which no real Dockerfile hits.
+ */
+#define LEX_MAX_DEPTH 256
 
 static int32_t lex_peek(struct lex *lx)
 {
@@ -309,6 +316,11 @@ static int process_stop_on(struct lex *lx, int32_t stop, bool raw_escapes, struc
 	bool saved = lx->raw_escapes;
 	int r = 0;
 
+	if (lx->depth >= LEX_MAX_DEPTH) {
+		words_release(&w);
+		return lex_fail(lx, "too deeply nested");
+	}
+	lx->depth++;
 	lx->raw_escapes = raw_escapes;
 	while (lex_peek(lx) != LEX_EOF) {
 		int32_t ch = lex_peek(lx);
@@ -357,6 +369,7 @@ static int process_stop_on(struct lex *lx, int32_t stop, bool raw_escapes, struc
 		r = -EINVAL;
 	}
 out:
+	lx->depth--;
 	lx->raw_escapes = saved;
 	if (r >= 0 && ret_words) {
 		if (w.word.len > 0)
@@ -372,7 +385,11 @@ out:
 static int process_words(const char *s, size_t len, bool raw_quotes, bool raw_escapes,
 			 struct df_args *ret, char *errmsg, size_t errsize)
 {
-	struct lex lx = {s, len, 0, raw_quotes, raw_escapes, ""};
+	struct lex lx = {s, len, 0, raw_quotes, raw_escapes, 0, ""};
+
+	/* Go's text/scanner drops a BOM in front of the first character */
+	if (len >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0)
+		lx.pos = 3;
 	_cleanup_buf_ struct hoist_buf result = HOIST_BUF_INIT;
 	int r = process_stop_on(&lx, LEX_EOF, raw_escapes, &result, ret);
 
