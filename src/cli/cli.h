@@ -8,6 +8,7 @@
  */
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "hoist/error.h"
@@ -40,3 +41,19 @@ bool cli_is_help(const char *arg);
 
 int cmd_dockerfile(int argc, char **argv);
 int cmd_context(int argc, char **argv);
+int cmd_images(int argc, char **argv);
+int cmd_tag(int argc, char **argv);
+int cmd_rmi(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
+int cmd_cache(int argc, char **argv);
+
+/* Store helpers for commands (cli-store.c). */
+struct hoist_store;
+/* Open the store at --root / $HOIST_ROOT / the default; prints and returns NULL on error. */
+struct hoist_store *cli_store_open(void);
+/* 4.26MB, as Docker prints sizes (decimal units, 3 significant digits). */
+void cli_human_size(uint64_t bytes, char *buf, size_t size);
+/* "2 hours ago", as Docker prints ages. */
+void cli_human_since(int64_t seconds, char *buf, size_t size);
+/* `hoist inspect docker://REF [--raw] [--platform P]`; argv as cmd_inspect's. */
+int cli_inspect_remote(int argc, char **argv);

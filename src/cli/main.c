@@ -13,6 +13,11 @@ struct hoist_global_opts hoist_global;
 static const struct hoist_command commands[] = {
 	{"dockerfile", "Parse a Dockerfile and print its syntax tree", cmd_dockerfile},
 	{"context", "List the files of a build context after .dockerignore", cmd_context},
+	{"images", "List the images in the store", cmd_images},
+	{"tag", "Give an image another name", cmd_tag},
+	{"rmi", "Remove image names (blobs go at 'cache prune')", cmd_rmi},
+	{"inspect", "Print an image's manifest and config as JSON", cmd_inspect},
+	{"cache", "List, prune and verify the build cache and store", cmd_cache},
 };
 
 int cli_fail(const struct hoist_error *err)

@@ -1,0 +1,210 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* hoist cache ls | prune | verify: the build cache and the store's health. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "cli.h"
+#include "hoist/store.h"
+#include "hoist/util.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f, "Usage: hoist cache COMMAND [OPTIONS]\n\n"
+		   "Manage the build cache and the store.\n\n"
+		   "Commands:\n"
+		   "  ls       List build cache records\n"
+		   "  prune    Remove blobs and snapshots nothing uses (--all: and the cache)\n"
+		   "  verify   Re-hash every blob and check every reference\n\n"
+		   "Run 'hoist cache COMMAND --help' for a command's options.\n");
+}
+
+static void usage_ls(FILE *f)
+{
+	fprintf(f, "Usage: hoist cache ls [-q] [--no-trunc]\n\n"
+		   "List the build cache records: KEY (the step's cache key), SIZE (the\n"
+		   "blobs the record references that are in the store, each counted once)\n"
+		   "and AGE (when the record was written).\n\n"
+		   "Options:\n"
+		   "  -q, --quiet      print keys only\n"
+		   "      --no-trunc   print whole keys\n"
+		   "  -h, --help       print this help and exit\n");
+}
+
+static void usage_prune(FILE *f)
+{
+	fprintf(f, "Usage: hoist cache prune [-a]\n\n"
+		   "Garbage-collect the store: remove every blob and snapshot that no tag and\n"
+		   "no cache record reaches, and temporary files left by crashes. Untagging\n"
+		   "an image ('hoist rmi') frees its blobs here.\n\n"
+		   "Options:\n"
+		   "  -a, --all    also drop every build cache record first\n"
+		   "  -h, --help   print this help and exit\n");
+}
+
+static void usage_verify(FILE *f)
+{
+	fprintf(f, "Usage: hoist cache verify\n\n"
+		   "Re-hash every blob and check that every tag and cache record points at\n"
+		   "blobs that exist, and that no temporary file is left over. Prints each\n"
+		   "problem on its own line and exits 1 when there is one.\n\n"
+		   "Options:\n"
+		   "  -h, --help   print this help and exit\n");
+}
+
+/* Add the size of every distinct blob a record's digest strings name. */
+static void record_size(struct hoist_store *s, json_t *j, struct hoist_strv *seen, uint64_t *size)
+{
+	const char *k;
+	size_t i;
+	json_t *v;
+
+	if (json_is_string(j)) {
+		const char *d = json_string_value(j);
+		if (!hoist_digest_valid(d))
+			return;
+		for (size_t n = 0; n < seen->n; n++)
+			if (strcmp(seen->v[n], d) == 0)
+				return;
+		hoist_strv_push(seen, d);
+		int64_t sz = hoist_store_blob_size(s, d);
+		if (sz > 0)
+			*size += (uint64_t)sz;
+	} else if (json_is_array(j)) {
+		json_array_foreach(j, i, v) record_size(s, v, seen, size);
+	} else if (json_is_object(j)) {
+		json_object_foreach(j, k, v) record_size(s, v, seen, size);
+	}
+}
+
+static int cache_ls(int argc, char **argv)
+{
+	bool quiet = false, no_trunc = false;
+	struct hoist_cache_entry *e = NULL;
+	struct hoist_error err = {0};
+	size_t n = 0;
+
+	for (int i = 1; i < argc; i++) {
+		if (cli_is_help(argv[i])) {
+			usage_ls(stdout);
+			return HOIST_EXIT_OK;
+		} else if (strcmp(argv[i], "-q") == 0 || strcmp(argv[i], "--quiet") == 0) {
+			quiet = true;
+		} else if (strcmp(argv[i], "--no-trunc") == 0) {
+			no_trunc = true;
+		} else {
+			return cli_usage_error("cache ls", "unexpected argument '%s'", argv[i]);
+		}
+	}
+	struct hoist_store *s = cli_store_open();
+	if (!s)
+		return HOIST_EXIT_FAIL;
+	if (hoist_store_cache_list(s, &e, &n, &err) < 0) {
+		hoist_store_free(s);
+		return cli_fail(&err);
+	}
+	int w = no_trunc ? HOIST_DIGEST_MAX - 1 : 12;
+	if (!quiet)
+		printf("%-*s   %-10s   %s\n", w, "KEY", "SIZE", "AGE");
+	for (size_t i = 0; i < n; i++) {
+		char key[HOIST_DIGEST_MAX], size[32], age[64];
+		struct hoist_strv seen = HOIST_STRV_INIT;
+		uint64_t total = 0;
+
+		snprintf(key, sizeof(key), "%.*s", w, no_trunc ? e[i].key : e[i].key + 7);
+		if (quiet) {
+			printf("%s\n", key);
+			continue;
+		}
+		json_t *j = json_loads(e[i].json, 0, NULL);
+		record_size(s, j, &seen, &total);
+		json_decref(j);
+		hoist_strv_release(&seen);
+		cli_human_size(total, size, sizeof(size));
+		cli_human_since((int64_t)time(NULL) - e[i].mtime, age, sizeof(age));
+		printf("%-*s   %-10s   %s\n", w, key, size, age);
+	}
+	hoist_store_cache_entries_free(e, n);
+	hoist_store_free(s);
+	return HOIST_EXIT_OK;
+}
+
+static int cache_prune(int argc, char **argv)
+{
+	bool all = false;
+	struct hoist_gc_stats st = {0};
+	struct hoist_error err = {0};
+	char size[32];
+
+	for (int i = 1; i < argc; i++) {
+		if (cli_is_help(argv[i])) {
+			usage_prune(stdout);
+			return HOIST_EXIT_OK;
+		} else if (strcmp(argv[i], "-a") == 0 || strcmp(argv[i], "--all") == 0) {
+			all = true;
+		} else {
+			return cli_usage_error("cache prune", "unexpected argument '%s'", argv[i]);
+		}
+	}
+	struct hoist_store *s = cli_store_open();
+	if (!s)
+		return HOIST_EXIT_FAIL;
+	int r = hoist_store_gc(s, all, &st, &err);
+	hoist_store_free(s);
+	if (r < 0)
+		return cli_fail(&err);
+	cli_human_size(st.bytes_removed, size, sizeof(size));
+	printf("deleted %llu blob%s, %llu snapshot%s, %llu cache record%s\n",
+	       (unsigned long long)st.blobs_removed, st.blobs_removed == 1 ? "" : "s",
+	       (unsigned long long)st.snapshots_removed, st.snapshots_removed == 1 ? "" : "s",
+	       (unsigned long long)st.cache_removed, st.cache_removed == 1 ? "" : "s");
+	printf("total reclaimed space: %s\n", size);
+	return HOIST_EXIT_OK;
+}
+
+static int cache_verify(int argc, char **argv)
+{
+	struct hoist_buf report = HOIST_BUF_INIT;
+	struct hoist_error err = {0};
+
+	for (int i = 1; i < argc; i++) {
+		if (cli_is_help(argv[i])) {
+			usage_verify(stdout);
+			return HOIST_EXIT_OK;
+		}
+		return cli_usage_error("cache verify", "unexpected argument '%s'", argv[i]);
+	}
+	struct hoist_store *s = cli_store_open();
+	if (!s)
+		return HOIST_EXIT_FAIL;
+	int r = hoist_store_verify(s, &report, &err);
+	if (report.len)
+		fputs(report.data, stdout);
+	if (r == 0)
+		printf("store '%s' is sound\n", hoist_store_root(s));
+	hoist_buf_release(&report);
+	hoist_store_free(s);
+	return r < 0 ? cli_fail(&err) : HOIST_EXIT_OK;
+}
+
+int cmd_cache(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return HOIST_EXIT_USAGE;
+	}
+	if (cli_is_help(argv[1])) {
+		usage(stdout);
+		return HOIST_EXIT_OK;
+	}
+	if (strcmp(argv[1], "ls") == 0)
+		return cache_ls(argc - 1, argv + 1);
+	if (strcmp(argv[1], "prune") == 0)
+		return cache_prune(argc - 1, argv + 1);
+	if (strcmp(argv[1], "verify") == 0)
+		return cache_verify(argc - 1, argv + 1);
+	return cli_usage_error("cache", "unknown command '%s'", argv[1]);
+}
