@@ -1,0 +1,3 @@
+#!/bin/sh
+. "${HOIST_SRCDIR:?}/tests/registry/lib.sh"
+finish
