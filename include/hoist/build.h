@@ -25,46 +25,47 @@
 #include "hoist/store.h"
 
 enum hoist_build_event_kind {
-	HOIST_BUILD_EVENT_STEP,    /* a step finished (cached or done) */
+	HOIST_BUILD_EVENT_STEP,	   /* a step finished (cached or done) */
 	HOIST_BUILD_EVENT_WARNING, /* e.g. an unused --build-arg */
-	HOIST_BUILD_EVENT_DONE,    /* the final image is committed */
+	HOIST_BUILD_EVENT_DONE,	   /* the final image is committed */
 };
 
 struct hoist_build_event {
 	enum hoist_build_event_kind kind;
-	const char *stage;  /* stage name, or its index as text */
+	const char *stage; /* stage name, or its index as text */
 	int stage_index;
-	int step;           /* 1-based within the stage (0 is the FROM) */
-	int n_steps;        /* steps in the stage, FROM included */
-	const char *text;   /* "COPY a.txt /x", a warning, or the final digest */
+	int step;	  /* 1-based within the stage (0 is the FROM) */
+	int n_steps;	  /* steps in the stage, FROM included */
+	const char *text; /* "COPY a.txt /x", a warning, or the final digest */
 	bool cached;
-	double seconds;     /* time the step took */
+	double seconds; /* time the step took */
 };
 
 typedef void (*hoist_build_event_fn)(const struct hoist_build_event *ev, void *userdata);
 
 struct hoist_build_opts {
-	const char *context_dir;        /* required */
-	const char *dockerfile;         /* NULL: CONTEXT/Dockerfile */
-	const char *target;             /* NULL: the last stage */
-	const char *const *build_args;  /* NULL-terminated "K=V" (or "K": from the env), may be NULL */
-	const char *const *labels;      /* NULL-terminated "K=V" added to the final image */
-	const char *const *tags;        /* NULL-terminated names tagged after success */
+	const char *context_dir; /* required */
+	const char *dockerfile;	 /* NULL: CONTEXT/Dockerfile */
+	const char *target;	 /* NULL: the last stage */
+	const char *const
+	    *build_args;	   /* NULL-terminated "K=V" (or "K": from the env), may be NULL */
+	const char *const *labels; /* NULL-terminated "K=V" added to the final image */
+	const char *const *tags;   /* NULL-terminated names tagged after success */
 	const struct hoist_platform *platform; /* NULL: the host */
-	bool no_cache;                  /* do not look up cache records (still writes them) */
+	bool no_cache; /* do not look up cache records (still writes them) */
 	/*
 	 * Clamp every timestamp to this epoch (>= 0). -1: use SOURCE_DATE_EPOCH
 	 * from the build args, then from the environment, else none.
 	 */
 	int64_t source_date_epoch;
-	hoist_build_event_fn on_event;  /* may be NULL */
+	hoist_build_event_fn on_event; /* may be NULL */
 	void *userdata;
 };
 
 struct hoist_build_result {
 	struct hoist_descriptor manifest; /* the final image's manifest in the store */
 	char config_digest[HOIST_DIGEST_MAX];
-	int steps;        /* steps run, FROMs excluded */
+	int steps;	  /* steps run, FROMs excluded */
 	int steps_cached; /* of which cache hits */
 };
 

@@ -55,9 +55,9 @@ struct hoist_instr_heredoc {
 };
 
 struct hoist_healthcheck {
-	bool none;                 /* HEALTHCHECK NONE: Test = ["NONE"] */
-	struct hoist_strv test;    /* "CMD"/"CMD-SHELL" followed by the command */
-	int64_t interval;          /* nanoseconds, 0 = inherit default */
+	bool none;		/* HEALTHCHECK NONE: Test = ["NONE"] */
+	struct hoist_strv test; /* "CMD"/"CMD-SHELL" followed by the command */
+	int64_t interval;	/* nanoseconds, 0 = inherit default */
 	int64_t timeout;
 	int64_t start_period;
 	int64_t start_interval;
@@ -78,7 +78,7 @@ struct hoist_instr {
 	/* FROM */
 	char *image;
 	char *stage_name; /* lower-cased `AS name`, or NULL */
-	char *platform;   /* --platform, or NULL */
+	char *platform;	  /* --platform, or NULL */
 
 	/* COPY / ADD: sources (at least one unless heredocs) and dest */
 	struct hoist_strv srcs;
@@ -89,8 +89,8 @@ struct hoist_instr {
 	bool link;   /* --link */
 	bool parents;
 	struct hoist_strv excludes; /* --exclude, repeatable */
-	char *checksum;            /* --checksum (ADD) */
-	bool keep_git_dir;         /* --keep-git-dir (ADD) */
+	char *checksum;		    /* --checksum (ADD) */
+	bool keep_git_dir;	    /* --keep-git-dir (ADD) */
 
 	/* RUN */
 	struct hoist_strv mounts; /* --mount, repeatable */

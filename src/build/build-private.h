@@ -29,13 +29,13 @@
 struct fsnode {
 	char *name;
 	struct hoist_entry e; /* e.path unused (NULL) */
-	char *src;            /* host path of a regular file's content */
+	char *src;	      /* host path of a regular file's content */
 	struct fsnode *parent;
 	struct fsnode **kids; /* sorted by name */
 	size_t n_kids, alloc_kids;
-	unsigned gen;       /* step that last wrote this node */
+	unsigned gen;	    /* step that last wrote this node */
 	unsigned gen_below; /* step that last wrote something below */
-	void *aux;          /* context trees: the struct ctxent */
+	void *aux;	    /* context trees: the struct ctxent */
 };
 
 struct fstree {
@@ -104,9 +104,9 @@ struct ctxent {
 };
 
 struct ctxfiles {
-	int dirfd;            /* not owned */
+	int dirfd; /* not owned */
 	char *abs_root;
-	struct ctxent *v;     /* walk order */
+	struct ctxent *v; /* walk order */
 	size_t n;
 	struct ctxent **by_path; /* sorted by strcmp(path) */
 	/* stat cache */
@@ -146,22 +146,22 @@ void key_finish(struct keyhash *k, char out[HOIST_DIGEST_MAX]);
 
 struct copy_req {
 	const struct hoist_instr *in;
-	const char *file; /* Dockerfile name for errors */
-	struct hoist_strv srcs;    /* expanded */
-	char *dest;                /* expanded, absolute (workdir applied), trailing '/' kept */
+	const char *file;	/* Dockerfile name for errors */
+	struct hoist_strv srcs; /* expanded */
+	char *dest;		/* expanded, absolute (workdir applied), trailing '/' kept */
 	bool dest_is_dir;
 	bool add;
 	bool has_chown;
 	uint32_t uid, gid;
-	int chmod; /* -1: keep */
-	struct ctxfiles *ctx;      /* when copying from the context (for hashing) */
-	struct fstree *from;       /* the source tree: context, stage or image */
+	int chmod;	      /* -1: keep */
+	struct ctxfiles *ctx; /* when copying from the context (for hashing) */
+	struct fstree *from;  /* the source tree: context, stage or image */
 	struct hoist_strv excludes;
-	bool from_context;         /* owners become 0:0 unless --chown */
-	char *tmpdir;              /* for extracted tars / downloads */
+	bool from_context; /* owners become 0:0 unless --chown */
+	char *tmpdir;	   /* for extracted tars / downloads */
 	unsigned *tmp_counter;
 	int64_t mtime_now;
-	char **downloads;          /* per src: downloaded file for URLs, else NULL */
+	char **downloads; /* per src: downloaded file for URLs, else NULL */
 };
 
 /*

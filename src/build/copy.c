@@ -70,7 +70,7 @@ static int glob_rec(struct fstree *t, struct fsnode *dir, const char *prefix, co
 {
 	const char *slash = strchr(pattern, '/');
 	_cleanup_free_ char *comp =
-		slash ? hoist_xstrndup(pattern, (size_t)(slash - pattern)) : hoist_xstrdup(pattern);
+	    slash ? hoist_xstrndup(pattern, (size_t)(slash - pattern)) : hoist_xstrdup(pattern);
 	const char *rest = slash ? slash + 1 : NULL;
 
 	if (dir->e.type != HOIST_ENTRY_DIR)
@@ -83,7 +83,7 @@ static int glob_rec(struct fstree *t, struct fsnode *dir, const char *prefix, co
 		if (!m)
 			continue;
 		_cleanup_free_ char *p =
-			*prefix ? hoist_xasprintf("%s/%s", prefix, k->name) : hoist_xstrdup(k->name);
+		    *prefix ? hoist_xasprintf("%s/%s", prefix, k->name) : hoist_xstrdup(k->name);
 		struct fsnode *target = k;
 		if (k->e.type == HOIST_ENTRY_SYMLINK) {
 			_cleanup_free_ char *abs = hoist_xasprintf("/%s", p);
@@ -151,8 +151,9 @@ static int hash_node(struct copy_req *r, struct keyhash *k, struct fsnode *n, co
 	}
 	if (n->e.type == HOIST_ENTRY_DIR)
 		for (size_t i = 0; i < n->n_kids; i++) {
-			_cleanup_free_ char *p = *rel ? hoist_xasprintf("%s/%s", rel, n->kids[i]->name)
-						      : hoist_xstrdup(n->kids[i]->name);
+			_cleanup_free_ char *p =
+			    *rel ? hoist_xasprintf("%s/%s", rel, n->kids[i]->name)
+				 : hoist_xstrdup(n->kids[i]->name);
 			int e = hash_node(r, k, n->kids[i], p, ex, err);
 			if (e < 0)
 				return e;
@@ -187,7 +188,7 @@ int copy_hash_sources(struct copy_req *r, struct keyhash *k, struct hoist_error 
 				_cleanup_free_ char *data = NULL;
 				struct hoist_sha256 h;
 				_cleanup_close_ int fd =
-					open(r->downloads[i], O_RDONLY | O_CLOEXEC);
+				    open(r->downloads[i], O_RDONLY | O_CLOEXEC);
 				char buf[65536];
 				ssize_t n;
 				hoist_sha256_init(&h);
@@ -274,15 +275,17 @@ static int copy_node(struct copy_req *r, struct fstree *t, struct fsnode *src,
 		}
 		fsnode_touch(d, t->gen);
 		for (size_t i = 0; i < src->n_kids; i++) {
-			_cleanup_free_ char *p = *rel ? hoist_xasprintf("%s/%s", rel, src->kids[i]->name)
-						      : hoist_xstrdup(src->kids[i]->name);
+			_cleanup_free_ char *p =
+			    *rel ? hoist_xasprintf("%s/%s", rel, src->kids[i]->name)
+				 : hoist_xstrdup(src->kids[i]->name);
 			int k = copy_node(r, t, src->kids[i], d, src->kids[i]->name, p, ex, err);
 			if (k < 0)
 				return k;
 		}
 		return 0;
 	}
-	struct fsnode *n = fsnode_put(dstdir, name, &e, e.type == HOIST_ENTRY_FILE ? cn->src : NULL);
+	struct fsnode *n =
+	    fsnode_put(dstdir, name, &e, e.type == HOIST_ENTRY_FILE ? cn->src : NULL);
 	n->aux = NULL;
 	fsnode_touch(n, t->gen);
 	return 0;
@@ -357,7 +360,10 @@ static bool archive_magic(const unsigned char *b, size_t n, bool *compressed)
 		return true;
 	if (n >= 3 && memcmp(b, "BZh", 3) == 0)
 		return true;
-	if (n >= 6 && memcmp(b, "\xfd" "7zXZ\0", 6) == 0)
+	if (n >= 6 && memcmp(b,
+			     "\xfd"
+			     "7zXZ\0",
+			     6) == 0)
 		return true;
 	if (n >= 4 && memcmp(b, "\x28\xb5\x2f\xfd", 4) == 0)
 		return true;
@@ -446,7 +452,7 @@ static int extract_tar(struct copy_req *r, struct fstree *t, int fd, const char 
 		} else if (e.type == HOIST_ENTRY_FILE) {
 			content = tmp_file(r);
 			_cleanup_close_ int out =
-				open(content, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+			    open(content, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 			if (out < 0) {
 				k = hoist_error_set(err, -errno, "creating '%s': %s", content,
 						    strerror(errno));

@@ -34,7 +34,8 @@ static int64_t ns_of(const struct timespec *ts)
 
 static int rec_cmp(const void *a, const void *b)
 {
-	return strcmp(((const struct statcache_rec *)a)->path, ((const struct statcache_rec *)b)->path);
+	return strcmp(((const struct statcache_rec *)a)->path,
+		      ((const struct statcache_rec *)b)->path);
 }
 
 static int ent_cmp(const void *a, const void *b)
@@ -65,8 +66,8 @@ static void load_statcache(struct ctxfiles *c)
 		unsigned long long size, ino;
 		long long mt, ct;
 		int off = 0;
-		if (sscanf(p, "%llu %lld %lld %llu %64s %n", &size, &mt, &ct, &ino, rec.hex, &off) ==
-			    5 &&
+		if (sscanf(p, "%llu %lld %lld %llu %64s %n", &size, &mt, &ct, &ino, rec.hex,
+			   &off) == 5 &&
 		    off > 0 && strlen(rec.hex) == HOIST_SHA256_HEX && p[off]) {
 			rec.size = size;
 			rec.ino = ino;
@@ -207,8 +208,8 @@ int ctxfiles_hash(struct ctxfiles *c, struct ctxent *e, struct hoist_error *err)
 
 	_cleanup_close_ int fd = openat(c->dirfd, e->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
-		return hoist_error_set(err, -errno, "reading '%s' in the build context: %s", e->path,
-				       strerror(errno));
+		return hoist_error_set(err, -errno, "reading '%s' in the build context: %s",
+				       e->path, strerror(errno));
 	struct hoist_sha256 h;
 	char buf[65536];
 	hoist_sha256_init(&h);
@@ -255,6 +256,7 @@ void ctxfiles_save(struct ctxfiles *c)
 	if (!c || !c->cache_dirty)
 		return;
 	struct hoist_buf b = HOIST_BUF_INIT;
+	_cleanup_free_ char *dir = NULL, *tmp = NULL;
 	hoist_buf_init(&b, STATCACHE_MAX);
 	for (size_t i = 0; i < c->n_cache; i++) {
 		const struct statcache_rec *r = &c->cache[i];
@@ -262,12 +264,12 @@ void ctxfiles_save(struct ctxfiles *c)
 				   r->size, r->mtime_ns, r->ctime_ns, r->ino, r->hex, r->path) < 0)
 			goto out;
 	}
-	_cleanup_free_ char *dir = hoist_xstrdup(c->cache_path);
+	dir = hoist_xstrdup(c->cache_path);
 	char *slash = strrchr(dir, '/');
 	if (slash)
 		*slash = '\0';
 	(void)mkdir(dir, 0755);
-	_cleanup_free_ char *tmp = hoist_xasprintf("%s.tmp.%d", c->cache_path, (int)getpid());
+	tmp = hoist_xasprintf("%s.tmp.%d", c->cache_path, (int)getpid());
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
 		goto out;
@@ -317,9 +319,9 @@ struct fstree *ctxfiles_tree(struct ctxfiles *c)
 		e.mtime = ce->st.st_mtim.tv_sec;
 		e.size = e.type == HOIST_ENTRY_FILE ? (uint64_t)ce->st.st_size : 0;
 		e.linkname = ce->link;
-		_cleanup_free_ char *src =
-			e.type == HOIST_ENTRY_FILE ? hoist_xasprintf("%s/%s", c->abs_root, ce->path)
-						   : NULL;
+		_cleanup_free_ char *src = e.type == HOIST_ENTRY_FILE
+					       ? hoist_xasprintf("%s/%s", c->abs_root, ce->path)
+					       : NULL;
 		struct fsnode *n = fsnode_put(dir, p, &e, src);
 		n->aux = ce;
 	}

@@ -268,7 +268,7 @@ int fstree_resolve(struct fstree *t, const char *path, bool follow_last, struct 
 		}
 		char *slash = strchr(p, '/');
 		_cleanup_free_ char *comp =
-			slash ? hoist_xstrndup(p, (size_t)(slash - p)) : hoist_xstrdup(p);
+		    slash ? hoist_xstrndup(p, (size_t)(slash - p)) : hoist_xstrdup(p);
 		char *after = slash ? slash : p + strlen(p);
 		bool last = true;
 		for (const char *q = after; *q; q++)
@@ -329,11 +329,11 @@ int fstree_mkdir_p(struct fstree *t, const char *path, uint32_t uid, uint32_t gi
 		}
 		if (r == -ENOENT && parent) {
 			struct hoist_entry e = {
-				.type = HOIST_ENTRY_DIR,
-				.mode = 0755,
-				.uid = uid,
-				.gid = gid,
-				.mtime = mtime,
+			    .type = HOIST_ENTRY_DIR,
+			    .mode = 0755,
+			    .uid = uid,
+			    .gid = gid,
+			    .mtime = mtime,
 			};
 			struct fsnode *d = fsnode_put(parent, name, &e, NULL);
 			fsnode_touch(d, t->gen);

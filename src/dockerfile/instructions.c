@@ -51,7 +51,8 @@ static int parse_flags(const struct hoist_df_node *node, const struct flag_spec 
 		const char *value = eq ? eq + 1 : NULL;
 		size_t k;
 		for (k = 0; k < n_specs; k++)
-			if (strlen(specs[k].name) == nlen && strncmp(specs[k].name, name, nlen) == 0)
+			if (strlen(specs[k].name) == nlen &&
+			    strncmp(specs[k].name, name, nlen) == 0)
 				break;
 		if (k == n_specs)
 			return hoist_error_set_at(err, -EINVAL, file, node->start_line, 0,
@@ -68,9 +69,10 @@ static int parse_flags(const struct hoist_df_node *node, const struct flag_spec 
 			else if (strcasecmp(value, "false") == 0)
 				v->b = false;
 			else
-				return hoist_error_set_at(err, -EINVAL, file, node->start_line, 0,
-							  "expecting boolean value for flag %s, not: %s",
-							  specs[k].name, value);
+				return hoist_error_set_at(
+				    err, -EINVAL, file, node->start_line, 0,
+				    "expecting boolean value for flag %s, not: %s", specs[k].name,
+				    value);
 			break;
 		case FLAG_STRING:
 			if (!value)
@@ -165,9 +167,8 @@ int hoist_parse_duration(const char *s, int64_t *ret_ns)
 		const char *unit;
 		int64_t ns;
 	} units[] = {
-		{"ns", 1LL},          {"us", 1000LL},       {"\xc2\xb5s", 1000LL},
-		{"\xce\xbcs", 1000LL}, {"ms", 1000000LL},    {"s", 1000000000LL},
-		{"m", 60000000000LL}, {"h", 3600000000000LL},
+	    {"ns", 1LL},       {"us", 1000LL},	    {"\xc2\xb5s", 1000LL}, {"\xce\xbcs", 1000LL},
+	    {"ms", 1000000LL}, {"s", 1000000000LL}, {"m", 60000000000LL},  {"h", 3600000000000LL},
 	};
 	bool neg = false;
 	const char *p = s;
@@ -280,12 +281,13 @@ void hoist_format_duration(int64_t ns, char *buf, size_t size)
 static int parse_kvps(const struct hoist_df_node *node, const char *file, const char *name,
 		      struct hoist_instr *i, struct hoist_error *err)
 {
+	/* The parser gives (key, value, separator) triples, as BuildKit's. */
 	size_t n = count_args(node);
 	if (n == 0)
 		return FAIL("%s requires at least one argument", name);
-	if (n % 2 != 0)
+	if (n % 3 != 0)
 		return FAIL("bad input to %s, too many arguments", name);
-	for (const struct hoist_df_node *a = node->next; a && a->next; a = a->next->next)
+	for (const struct hoist_df_node *a = node->next; a && a->next; a = a->next->next->next)
 		push_kv(i, a->value, a->next->value ? a->next->value : "");
 	return 0;
 }
@@ -345,13 +347,13 @@ static int parse_copy(const struct hoist_df_node *node, const char *file, struct
 		      bool add, struct hoist_error *err)
 {
 	static const struct flag_spec copy_specs[] = {
-		{"from", FLAG_STRING},    {"chown", FLAG_STRING},   {"chmod", FLAG_STRING},
-		{"link", FLAG_BOOL},      {"parents", FLAG_BOOL},   {"exclude", FLAG_STRINGS},
+	    {"from", FLAG_STRING}, {"chown", FLAG_STRING}, {"chmod", FLAG_STRING},
+	    {"link", FLAG_BOOL},   {"parents", FLAG_BOOL}, {"exclude", FLAG_STRINGS},
 	};
 	static const struct flag_spec add_specs[] = {
-		{"chown", FLAG_STRING},   {"chmod", FLAG_STRING},  {"link", FLAG_BOOL},
-		{"keep-git-dir", FLAG_BOOL}, {"checksum", FLAG_STRING}, {"exclude", FLAG_STRINGS},
-		{"parents", FLAG_BOOL},
+	    {"chown", FLAG_STRING},	 {"chmod", FLAG_STRING},    {"link", FLAG_BOOL},
+	    {"keep-git-dir", FLAG_BOOL}, {"checksum", FLAG_STRING}, {"exclude", FLAG_STRINGS},
+	    {"parents", FLAG_BOOL},
 	};
 	const struct flag_spec *specs = add ? add_specs : copy_specs;
 	size_t ns = add ? ARRAY_SIZE(add_specs) : ARRAY_SIZE(copy_specs);
@@ -405,7 +407,7 @@ static int parse_run(const struct hoist_df_node *node, const char *file, struct 
 		     struct hoist_error *err)
 {
 	static const struct flag_spec specs[] = {
-		{"mount", FLAG_STRINGS}, {"network", FLAG_STRING}, {"security", FLAG_STRING}};
+	    {"mount", FLAG_STRINGS}, {"network", FLAG_STRING}, {"security", FLAG_STRING}};
 	struct flag_val vals[3] = {0};
 	int r = parse_flags(node, specs, 3, vals, file, err);
 	if (r >= 0) {
@@ -442,9 +444,9 @@ static int parse_healthcheck(const struct hoist_df_node *node, const char *file,
 			     struct hoist_instr *i, struct hoist_error *err)
 {
 	static const struct flag_spec specs[] = {
-		{"interval", FLAG_STRING}, {"timeout", FLAG_STRING},
-		{"start-period", FLAG_STRING}, {"start-interval", FLAG_STRING},
-		{"retries", FLAG_STRING},
+	    {"interval", FLAG_STRING},	   {"timeout", FLAG_STRING},
+	    {"start-period", FLAG_STRING}, {"start-interval", FLAG_STRING},
+	    {"retries", FLAG_STRING},
 	};
 	struct flag_val vals[5] = {0};
 	struct hoist_healthcheck *h = &i->health;
@@ -485,12 +487,12 @@ static int parse_healthcheck(const struct hoist_df_node *node, const char *file,
 		hoist_strv_push(&h->test, "CMD-SHELL");
 		hoist_strv_take(&h->test, hoist_buf_detach(&b, NULL));
 	}
-	if ((r = parse_interval(vals[0].s, "--interval", &h->interval, &h->has_interval, node,
-				file, err)) < 0 ||
+	if ((r = parse_interval(vals[0].s, "--interval", &h->interval, &h->has_interval, node, file,
+				err)) < 0 ||
 	    (r = parse_interval(vals[1].s, "--timeout", &h->timeout, &h->has_timeout, node, file,
 				err)) < 0 ||
-	    (r = parse_interval(vals[2].s, "--start-period", &h->start_period,
-				&h->has_start_period, node, file, err)) < 0 ||
+	    (r = parse_interval(vals[2].s, "--start-period", &h->start_period, &h->has_start_period,
+				node, file, err)) < 0 ||
 	    (r = parse_interval(vals[3].s, "--start-interval", &h->start_interval,
 				&h->has_start_interval, node, file, err)) < 0)
 		goto out;
@@ -556,24 +558,24 @@ static int parse_one(const struct hoist_df_node *node, const char *file, struct 
 		enum hoist_instr_kind kind;
 		const char *kw;
 	} table[] = {
-		{"from", HOIST_INSTR_FROM, "FROM"},
-		{"arg", HOIST_INSTR_ARG, "ARG"},
-		{"env", HOIST_INSTR_ENV, "ENV"},
-		{"label", HOIST_INSTR_LABEL, "LABEL"},
-		{"copy", HOIST_INSTR_COPY, "COPY"},
-		{"add", HOIST_INSTR_ADD, "ADD"},
-		{"run", HOIST_INSTR_RUN, "RUN"},
-		{"workdir", HOIST_INSTR_WORKDIR, "WORKDIR"},
-		{"user", HOIST_INSTR_USER, "USER"},
-		{"expose", HOIST_INSTR_EXPOSE, "EXPOSE"},
-		{"volume", HOIST_INSTR_VOLUME, "VOLUME"},
-		{"cmd", HOIST_INSTR_CMD, "CMD"},
-		{"entrypoint", HOIST_INSTR_ENTRYPOINT, "ENTRYPOINT"},
-		{"shell", HOIST_INSTR_SHELL, "SHELL"},
-		{"stopsignal", HOIST_INSTR_STOPSIGNAL, "STOPSIGNAL"},
-		{"healthcheck", HOIST_INSTR_HEALTHCHECK, "HEALTHCHECK"},
-		{"onbuild", HOIST_INSTR_ONBUILD, "ONBUILD"},
-		{"maintainer", HOIST_INSTR_MAINTAINER, "MAINTAINER"},
+	    {"from", HOIST_INSTR_FROM, "FROM"},
+	    {"arg", HOIST_INSTR_ARG, "ARG"},
+	    {"env", HOIST_INSTR_ENV, "ENV"},
+	    {"label", HOIST_INSTR_LABEL, "LABEL"},
+	    {"copy", HOIST_INSTR_COPY, "COPY"},
+	    {"add", HOIST_INSTR_ADD, "ADD"},
+	    {"run", HOIST_INSTR_RUN, "RUN"},
+	    {"workdir", HOIST_INSTR_WORKDIR, "WORKDIR"},
+	    {"user", HOIST_INSTR_USER, "USER"},
+	    {"expose", HOIST_INSTR_EXPOSE, "EXPOSE"},
+	    {"volume", HOIST_INSTR_VOLUME, "VOLUME"},
+	    {"cmd", HOIST_INSTR_CMD, "CMD"},
+	    {"entrypoint", HOIST_INSTR_ENTRYPOINT, "ENTRYPOINT"},
+	    {"shell", HOIST_INSTR_SHELL, "SHELL"},
+	    {"stopsignal", HOIST_INSTR_STOPSIGNAL, "STOPSIGNAL"},
+	    {"healthcheck", HOIST_INSTR_HEALTHCHECK, "HEALTHCHECK"},
+	    {"onbuild", HOIST_INSTR_ONBUILD, "ONBUILD"},
+	    {"maintainer", HOIST_INSTR_MAINTAINER, "MAINTAINER"},
 	};
 	size_t k;
 	const char *v = node->value ? node->value : "";
@@ -609,7 +611,7 @@ static int parse_one(const struct hoist_df_node *node, const char *file, struct 
 			const char *eq = strchr(a->value, '=');
 			if (eq) {
 				_cleanup_free_ char *key =
-					hoist_xstrndup(a->value, (size_t)(eq - a->value));
+				    hoist_xstrndup(a->value, (size_t)(eq - a->value));
 				push_kv(i, key, eq + 1);
 			} else {
 				push_kv(i, a->value, NULL);
@@ -677,7 +679,7 @@ static int parse_one(const struct hoist_df_node *node, const char *file, struct 
 		if (r < 0)
 			return r;
 		const struct hoist_df_node *sub =
-			node->next && node->next->n_children ? node->next->children[0] : NULL;
+		    node->next && node->next->n_children ? node->next->children[0] : NULL;
 		if (!sub)
 			return FAIL("ONBUILD requires at least one argument");
 		const char *t = sub->value ? sub->value : "";
@@ -744,7 +746,7 @@ int hoist_dockerfile_from_ast(const struct hoist_df_ast *ast, const char *filena
 		}
 		if (df->n_stages == 0 && in.kind == HOIST_INSTR_ARG) {
 			df->meta_args =
-				hoist_xrealloc(df->meta_args, (df->n_meta_args + 1) * sizeof(in));
+			    hoist_xrealloc(df->meta_args, (df->n_meta_args + 1) * sizeof(in));
 			df->meta_args[df->n_meta_args++] = in;
 			continue;
 		}
@@ -757,7 +759,7 @@ int hoist_dockerfile_from_ast(const struct hoist_df_ast *ast, const char *filena
 				return -EINVAL;
 			}
 			df->stages =
-				hoist_xrealloc(df->stages, (df->n_stages + 1) * sizeof(*df->stages));
+			    hoist_xrealloc(df->stages, (df->n_stages + 1) * sizeof(*df->stages));
 			struct hoist_stage *st = &df->stages[df->n_stages++];
 			memset(st, 0, sizeof(*st));
 			st->from = in;
@@ -778,7 +780,8 @@ int hoist_dockerfile_from_ast(const struct hoist_df_ast *ast, const char *filena
 		st->cmds[st->n_cmds++] = in;
 	}
 	if (df->n_stages == 0) {
-		hoist_error_set_at(err, -EINVAL, filename, 0, 0, "no build stage in current context");
+		hoist_error_set_at(err, -EINVAL, filename, 0, 0,
+				   "no build stage in current context");
 		hoist_dockerfile_free(df);
 		return -EINVAL;
 	}

@@ -1,0 +1,279 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* `hoist build`: options -> hoist_build_run(), progress lines, outputs. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+#include "hoist/build.h"
+#include "hoist/oci.h"
+#include "hoist/ref.h"
+#include "hoist/store.h"
+#include "hoist/util.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f, "Usage: hoist build [OPTIONS] CONTEXT\n\n"
+		   "Build an image from a Dockerfile.\n\n"
+		   "Options:\n"
+		   "  -f, --file FILE         the Dockerfile (default: CONTEXT/Dockerfile)\n"
+		   "  -t, --tag NAME[:TAG]    tag the result (repeatable)\n"
+		   "  --build-arg K=V         set a build argument (repeatable)\n"
+		   "  --target STAGE          build up to this stage\n"
+		   "  --label K=V             add a label to the image (repeatable)\n"
+		   "  --platform P            target platform (default: this machine)\n"
+		   "  --no-cache              do not use the build cache\n"
+		   "  -o, --output SPEC       type=oci,dest=DIR|FILE.tar[,tar=true|false],\n"
+		   "                          type=oci-archive,dest=FILE, type=docker,dest=FILE\n"
+		   "  --progress MODE         plain, tty or auto (default auto)\n"
+		   "  --iidfile FILE          write the image (manifest) digest to FILE\n"
+		   "  -q, --quiet             print only the digest\n"
+		   "  -h, --help              print this help\n");
+}
+
+struct output {
+	enum hoist_archive_format fmt;
+	char *dest;
+};
+
+static int parse_output(const char *spec, struct output *out)
+{
+	_cleanup_free_ char *copy = hoist_xstrdup(spec);
+	const char *type = NULL, *dest = NULL, *tar = NULL;
+	char *p = copy;
+	while (p && *p) {
+		char *comma = strchr(p, ',');
+		if (comma)
+			*comma++ = '\0';
+		if (hoist_startswith(p, "type="))
+			type = p + 5;
+		else if (hoist_startswith(p, "dest="))
+			dest = p + 5;
+		else if (hoist_startswith(p, "tar="))
+			tar = p + 4;
+		else if (!strchr(p, '=') && !type && !dest)
+			dest = p; /* bare path: an OCI layout directory */
+		else
+			return -EINVAL;
+		p = comma;
+	}
+	if (!dest || !*dest)
+		return -EINVAL;
+	if (!type || strcmp(type, "oci") == 0) {
+		/*
+		 * buildx writes a tar for type=oci; the differential corpus
+		 * expects a directory. A dest that is a directory or has no .tar
+		 * suffix is a layout directory unless tar=true says otherwise.
+		 */
+		struct stat st;
+		bool is_tar = hoist_endswith(dest, ".tar") || strcmp(dest, "-") == 0;
+		if (stat(dest, &st) == 0 && S_ISDIR(st.st_mode))
+			is_tar = false;
+		if (tar)
+			is_tar = strcmp(tar, "true") == 0;
+		out->fmt = is_tar ? HOIST_ARCHIVE_OCI_TAR : HOIST_ARCHIVE_OCI_DIR;
+	} else if (strcmp(type, "oci-archive") == 0) {
+		out->fmt = HOIST_ARCHIVE_OCI_TAR;
+	} else if (strcmp(type, "docker") == 0 || strcmp(type, "docker-archive") == 0) {
+		out->fmt = HOIST_ARCHIVE_DOCKER_TAR;
+	} else {
+		return -EINVAL;
+	}
+	out->dest = hoist_xstrdup(dest);
+	return 0;
+}
+
+struct progress {
+	bool plain;
+	bool quiet;
+};
+
+static void on_event(const struct hoist_build_event *ev, void *userdata)
+{
+	struct progress *p = userdata;
+	if (ev->kind == HOIST_BUILD_EVENT_WARNING) {
+		fprintf(stderr, "warning: %s\n", ev->text);
+		return;
+	}
+	if (p->quiet)
+		return;
+	if (ev->kind == HOIST_BUILD_EVENT_DONE) {
+		fprintf(stderr, "writing image %s done\n", ev->text);
+		return;
+	}
+	if (ev->step == 0) {
+		fprintf(stderr, "[%s %d/%d] %s\n", ev->stage, 1, ev->n_steps, ev->text);
+		return;
+	}
+	if (ev->cached)
+		fprintf(stderr, "[%s %d/%d] CACHED %s\n", ev->stage, ev->step + 1, ev->n_steps,
+			ev->text);
+	else
+		fprintf(stderr, "[%s %d/%d] %s %.3fs\n", ev->stage, ev->step + 1, ev->n_steps,
+			ev->text, ev->seconds);
+}
+
+/* "--name VALUE", "--name=VALUE" or "-x VALUE". */
+static bool match_opt(int argc, char **argv, int *i, const char *longname, const char *shortname,
+		      const char **v, bool *missing)
+{
+	const char *a = argv[*i];
+	size_t ll = strlen(longname);
+	if (strcmp(a, longname) == 0 || (shortname && strcmp(a, shortname) == 0)) {
+		if (*i + 1 >= argc) {
+			*missing = true;
+			return false;
+		}
+		*v = argv[++*i];
+		return true;
+	}
+	if (strncmp(a, longname, ll) == 0 && a[ll] == '=') {
+		*v = a + ll + 1;
+		return true;
+	}
+	return false;
+}
+
+int cmd_build(int argc, char **argv)
+{
+	struct hoist_build_opts o;
+	_cleanup_strv_ struct hoist_strv bargs = HOIST_STRV_INIT, labels = HOIST_STRV_INIT,
+					 tags = HOIST_STRV_INIT, names = HOIST_STRV_INIT;
+	struct output outs[8];
+	size_t n_outs = 0;
+	const char *iidfile = NULL, *platform = NULL, *progress = "auto";
+	struct progress prog = {0};
+	struct hoist_platform plat;
+	struct hoist_error err = {0};
+	struct hoist_store *s = NULL;
+	struct hoist_build_result res;
+	int i, rc = HOIST_EXIT_FAIL;
+
+	hoist_build_opts_init(&o);
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		const char *v = NULL;
+		bool missing = false;
+#define OPT(longname, shortname) match_opt(argc, argv, &i, longname, shortname, &v, &missing)
+		if (cli_is_help(a)) {
+			usage(stdout);
+			return HOIST_EXIT_OK;
+		} else if (strcmp(a, "--no-cache") == 0) {
+			o.no_cache = true;
+		} else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
+			prog.quiet = true;
+		} else if (OPT("--file", "-f")) {
+			o.dockerfile = v;
+		} else if (OPT("--tag", "-t")) {
+			hoist_strv_push(&tags, v);
+		} else if (OPT("--build-arg", NULL)) {
+			hoist_strv_push(&bargs, v);
+		} else if (OPT("--label", NULL)) {
+			hoist_strv_push(&labels, v);
+		} else if (OPT("--target", NULL)) {
+			o.target = v;
+		} else if (OPT("--platform", NULL)) {
+			platform = v;
+		} else if (OPT("--iidfile", NULL)) {
+			iidfile = v;
+		} else if (OPT("--progress", NULL)) {
+			progress = v;
+		} else if (OPT("--output", "-o")) {
+			if (n_outs == ARRAY_SIZE(outs))
+				return cli_usage_error("build", "too many --output options");
+			if (parse_output(v, &outs[n_outs]) < 0)
+				return cli_usage_error("build", "bad --output '%s'", v);
+			n_outs++;
+		} else if (missing) {
+			return cli_usage_error("build", "option '%s' needs a value", a);
+		} else if (a[0] == '-' && a[1]) {
+			return cli_usage_error("build", "unknown option '%s'", a);
+		} else if (!o.context_dir) {
+			o.context_dir = a;
+		} else {
+			return cli_usage_error("build", "more than one context given");
+		}
+#undef OPT
+	}
+	if (!o.context_dir) {
+		rc = cli_usage_error("build", "no build context given");
+		goto out_outs;
+	}
+	if (strcmp(progress, "plain") != 0 && strcmp(progress, "tty") != 0 &&
+	    strcmp(progress, "auto") != 0) {
+		rc = cli_usage_error("build", "bad --progress '%s'", progress);
+		goto out_outs;
+	}
+	prog.plain = true;
+	if (platform) {
+		if (hoist_platform_parse(platform, &plat, &err) < 0) {
+			rc = cli_fail(&err);
+			goto out_outs;
+		}
+		o.platform = &plat;
+	}
+	hoist_strv_push(&bargs, "");
+	bargs.n--;
+	hoist_strv_push(&labels, "");
+	labels.n--;
+	hoist_strv_push(&tags, "");
+	tags.n--;
+	free(bargs.v[bargs.n]);
+	bargs.v[bargs.n] = NULL;
+	free(labels.v[labels.n]);
+	labels.v[labels.n] = NULL;
+	free(tags.v[tags.n]);
+	tags.v[tags.n] = NULL;
+	o.build_args = (const char *const *)bargs.v;
+	o.labels = (const char *const *)labels.v;
+	o.tags = (const char *const *)tags.v;
+	o.on_event = on_event;
+	o.userdata = &prog;
+
+	_cleanup_free_ char *root = hoist_store_default_root(hoist_global.root);
+	if (hoist_store_open(root, &s, &err) < 0) {
+		rc = cli_fail(&err);
+		goto out_outs;
+	}
+	if (hoist_build_run(s, &o, &res, &err) < 0) {
+		rc = cli_fail(&err);
+		goto out;
+	}
+
+	/* Names for the archives: the normalized tags. */
+	for (size_t t = 0; t < tags.n; t++) {
+		struct hoist_ref ref = {0};
+		if (hoist_ref_parse(tags.v[t], &ref, NULL) == 0) {
+			hoist_strv_take(&names, hoist_ref_string(&ref));
+			hoist_ref_release(&ref);
+		}
+	}
+	hoist_strv_push(&names, "");
+	names.n--;
+	free(names.v[names.n]);
+	names.v[names.n] = NULL;
+	for (size_t k = 0; k < n_outs; k++) {
+		struct hoist_export_item item = {.names = (const char *const *)names.v};
+		snprintf(item.digest, sizeof(item.digest), "%s", res.manifest.digest);
+		if (hoist_oci_export(s, outs[k].fmt, outs[k].dest, &item, 1, &err) < 0) {
+			rc = cli_fail(&err);
+			goto out;
+		}
+	}
+	if (iidfile) {
+		FILE *f = fopen(iidfile, "we");
+		if (!f || fprintf(f, "%s", res.manifest.digest) < 0 || fclose(f) != 0) {
+			fprintf(stderr, "hoist: writing '%s': %s\n", iidfile, strerror(errno));
+			goto out;
+		}
+	}
+	printf("%s\n", res.manifest.digest);
+	rc = HOIST_EXIT_OK;
+out:
+	hoist_store_free(s);
+out_outs:
+	for (size_t k = 0; k < n_outs; k++)
+		free(outs[k].dest);
+	return rc;
+}
