@@ -41,6 +41,9 @@ bool cli_is_help(const char *arg);
 
 int cmd_dockerfile(int argc, char **argv);
 int cmd_context(int argc, char **argv);
+int cmd_import(int argc, char **argv);
+int cmd_save(int argc, char **argv);
+int cmd_load(int argc, char **argv);
 int cmd_images(int argc, char **argv);
 int cmd_tag(int argc, char **argv);
 int cmd_rmi(int argc, char **argv);

@@ -13,6 +13,9 @@ struct hoist_global_opts hoist_global;
 static const struct hoist_command commands[] = {
 	{"dockerfile", "Parse a Dockerfile and print its syntax tree", cmd_dockerfile},
 	{"context", "List the files of a build context after .dockerignore", cmd_context},
+	{"import", "Make a base image from a root filesystem tarball", cmd_import},
+	{"save", "Write images to a docker-archive or OCI archive", cmd_save},
+	{"load", "Read images from a docker-archive or OCI archive", cmd_load},
 	{"images", "List the images in the store", cmd_images},
 	{"tag", "Give an image another name", cmd_tag},
 	{"rmi", "Remove image names (blobs go at 'cache prune')", cmd_rmi},
