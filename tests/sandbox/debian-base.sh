@@ -15,7 +15,7 @@ key=$(printf '%s' "$mirror" | sha256sum | cut -c1-12)
 out="$cache/debian-bookworm-minbase-$(date +%Y%m)-$key.tar"
 if [ ! -s "$out" ]; then
 	mkdir -p "$cache"
-	tmp="$out.tmp.$$"
+	tmp="$cache/tmp-$$-debian.tar" # mmdebstrap picks the format from the extension
 	mmdebstrap --quiet --variant=minbase --mode=root bookworm "$tmp" "$mirror" >&2 || { rm -f "$tmp"; exit 1; }
 	mv "$tmp" "$out"
 fi

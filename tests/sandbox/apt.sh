@@ -1,0 +1,50 @@
+#!/bin/sh
+# apt-get install of 'hello' from a Debian bookworm minbase image (made by
+# mmdebstrap from the configured mirror, cached in fixtures/cache/) in the
+# three identity modes, committed as an image; then `hoist run IMAGE hello`
+# prints the greeting. Needs the network (apt's mirror) and root (to create
+# the test users). TAP output.
+set -u
+H=${HOIST_BIN:?}; SRC=${HOIST_SRCDIR:?}; FIX=${HOIST_FIXTURES:?}
+n=0; failed=0
+ok() { n=$((n+1)); echo "ok $n - $1"; }
+nok() { n=$((n+1)); failed=$((failed+1)); echo "not ok $n - $1"; }
+check() { d=$1; shift; if "$@"; then ok "$d"; else nok "$d"; fi; }
+skip_all() {
+	if [ -n "${HOIST_TEST_NO_SKIP:-}" ]; then echo "Bail out! skipped in CI: $1"; exit 1; fi
+	echo "1..0 # SKIP $1"; exit 77
+}
+"$SRC/tests/sandbox/users.sh" || skip_all "needs root to create the test users hoistsub/hoistnosub"
+base=$("$SRC/tests/sandbox/debian-base.sh" "$FIX/cache"); st=$?
+[ $st -eq 77 ] && skip_all "mmdebstrap is not installed"
+[ $st -eq 0 ] || { echo "Bail out! could not make the Debian base image"; exit 1; }
+chmod a+r "$base"; chmod a+rx "$FIX/cache"
+
+W=$(mktemp -d /tmp/hoist-apt-test.XXXXXX)
+chmod 755 "$W"
+trap 'rm -rf "$W"' EXIT
+as() {
+	m=$1; shift
+	case $m in
+	root) env -i PATH=/usr/bin:/bin HOME="$W/root" "$@" ;;
+	subuid) runuser -u hoistsub -- env -i PATH=/usr/bin:/bin HOME="$W/subuid" "$@" ;;
+	single) runuser -u hoistnosub -- env -i PATH=/usr/bin:/bin HOME="$W/single" "$@" ;;
+	esac
+}
+for m in root subuid single; do
+	D="$W/$m"; S="$D/store"; mkdir -p "$D"
+	case $m in subuid) chown hoistsub: "$D" ;; single) chown hoistnosub: "$D" ;; esac
+	as $m "$H" --root "$S" import "$base" deb >/dev/null
+	check "$m: import the Debian base" [ $? -eq 0 ]
+	as $m "$H" --root "$S" run --identity $m --progress plain --commit deb-hello deb sh -c \
+		'apt-get update -q && apt-get install -y -q --no-install-recommends hello' >"$D/log" 2>&1
+	st=$?
+	check "$m: apt-get install hello" [ $st -eq 0 ]
+	[ $st -eq 0 ] || tail -n 20 "$D/log" | sed 's/^/# /'
+	out=$(as $m "$H" --root "$S" run --identity $m deb-hello hello)
+	check "$m: hoist run deb-hello hello ($out)" [ "$out" = "Hello, world!" ]
+	out=$(as $m "$H" --root "$S" run --identity $m deb-hello sh -c 'stat -c %U /var/cache/apt/archives/partial 2>/dev/null || echo none')
+	[ $m = subuid -o $m = root ] && check "$m: _apt owns its partial dir" [ "$out" = _apt ]
+done
+echo "1..$n"
+[ $failed -eq 0 ]
