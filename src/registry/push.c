@@ -229,7 +229,16 @@ static int upload(struct reg_client *c, CURL *h, struct push_ctx *p,
 			free(*loc);
 			*loc = reg_url_resolve(c, l);
 		}
+		/* distribution answers "0-0" both for an empty upload and for one
+		 * byte; a one-byte upload only happens when we sent exactly that. */
+		uint64_t acked = off;
 		off = range_next(&sresp);
+		if (off == 1 && acked == 0)
+			off = 0;
+		if (off > size) {
+			hoist_error_clear(err);
+			return -EAGAIN;
+		}
 	}
 
 	_cleanup_free_ char *url = with_digest(*loc, d->digest);

@@ -11,6 +11,8 @@ every request; when its content changes the "once" counters start over:
   drop_once: METHOD    drop the connection halfway through the body of the
                        first such request that carries a body
   fail_once: METHOD    answer 500 to the first such request (not forwarded)
+  lose_reply_once: METHOD  forward the first such request with a body, then
+                       drop the connection instead of answering
   corrupt_blobs: true  flip a byte in every blob a GET returns
 """
 import http.client
@@ -121,6 +123,14 @@ class Handler(BaseHTTPRequestHandler):
         resp = conn.getresponse()
         data = resp.read()
         conn.close()
+        if f.get('lose_reply_once') == m and body and once('lose'):
+            log('%s %s %d LOST' % (m, self.path, len(body)))
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
         if (f.get('corrupt_blobs') and m == 'GET' and '/blobs/sha256:' in self.path
                 and resp.status == 200 and data):
             data = data[:-1] + bytes([data[-1] ^ 0xff])

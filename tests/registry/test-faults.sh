@@ -1,3 +1,99 @@
 #!/bin/sh
+# A registry behind the fault-injecting proxy: 1 MiB chunk cap (413), a
+# connection dropped mid-upload, a 500 answered once, and a wrong blob served
+# on pull. Pushes still end with a correct image; the wrong blob is caught by
+# the digest check and nothing is stored.
 . "${HOIST_SRCDIR:?}/tests/registry/lib.sh"
+
+RP=$(free_port); PP=$(free_port)
+start_registry "$T/reg" plain "$RP" || skip_all "docker-registry did not start"
+start_proxy "$T/reg" "$PP" "$RP" || skip_all "proxy did not start"
+R=127.0.0.1:$RP
+P=127.0.0.1:$PP
+F="$T/reg/faults.json"
+LOG="$T/reg/proxy.log"
+SK="skopeo --policy /etc/containers/policy.json"
+
+# push_case NAME FAULTS: a fresh image (new random layer) pushed through the
+# proxy with FAULTS, then checked with skopeo and a pull into a fresh store.
+case_n=0
+push_case() {
+	case_n=$((case_n+1))
+	name=$1
+	mklayer "$T/big$case_n.tgz" 3072
+	mklayer "$T/small$case_n.tgz" 16
+	st="$T/s$case_n"
+	D=$("$MK" "$st" "$P/faults/$name:1" linux/amd64 "$T/small$case_n.tgz" "$T/big$case_n.tgz")
+	echo "$2" > "$F"
+	: > "$LOG"
+	out=$(HOIST_ROOT="$st" "$H" push --progress plain "$P/faults/$name:1" 2>"$T/err"); rc=$?
+	echo '{}' > "$F"
+	check "$name: push succeeds" [ $rc -eq 0 ] && [ "$out" = "$D" ]
+	[ $rc -eq 0 ] || diag "$(cat "$T/err")"
+	raw=$($SK inspect --raw --tls-verify=false "docker://$R/faults/$name:1" 2>/dev/null | sha256sum | cut -d' ' -f1)
+	check "$name: the registry holds the right manifest" [ "sha256:$raw" = "$D" ]
+	out=$(HOIST_ROOT="$T/p$case_n" "$H" pull --progress quiet "$R/faults/$name:1" 2>"$T/err")
+	check "$name: it pulls back with the same digest" [ "$out" = "$D" ]
+	bad=0
+	for f in "$st"/blobs/sha256/*; do
+		cmp -s "$f" "$T/p$case_n/blobs/sha256/$(basename "$f")" || bad=1
+	done
+	check "$name: every blob is identical" [ $bad -eq 0 ]
+}
+
+push_case chunkcap '{"max_body": 1048576}'
+check "chunkcap: the registry answered 413" grep -q ' 413$' "$LOG"
+check "chunkcap: it went on in chunks" grep -q '^PATCH ' "$LOG"
+big=$(awk '$1 == "PATCH" && $3 > 1048576 && $4 != 413' "$LOG" | wc -l)
+check "chunkcap: no accepted request was over 1 MiB" [ "$big" = 0 ]
+
+push_case droppatch '{"max_body": 1048576, "drop_once": "PATCH"}'
+check "droppatch: a PATCH was dropped" grep -q '^PATCH .* DROP$' "$LOG"
+
+# The registry took a chunk but the reply never came. distribution then
+# cancels the session when the chunk is re-sent (its state no longer matches),
+# so hoist asks for the upload's status and starts a new session.
+push_case lostreply '{"max_body": 1048576, "lose_reply_once": "PATCH"}'
+check "lostreply: a PATCH reply was lost" grep -q '^PATCH .* LOST$' "$LOG"
+check "lostreply: hoist asked the registry for the upload's status" grep -q '^GET .*/blobs/uploads/' "$LOG"
+
+# A chunk refused with a 500: hoist asks how much the registry holds (Range)
+# and goes on from there in the same session.
+push_case patch500 '{"max_body": 1048576, "fail_once": "PATCH"}'
+check "patch500: a PATCH got a 500" grep -q '^PATCH .* 500$' "$LOG"
+check "patch500: the upload resumed from the registry's Range" grep -q '^GET .*/blobs/uploads/.* 204$' "$LOG"
+
+push_case dropput '{"drop_once": "PUT"}'
+check "dropput: a PUT was dropped" grep -q '^PUT .* DROP$' "$LOG"
+
+push_case fail500 '{"fail_once": "PUT"}'
+check "fail500: the registry answered 500 once" grep -q ' 500$' "$LOG"
+
+push_case failpost '{"fail_once": "POST"}'
+check "failpost: a 500 on starting the upload" grep -q '^POST .* 500$' "$LOG"
+
+# A pull that gets a 500 once for the manifest still works.
+echo '{"fail_once": "GET"}' > "$F"
+out=$(HOIST_ROOT="$T/g" "$H" pull --progress quiet "$P/faults/chunkcap:1" 2>"$T/err")
+check "pull retries after a 500" [ -n "$out" ]
+echo '{}' > "$F"
+
+# A registry serving a wrong blob: the pull fails and stores nothing of it.
+echo '{"corrupt_blobs": true}' > "$F"
+HOIST_ROOT="$T/w" "$H" pull --progress quiet "$P/faults/fail500:1" >/dev/null 2>"$T/err"; rc=$?
+echo '{}' > "$F"
+check "a wrong blob fails the pull" [ $rc -eq 1 ]
+check "the error names the digest mismatch" grep -qi "digest" "$T/err"
+diag "$(cat "$T/err")"
+leaked=0
+for f in "$T/s6"/blobs/sha256/*; do
+	h=$(basename "$f")
+	# the manifest itself was fetched (and verified) before the blobs
+	grep -q "$h" "$T/s6/blobs/sha256/$(ls "$T/s6/blobs/sha256" | head -0)" 2>/dev/null
+	if [ -f "$T/w/blobs/sha256/$h" ] && ! cmp -s "$f" "$T/w/blobs/sha256/$h"; then leaked=1; fi
+done
+check "nothing unverified entered the store" [ $leaked -eq 0 ]
+check "no layer of the wrong image was stored" [ ! -f "$T/w/blobs/sha256/$(sha256sum "$T/big6.tgz" | cut -d' ' -f1)" ]
+HOIST_ROOT="$T/w" "$H" pull --progress quiet "$P/faults/fail500:1" >/dev/null 2>&1
+check "the same pull works once the registry is honest" [ $? -eq 0 ]
 finish
