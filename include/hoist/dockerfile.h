@@ -15,16 +15,16 @@
 #include "hoist/util.h"
 
 /* Limits on untrusted input. */
-#define HOIST_DF_MAX_SIZE ((size_t)8 << 20)   /* whole Dockerfile */
-#define HOIST_DF_MAX_LINE ((size_t)1 << 20)   /* one logical line */
+#define HOIST_DF_MAX_SIZE ((size_t)8 << 20) /* whole Dockerfile */
+#define HOIST_DF_MAX_LINE ((size_t)1 << 20) /* one logical line */
 #define HOIST_DF_MAX_INSTRUCTIONS 100000
 
 struct hoist_df_heredoc {
-	char *name;    /* terminator word, quotes removed */
-	char *content; /* raw body, including the final newline */
-	bool expand;   /* false when the terminator word was quoted */
-	bool chomp;    /* <<- : leading tabs stripped */
-	int fd;        /* N<< , 0 when not given */
+	char *name;	    /* terminator word, quotes removed */
+	char *content;	    /* raw body, including the final newline */
+	bool expand;	    /* false when the terminator word was quoted */
+	bool chomp;	    /* <<- : leading tabs stripped */
+	int fd;		    /* N<< , 0 when not given */
 	size_t content_len; /* bytes in content (it may hold NUL bytes) */
 };
 
@@ -33,6 +33,8 @@ struct hoist_df_heredoc {
  * lower-cased keyword, `next` chains the arguments (each a node whose value
  * is one argument; ONBUILD's `next` holds a nested instruction node in
  * `children[0]`-less form exactly as BuildKit does: next->children[0]).
+ * Heredocs hang on the top-level instruction node, also for ONBUILD RUN <<X;
+ * the nested ONBUILD instruction shares its parent's start/end lines.
  */
 struct hoist_df_node {
 	char *value;
@@ -41,11 +43,11 @@ struct hoist_df_node {
 	size_t n_children;
 	struct hoist_df_heredoc *heredocs;
 	size_t n_heredocs;
-	bool json;       /* Attributes["json"]: exec (JSON array) form */
-	char *original;  /* the logical line as written, continuations joined */
-	char **flags;    /* NULL-terminated, may be NULL: "--from=a", ... */
+	bool json;	/* Attributes["json"]: exec (JSON array) form */
+	char *original; /* the logical line as written, continuations joined */
+	char **flags;	/* NULL-terminated, may be NULL: "--from=a", ... */
 	size_t n_flags;
-	int start_line;  /* 1-based */
+	int start_line; /* 1-based */
 	int end_line;
 	char **prev_comment; /* NULL-terminated comment lines just before, or NULL */
 	size_t value_len;    /* bytes in value: a JSON "\u0000" puts NUL bytes in it */
@@ -53,7 +55,7 @@ struct hoist_df_node {
 };
 
 struct hoist_df_directive {
-	char *name;  /* lower-cased: "syntax", "escape", "check" */
+	char *name; /* lower-cased: "syntax", "escape", "check" */
 	char *value;
 	int line;
 };
@@ -65,7 +67,7 @@ struct hoist_df_warning {
 
 struct hoist_df_ast {
 	struct hoist_df_node *root; /* root->children are the instructions */
-	char escape;                /* '\\' or '`' */
+	char escape;		    /* '\\' or '`' */
 	struct hoist_df_directive *directives;
 	size_t n_directives;
 	struct hoist_df_warning *warnings; /* e.g. empty continuation lines */
