@@ -22,7 +22,8 @@ enum node_kind {
 	N_EOL,	  /* $ or \z: end of text */
 	N_WORDB,  /* \b */
 	N_NWORDB, /* \B */
-	N_GROUP,  /* entry of the optional "**" group: go on, or jump to skip */
+	N_FORK,	  /* go on, or jump to skip (the optional "**" group, alternation) */
+	N_JMP,	  /* jump to skip (end of an alternative) */
 };
 
 enum quant {
@@ -41,6 +42,7 @@ struct node {
 };
 
 struct ire_prog {
+	bool anchored; /* starts with ^: no match can start after position 0 */
 	struct node *nodes;
 	size_t n, alloc;
 	uint32_t (*ranges)[2];
@@ -219,11 +221,16 @@ static void add_literal(struct ire_prog *p, uint32_t r)
 
 /* ---- parser ------------------------------------------------------------- */
 
+/* Bounds so that "a{1000}{...}" style input cannot build a huge program. */
+#define IRE_MAX_NODES 100000
+#define IRE_MAX_ALTS 4096
+
 struct parser {
 	struct ire_prog *prog;
 	const char *s;
 	size_t len, pos;
 	const char *reason;
+	bool last_repeat; /* the previous token was a repetition operator */
 };
 
 static int fail(struct parser *ps, const char *reason)
@@ -494,31 +501,99 @@ static int parse_backslash(struct parser *ps)
 	return 0;
 }
 
-static int parse_repeat(struct parser *ps, enum quant q)
+/* RE2's parseRepeat: "{n}", "{n,}" or "{n,m}" at pos; false if it is not one. */
+static bool scan_repeat(const struct parser *ps, int *ret_min, int *ret_max, size_t *ret_end)
+{
+	size_t i = ps->pos + 1;
+	int v[2] = {-1, -1}, k = 0;
+	bool comma = false;
+
+	for (;;) {
+		size_t start = i;
+		long n = 0;
+		while (i < ps->len && ps->s[i] >= '0' && ps->s[i] <= '9') {
+			/* Clamp: anything past 1000 is an error anyway. */
+			if (n <= 100000)
+				n = n * 10 + (ps->s[i] - '0');
+			i++;
+		}
+		if (i > start)
+			v[k] = (int)(n > 100000 ? 100001 : n);
+		else if (k == 0)
+			return false;
+		if (i >= ps->len)
+			return false;
+		if (ps->s[i] == ',' && k == 0) {
+			comma = true;
+			k = 1;
+			i++;
+			continue;
+		}
+		if (ps->s[i] != '}')
+			return false;
+		break;
+	}
+	*ret_min = v[0];
+	*ret_max = comma ? v[1] : v[0];
+	*ret_end = i + 1;
+	return true;
+}
+
+/*
+ * Apply {min,max} (max -1: unbounded) to the last node of the current
+ * alternative, which starts at seq_start.
+ */
+static int apply_repeat(struct parser *ps, size_t seq_start, int min, int max)
 {
 	struct ire_prog *p = ps->prog;
-	struct node *last;
+	struct node tmpl;
 
-	ps->pos++;
-	if (p->n == 0)
-		return fail(ps, "missing argument to repetition operator");
-	last = &p->nodes[p->n - 1];
-	if (last->quant != Q_ONE)
+	if (ps->last_repeat)
 		return fail(ps, "invalid nested repetition operator");
-	/* patternmatcher never repeats an assertion or a group member. */
-	if ((last->kind != N_SET && last->kind != N_ANY) || last->fixed)
-		return fail(ps, "unsupported repetition");
-	last->quant = (uint8_t)q;
+	if (p->n <= seq_start)
+		return fail(ps, "missing argument to repetition operator");
+	tmpl = p->nodes[p->n - 1];
+	if (tmpl.fixed || tmpl.quant != Q_ONE)
+		return fail(ps, "invalid nested repetition operator");
+	p->n--;
+	if (tmpl.kind != N_SET && tmpl.kind != N_ANY) {
+		/* A repeated assertion is the assertion, or nothing when optional. */
+		if (min > 0)
+			p->nodes[p->n++] = tmpl;
+		ps->last_repeat = true;
+		return 0;
+	}
+	if (p->n + (size_t)(max < 0 ? min + 1 : max) > IRE_MAX_NODES)
+		return fail(ps, "expression too large");
+	for (int i = 0; i < min; i++)
+		*add_node(p, N_SET) = tmpl;
+	if (max < 0) {
+		*add_node(p, N_SET) = tmpl;
+		p->nodes[p->n - 1].quant = Q_STAR;
+	} else {
+		for (int i = min; i < max; i++) {
+			*add_node(p, N_SET) = tmpl;
+			p->nodes[p->n - 1].quant = Q_OPT;
+		}
+	}
+	ps->last_repeat = true;
 	return 0;
 }
 
-static int parse(struct parser *ps)
+/* One alternative, up to a top-level '|' or the end. */
+static int parse_seq(struct parser *ps)
 {
 	static const char group[] = "(.*/)?";
 	struct ire_prog *p = ps->prog;
-	int r;
+	size_t seq_start = p->n;
+	int r = 0, min, max;
+	size_t end;
 
-	while (ps->pos < ps->len) {
+	ps->last_repeat = false;
+	while (ps->pos < ps->len && ps->s[ps->pos] != '|') {
+		bool repeat = false;
+		if (p->n > IRE_MAX_NODES)
+			return fail(ps, "expression too large");
 		switch (ps->s[ps->pos]) {
 		case '^':
 			add_node(p, N_BOL);
@@ -533,50 +608,122 @@ static int parse(struct parser *ps)
 			ps->pos++;
 			break;
 		case '[':
-			if ((r = parse_class(ps)) < 0)
-				return r;
+			r = parse_class(ps);
 			break;
 		case '\\':
-			if ((r = parse_backslash(ps)) < 0)
-				return r;
+			r = parse_backslash(ps);
 			break;
 		case '*':
-			if ((r = parse_repeat(ps, Q_STAR)) < 0)
-				return r;
+			ps->pos++;
+			r = apply_repeat(ps, seq_start, 0, -1);
+			repeat = true;
 			break;
 		case '?':
-			if ((r = parse_repeat(ps, Q_OPT)) < 0)
-				return r;
+			ps->pos++;
+			r = apply_repeat(ps, seq_start, 0, 1);
+			repeat = true;
+			break;
+		case '{':
+			/*
+			 * patternmatcher escapes only characters below 64 (its bitmap
+			 * is too small), so '{', '}' and '|' reach RE2 as operators.
+			 */
+			if (!scan_repeat(ps, &min, &max, &end)) {
+				add_literal(p, '{');
+				ps->pos++;
+				break;
+			}
+			if (min > 1000 || max > 1000 || (max >= 0 && min > max))
+				return fail(ps, "invalid repeat count");
+			ps->pos = end;
+			r = apply_repeat(ps, seq_start, min, max);
+			repeat = true;
 			break;
 		case '(': {
 			/* The only group patternmatcher writes: the one for "**". */
-			struct node *nd;
 			size_t entry = p->n;
 			if (ps->len - ps->pos < sizeof(group) - 1 ||
 			    memcmp(ps->s + ps->pos, group, sizeof(group) - 1) != 0)
 				return fail(ps, "unsupported group");
-			add_node(p, N_GROUP);
-			nd = add_node(p, N_ANY);
-			nd->quant = Q_STAR;
-			nd->fixed = true;
+			add_node(p, N_FORK);
+			add_node(p, N_ANY);
+			p->nodes[p->n - 1].quant = Q_STAR;
+			p->nodes[p->n - 1].fixed = true;
 			add_literal(p, '/');
 			p->nodes[p->n - 1].fixed = true;
 			p->nodes[entry].fixed = true;
 			p->nodes[entry].skip = (uint32_t)p->n;
 			ps->pos += sizeof(group) - 1;
+			repeat = true; /* the group carries its own '?' */
 			break;
 		}
 		case ')':
 			return fail(ps, "unexpected )");
-		case '|':
 		case '+':
-		case '{':
 			return fail(ps, "unsupported operator");
 		default:
 			add_literal(p, next_rune(ps));
 			break;
 		}
+		if (r < 0)
+			return r;
+		if (!repeat)
+			ps->last_repeat = false;
 	}
+	return 0;
+}
+
+/*
+ * The whole expression: alternatives A|B|C laid out as
+ * FORK(->B) A JMP(->end) FORK(->C) B JMP(->end) C.
+ */
+static int parse(struct parser *ps)
+{
+	struct ire_prog *p = ps->prog;
+	size_t bounds[IRE_MAX_ALTS + 1], k = 0, total;
+	struct node *nodes;
+	int r;
+
+	for (;;) {
+		bounds[k++] = p->n;
+		if ((r = parse_seq(ps)) < 0)
+			return r;
+		if (ps->pos >= ps->len)
+			break;
+		ps->pos++; /* '|' */
+		if (k >= IRE_MAX_ALTS)
+			return fail(ps, "expression too large");
+	}
+	bounds[k] = p->n;
+	if (k == 1)
+		return 0;
+
+	total = p->n + 2 * (k - 1);
+	nodes = hoist_xcalloc(total, sizeof(*nodes));
+	size_t w = 0;
+	for (size_t i = 0; i < k; i++) {
+		size_t shift = (w + (i + 1 < k ? 1 : 0)) - bounds[i];
+		if (i + 1 < k) {
+			/* The fork's skip is the next alternative's first node. */
+			nodes[w] = (struct node){.kind = N_FORK, .fixed = true};
+			nodes[w].skip = (uint32_t)(w + 1 + (bounds[i + 1] - bounds[i]) + 1);
+			w++;
+		}
+		for (size_t j = bounds[i]; j < bounds[i + 1]; j++) {
+			nodes[w] = p->nodes[j];
+			if (nodes[w].kind == N_FORK)
+				nodes[w].skip = (uint32_t)(nodes[w].skip + shift);
+			w++;
+		}
+		if (i + 1 < k) {
+			nodes[w] =
+			    (struct node){.kind = N_JMP, .fixed = true, .skip = (uint32_t)total};
+			w++;
+		}
+	}
+	free(p->nodes);
+	p->nodes = nodes;
+	p->n = p->alloc = total;
 	return 0;
 }
 
@@ -602,6 +749,7 @@ int ire_compile(const char *re, size_t len, struct ire_prog **ret, const char **
 			*ret_reason = ps.reason;
 		return r;
 	}
+	ps.prog->anchored = ps.prog->n > 0 && ps.prog->nodes[0].kind == N_BOL;
 	*ret = ps.prog;
 	return 0;
 }
@@ -639,8 +787,8 @@ static bool node_matches(const struct ire_prog *p, const struct node *nd, uint32
  * Expand the kernel states (reached by consuming a rune) through the
  * empty-width transitions into out; returns the count. State p->n accepts.
  */
-static size_t closure(struct sim *sm, const uint32_t *kernel, size_t nk, const struct ctx *c,
-		      uint32_t *out)
+static size_t closure(struct sim *sm, const uint32_t *kernel, size_t nk, bool add_start,
+		      const struct ctx *c, uint32_t *out)
 {
 	const struct ire_prog *p = sm->p;
 	size_t nout = 0, sp = 0;
@@ -648,6 +796,9 @@ static size_t closure(struct sim *sm, const uint32_t *kernel, size_t nk, const s
 	sm->gen++;
 	for (size_t i = nk; i-- > 0;)
 		sm->stack[sp++] = kernel[i];
+	/* Go's MatchString searches: a match may start at any position. */
+	if (add_start)
+		sm->stack[sp++] = 0;
 	while (sp > 0) {
 		uint32_t s = sm->stack[--sp];
 		if (sm->mark[s] == sm->gen)
@@ -674,9 +825,12 @@ static size_t closure(struct sim *sm, const uint32_t *kernel, size_t nk, const s
 			if (c->prev_word == c->next_word)
 				sm->stack[sp++] = s + 1;
 			break;
-		case N_GROUP:
+		case N_FORK:
 			sm->stack[sp++] = nd->skip;
 			sm->stack[sp++] = s + 1;
+			break;
+		case N_JMP:
+			sm->stack[sp++] = nd->skip;
 			break;
 		default:
 			if (nd->quant != Q_ONE)
@@ -704,7 +858,7 @@ bool ire_match_ends(const struct ire_prog *p, const char *s, size_t len, const s
 	uint32_t small_stack[3 * SMALL + 8];
 	_cleanup_free_ uint32_t *heap = NULL;
 	uint32_t *kernel, *list, *mark, *tmp;
-	size_t nstates = p->n + 1, nk = 1, nl, e = 0, pos = 0;
+	size_t nstates = p->n + 1, nk = 0, nl, e = 0, pos = 0;
 	uint32_t prev = 0;
 	bool have_prev = false, found = false;
 	struct sim sm = {.p = p};
@@ -727,7 +881,6 @@ bool ire_match_ends(const struct ire_prog *p, const char *s, size_t len, const s
 	}
 	memset(mark, 0, nstates * sizeof(uint32_t));
 	sm.mark = mark;
-	kernel[0] = 0;
 
 	for (;;) {
 		uint32_t r = 0;
@@ -740,6 +893,8 @@ bool ire_match_ends(const struct ire_prog *p, const char *s, size_t len, const s
 		    .prev_word = have_prev && is_word(prev),
 		    .next_word = pos < len && is_word(r),
 		};
+		/* An anchored program can only start at 0. */
+		bool start = pos == 0 || !p->anchored;
 		while (e < nends && ends[e] < pos)
 			e++;
 		if (e < nends && ends[e] == pos && pos < len) {
@@ -747,14 +902,20 @@ bool ire_match_ends(const struct ire_prog *p, const char *s, size_t len, const s
 			struct ctx ce = c;
 			ce.at_end = true;
 			ce.next_word = false;
-			if (accepts(&sm, tmp, closure(&sm, kernel, nk, &ce, tmp)))
+			if (accepts(&sm, tmp, closure(&sm, kernel, nk, start, &ce, tmp)))
 				return true;
 		}
-		nl = closure(&sm, kernel, nk, &c, list);
+		nl = closure(&sm, kernel, nk, start, &c, list);
 		if (pos == len) {
 			found = e < nends && ends[e] == pos && accepts(&sm, list, nl);
 			break;
 		}
+		/*
+		 * A match that ended before the text did (an alternative without
+		 * '$') holds for every longer prefix, so for the last end too.
+		 */
+		if (accepts(&sm, list, nl) && ends[nends - 1] > pos)
+			return true;
 		if (e >= nends)
 			break;
 		/* Step over rune r; the kernel of the next position is deduplicated via mark. */
@@ -773,7 +934,7 @@ bool ire_match_ends(const struct ire_prog *p, const char *s, size_t len, const s
 				kernel[nk++] = to;
 			}
 		}
-		if (nk == 0)
+		if (nk == 0 && p->anchored)
 			break;
 		prev = r;
 		have_prev = true;

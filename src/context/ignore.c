@@ -208,9 +208,14 @@ bool hoist_ignore_pattern_valid(const char *pattern)
 
 /* ---- compiling one pattern ------------------------------------------- */
 
+/*
+ * patternmatcher means to escape ".+()|{}$", but its 8-byte bitmap drops
+ * every bit for characters >= 64, so '|', '{' and '}' reach the regexp raw
+ * (and "a|b*" is an alternation). Docker behaves so; so do we.
+ */
 static bool should_escape(uint32_t c)
 {
-	return c < 0x80 && c != 0 && strchr(".+()|{}$", (int)c) != NULL;
+	return c < 0x80 && c != 0 && strchr(".+()$", (int)c) != NULL;
 }
 
 static void buf_add_rune(struct hoist_buf *b, uint32_t r)

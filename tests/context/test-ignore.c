@@ -201,6 +201,16 @@ static void test_edges(void)
 	check("**\n", (const char *const[]){".=0", "=0", "a=1", NULL});
 	/* Non-ASCII: '?' is one rune, invalid bytes are one rune each. */
 	check("?\n", (const char *const[]){"\xC3\xA9=1", "\xFF=1", "\xFF\xFF=0", NULL});
+	/*
+	 * patternmatcher's escape bitmap misses '|', '{' and '}', so they act
+	 * as regexp operators once the pattern is a regexp (checked against Go).
+	 */
+	check("|]\n", (const char *const[]){"anything=1", NULL});
+	check("a|b*\n", (const char *const[]){"a=1", "xb=1", "x=0", NULL});
+	check("[x]{2}\n", (const char *const[]){"xx=1", "x=0", "xxx=0", NULL});
+	check("a|b\n", (const char *const[]){"a|b=1", "a=0", NULL});
+	check("x{,2}*\n", (const char *const[]){"x{,2}=1", "x{,2}yy=1", NULL});
+	check("foo\n!x*{2}\n", (const char *const[]){"bar=0", "foo=-1", NULL});
 	/* Many stars do not blow up (NFA, no backtracking). */
 	check("a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b\n",
 	      (const char *const[]){
