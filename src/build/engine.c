@@ -1322,7 +1322,6 @@ int hoist_build_run(struct hoist_store *s, const struct hoist_build_opts *o,
 	{
 		char tmpl[PATH_MAX];
 		snprintf(tmpl, sizeof(tmpl), "%s/tmp/build-XXXXXX", hoist_store_root(s));
-		(void)mkdir(tmpl, 0700); /* no-op: creates nothing with the X's */
 		_cleanup_free_ char *tmpd = hoist_xasprintf("%s/tmp", hoist_store_root(s));
 		(void)mkdir(tmpd, 0700);
 		if (!mkdtemp(tmpl)) {
