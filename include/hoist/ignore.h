@@ -43,9 +43,9 @@ bool hoist_ignore_has_exceptions(const struct hoist_ignore *ig);
  * as Go's bufio.Scanner does; the others are hoist's own limits.
  */
 #define HOIST_IGNORE_MAX_SIZE ((size_t)1 << 20) /* bytes of one ignore file */
-#define HOIST_IGNORE_MAX_LINE 65535             /* bytes of one line */
-#define HOIST_IGNORE_MAX_PATTERNS 65536         /* patterns in one matcher */
-#define HOIST_IGNORE_MAX_PATTERN 4096           /* bytes of one pattern */
+#define HOIST_IGNORE_MAX_LINE 65535		/* bytes of one line */
+#define HOIST_IGNORE_MAX_PATTERNS 65536		/* patterns in one matcher */
+#define HOIST_IGNORE_MAX_PATTERN 4096		/* bytes of one pattern */
 
 enum hoist_ignore_match_flags {
 	/*
