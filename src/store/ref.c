@@ -335,6 +335,18 @@ char *hoist_ref_familiar(const struct hoist_ref *r)
 
 	if (strcmp(r->domain, DEFAULT_DOMAIN) != 0)
 		return format_ref(r->domain, r->path, r);
+	/*
+	 * Docker would print "docker.io/a.b/c" as "a.b/c", which then parses
+	 * as host "a.b": keep the domain when the first component would read
+	 * as a host, so the familiar form always parses back to the same name.
+	 */
+	{
+		const char *slash = strchr(path, '/');
+		size_t first = slash ? (size_t)(slash - path) : 0;
+		if (slash && (memchr(path, '.', first) || memchr(path, ':', first) ||
+			      (first == 9 && strncmp(path, "localhost", 9) == 0)))
+			return format_ref(r->domain, r->path, r);
+	}
 	/* "library/x" shortens to "x", but "library/a/b" stays as it is. */
 	if (hoist_startswith(path, OFFICIAL_PREFIX) && !strchr(path + strlen(OFFICIAL_PREFIX), '/'))
 		path += strlen(OFFICIAL_PREFIX);

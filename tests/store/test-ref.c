@@ -71,6 +71,11 @@ static const struct good goods[] = {
      "gcr.io/distroless/static-debian12:nonroot"},
     {"0/1", "docker.io", "0/1", "latest", NULL, "docker.io/0/1:latest", "0/1:latest"},
     {"a.b.c/d", "a.b.c", "d", "latest", NULL, "a.b.c/d:latest", "a.b.c/d:latest"},
+    /* familiar forms that would read as a host keep "docker.io/" */
+    {"docker.io/a.b/c", "docker.io", "a.b/c", "latest", NULL, "docker.io/a.b/c:latest",
+     "docker.io/a.b/c:latest"},
+    {"docker.io/localhost/x", "docker.io", "localhost/x", "latest", NULL,
+     "docker.io/localhost/x:latest", "docker.io/localhost/x:latest"},
 };
 
 static const char *const bads[] = {
