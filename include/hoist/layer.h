@@ -81,7 +81,11 @@ int hoist_layer_writer_new(struct hoist_store *s, const struct hoist_layer_opts 
  */
 int hoist_layer_add(struct hoist_layer_writer *w, const struct hoist_entry *e, int content_fd,
 		    struct hoist_error *err);
-/* Whiteout for path (writes "<dir>/.wh.<name>"), and the opaque marker for dir. */
+/*
+ * Whiteout for path (writes "<dir>/.wh.<name>"), and the opaque marker for
+ * dir ("" for the root). Both are empty regular files, mode 0, uid/gid 0,
+ * mtime SOURCE_DATE_EPOCH or 0.
+ */
 int hoist_layer_add_whiteout(struct hoist_layer_writer *w, const char *path,
 			     struct hoist_error *err);
 int hoist_layer_add_opaque(struct hoist_layer_writer *w, const char *dir,
@@ -156,8 +160,17 @@ struct hoist_snapshot {
 	size_t n_entries;
 };
 
+/*
+ * Unpack `layer` (any compression) unless the snapshot exists. Entries are
+ * created relative to the root with O_NOFOLLOW one component at a time: a
+ * path through a symlink (one the tar planted, too) fails with -ELOOP. On
+ * disk: files get u+rw, dirs u+rwx, setuid/setgid bits are dropped, mtimes
+ * of files are set; device nodes and fifos are in the index only. A diffID
+ * mismatch is -EBADMSG and leaves nothing behind.
+ */
 int hoist_snapshot_unpack(struct hoist_store *s, const struct hoist_descriptor *layer,
 			  const char *diff_id, struct hoist_error *err);
+/* Load the index of an unpacked snapshot (-ENOENT when there is none). */
 int hoist_snapshot_load(struct hoist_store *s, const char *diff_id, struct hoist_snapshot *ret,
 			struct hoist_error *err);
 void hoist_snapshot_release(struct hoist_snapshot *snap);

@@ -81,17 +81,21 @@ void hoist_image_copy(struct hoist_image *dst, const struct hoist_image *src);
 
 /*
  * Load the image a store digest names: a manifest directly, or an index
- * (picking the entry for `platform`, or the host platform when NULL).
- * Configs and manifests are size-bounded and verified.
+ * (picking the entry for `platform`, or the host platform when NULL; an
+ * arm/vN request also accepts an older arm variant). Configs and manifests
+ * are size-bounded and verified; layer blobs need not be in the store. *ret
+ * must be zeroed or initialised: it is released and replaced on success.
+ * -ENOENT when no entry matches the platform.
  */
 int hoist_image_load(struct hoist_store *s, const char *digest,
 		     const struct hoist_platform *platform, struct hoist_image *ret,
 		     struct hoist_error *err);
 
 /*
- * Write the image's config and an OCI manifest (with `annotations`, may be
- * NULL) into the store; returns the manifest descriptor. The JSON is
- * canonical (sorted keys, compact), so equal images give equal digests.
+ * Write the image's config and an OCI manifest into the store; returns the
+ * manifest descriptor. The JSON is canonical (sorted keys, compact), so
+ * equal images give equal digests. Docker layer media types are written as
+ * their OCI equivalents. (No manifest annotations are written.)
  */
 int hoist_image_commit(struct hoist_store *s, const struct hoist_image *img,
 		       struct hoist_descriptor *ret_manifest, struct hoist_error *err);
@@ -123,6 +127,10 @@ struct hoist_export_item {
  * Export images from the store. dest is a directory (OCI_DIR, created when
  * missing, merged into when an index.json exists) or a file path ("-" for
  * stdout for the tar formats). The tar is written to a temp name and renamed.
+ * index.json entries carry `io.containerd.image.name` (the full name) and
+ * `org.opencontainers.image.ref.name` (the tag). DOCKER_TAR is the layout
+ * Docker 25+ writes: the OCI layout plus manifest.json and repositories (an
+ * index item contributes the manifest for the host platform to manifest.json).
  */
 int hoist_oci_export(struct hoist_store *s, enum hoist_archive_format fmt, const char *dest,
 		     const struct hoist_export_item *items, size_t n, struct hoist_error *err);
@@ -130,7 +138,11 @@ int hoist_oci_export(struct hoist_store *s, enum hoist_archive_format fmt, const
 /*
  * Import an OCI layout (dir or tar) or a docker-archive tar into the store
  * (format detected). Every blob is verified; the names found are tagged
- * (refs in `ret_names`, NULL-terminated, hoist_strv_free()).
+ * (refs in `ret_names`, NULL-terminated, hoist_strv_free()). An image that
+ * carries no usable name (an OCI layout entry whose ref.name is only a tag)
+ * is listed by its manifest digest ("sha256:...") instead. A docker-archive
+ * (manifest.json) image is stored with a new OCI manifest; its uncompressed
+ * layers are checked against the config's diffIDs.
  */
 int hoist_oci_import(struct hoist_store *s, const char *src, char ***ret_names,
 		     struct hoist_error *err);
