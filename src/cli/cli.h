@@ -60,3 +60,41 @@ void cli_human_size(uint64_t bytes, char *buf, size_t size);
 void cli_human_since(int64_t seconds, char *buf, size_t size);
 /* `hoist inspect docker://REF [--raw] [--platform P]`; argv as cmd_inspect's. */
 int cli_inspect_remote(int argc, char **argv);
+
+/* ---- registry commands (registry_opts.c, cmd_pull.c, cmd_push.c, ...) ---- */
+#include "hoist/registry.h"
+#include "hoist/util.h"
+
+struct cli_progress_row {
+	char digest[HOIST_DIGEST_MAX];
+	char state[16];
+	uint64_t done, total;
+};
+/* Options every registry command takes, and its progress display. */
+struct cli_registry {
+	struct hoist_registry_opts opts;
+	struct hoist_strv insecure;
+	const char *progress_mode; /* plain, tty, quiet, auto */
+	bool tty;
+	struct cli_progress_row *rows;
+	size_t n_rows, drawn;
+	double last_draw;
+};
+void cli_registry_init(struct cli_registry *r);
+void cli_registry_release(struct cli_registry *r);
+/* Consume argv[*i] (and its value) when it is a registry option: 1 taken,
+ * 0 not ours, -1 after printing a usage error. */
+int cli_registry_arg(struct cli_registry *r, const char *cmd, int argc, char **argv, int *i);
+/* Options ready for the library (progress hook installed). */
+const struct hoist_registry_opts *cli_registry_finish(struct cli_registry *r);
+/* Final redraw of the progress table. */
+void cli_registry_done(struct cli_registry *r);
+const char *cli_registry_options_help(void);
+/* Open the store (--root etc.); prints and returns NULL on error. */
+struct hoist_store *cli_registry_store_open(void);
+
+int cmd_pull(int argc, char **argv);
+int cmd_push(int argc, char **argv);
+int cmd_login(int argc, char **argv);
+int cmd_logout(int argc, char **argv);
+int cmd_manifest(int argc, char **argv);

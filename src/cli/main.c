@@ -21,6 +21,11 @@ static const struct hoist_command commands[] = {
 	{"rmi", "Remove image names (blobs go at 'cache prune')", cmd_rmi},
 	{"inspect", "Print an image's manifest and config as JSON", cmd_inspect},
 	{"cache", "List, prune and verify the build cache and store", cmd_cache},
+	{"pull", "Fetch an image from a registry into the store", cmd_pull},
+	{"push", "Send an image from the store to a registry", cmd_push},
+	{"login", "Store credentials for a registry", cmd_login},
+	{"logout", "Remove stored credentials for a registry", cmd_logout},
+	{"manifest", "Work with manifests in a registry", cmd_manifest},
 };
 
 int cli_fail(const struct hoist_error *err)
