@@ -390,7 +390,7 @@ int hoist_sandbox_run(struct hoist_store *s, const struct hoist_sandbox_opts *o,
 	close(sync_pipe[1]);
 	sync_pipe[1] = -1;
 
-	/* Like system(3): the terminal's ^C and ^\ reach the command directly;
+	/* As the C library's system does: the terminal's ^C and ^\ reach the command directly;
 	 * others we receive are passed on to its init. */
 	struct sigaction ign = {.sa_handler = SIG_IGN}, fwd = {.sa_handler = forward_signal},
 			 old_int, old_quit, old_term, old_hup;
