@@ -161,9 +161,9 @@ int hoist_store_gc(struct hoist_store *s, bool all, struct hoist_gc_stats *ret,
  * the store is sound, -EBADMSG when something is wrong. Checked: blob names
  * and contents; each tag's blob and, for a manifest, its config and layers
  * (an index may lack other platforms' manifests); in cache records, every
- * digest under a key ending in "digest" (any case: "digest",
- * "manifest_digest", "configDigest") must be a blob; leftover entries in
- * ROOT/tmp are reported too.
+ * digest string must be a blob, except under keys containing "diff", "key"
+ * or "parent" (any case: diffIDs, cache keys); leftover entries in ROOT/tmp
+ * are reported too.
  */
 int hoist_store_verify(struct hoist_store *s, struct hoist_buf *report, struct hoist_error *err);
 

@@ -494,29 +494,31 @@ static void verify_tags(struct verify *v)
 }
 
 /*
- * In a cache record, a digest under a key ending in "digest" must be a blob
- * in the store; other digest strings (diffIDs, parent keys) are not checked.
+ * In a cache record, digest strings name blobs that must be in the store,
+ * except under keys that name something else by digest: diffIDs (snapshot
+ * names), cache keys and parents (keys of other records), i.e. keys
+ * containing "diff", "key" or "parent" (any case).
  */
-static void verify_record_refs(struct verify *v, const char *key, json_t *j)
+static bool names_non_blob(const char *k)
+{
+	return strcasestr(k, "diff") || strcasestr(k, "key") || strcasestr(k, "parent");
+}
+
+static void verify_record_refs(struct verify *v, const char *key, const char *member, json_t *j)
 {
 	const char *k;
 	size_t i;
 	json_t *val;
 
-	if (json_is_array(j)) {
-		json_array_foreach(j, i, val) verify_record_refs(v, key, val);
-		return;
-	}
-	json_object_foreach(j, k, val)
-	{
-		size_t kl = strlen(k);
-		if (json_is_string(val) && kl >= 6 && strcasecmp(k + kl - 6, "digest") == 0 &&
-		    hoist_digest_valid(json_string_value(val))) {
+	if (json_is_string(j)) {
+		if (hoist_digest_valid(json_string_value(j)) && !names_non_blob(member)) {
 			_cleanup_free_ char *what = hoist_xasprintf("cache record '%s'", key);
-			need_blob(v, what, json_string_value(val));
-		} else if (json_is_object(val) || json_is_array(val)) {
-			verify_record_refs(v, key, val);
+			need_blob(v, what, json_string_value(j));
 		}
+	} else if (json_is_array(j)) {
+		json_array_foreach(j, i, val) verify_record_refs(v, key, member, val);
+	} else if (json_is_object(j)) {
+		json_object_foreach(j, k, val) verify_record_refs(v, key, k, val);
 	}
 }
 
@@ -553,7 +555,7 @@ static void verify_cache(struct verify *v)
 				continue;
 			}
 			_cleanup_free_ char *key = hoist_xasprintf("sha256:%s", recs.v[j]);
-			verify_record_refs(v, key, jj);
+			verify_record_refs(v, key, "", jj);
 			json_decref(jj);
 		}
 	}

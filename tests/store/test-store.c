@@ -491,12 +491,16 @@ static void test_verify(const char *root)
 	hoist_store_tag_remove(s, "verify/me", &err);
 	char key[HOIST_DIGEST_MAX];
 	hoist_sha256_digest("k", 1, key);
-	char *rec = hoist_xasprintf("{\"layer_digest\":\"%s\",\"diff_id\":\"%s\"}", m, m);
+	/* a diffID and a parent key are not blobs: only "config" is a problem */
+	char *rec = hoist_xasprintf("{\"config\":\"%s\",\"diff_id\":\"%s\",\"parentKey\":\"%s\"}",
+				    m, l[1], key);
 	hoist_store_cache_put(s, key, rec, &err);
 	free(rec);
 	hoist_buf_reset(&rep);
 	r = hoist_store_verify(s, &rep, &err);
-	tap_ok(r == -EBADMSG && rep.data && strstr(rep.data, "cache record"),
+	tap_ok(r == -EBADMSG && rep.data && strstr(rep.data, "cache record") &&
+		   strstr(rep.data, m) && !strstr(rep.data, l[1]) &&
+		   strchr(rep.data, '\n') == rep.data + rep.len - 1,
 	       "verify detects a cache record pointing at a missing blob");
 	hoist_buf_release(&rep);
 	hoist_store_free(s);
