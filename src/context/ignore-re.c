@@ -292,7 +292,7 @@ static int parse_escape(struct parser *ps, uint32_t *ret)
 		/* A lone non-zero digit would be a backreference: unsupported. */
 		if (!is_octal(ps))
 			break;
-		/* fall through */
+		__attribute__((fallthrough));
 	case '0':
 		r = c - '0';
 		for (int i = 1; i < 3 && is_octal(ps); i++)
