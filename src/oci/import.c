@@ -322,14 +322,28 @@ static int walk(struct import *im, const struct hoist_descriptor *d, int depth,
 	if (rc < 0)
 		return rc;
 	if (oci_is_index(doc)) {
+		size_t complete = 0, n = json_array_size(json_object_get(doc, "manifests"));
 		json_array_foreach(json_object_get(doc, "manifests"), i, x)
 		{
 			rc = oci_parse_descriptor(x, &c, "index entry", err);
 			if (rc >= 0)
 				rc = walk(im, &c, depth + 1, err);
+			/*
+			 * Docker's containerd store saves a multi-platform index with
+			 * only the local platform's content: a platform whose manifest
+			 * is wholly absent is skipped, a partial one is an error.
+			 */
+			if (rc == -ENOENT && !hoist_store_blob_exists(im->s, c.digest)) {
+				rc = 0;
+				continue;
+			}
 			if (rc < 0)
 				break;
+			complete++;
 		}
+		if (rc >= 0 && n > 0 && complete == 0)
+			rc = hoist_error_set(err, -ENOENT, "'%s': index '%s' has no complete image",
+					     im->src, d->digest);
 	} else {
 		rc = oci_parse_descriptor(json_object_get(doc, "config"), &c, "config", err);
 		if (rc >= 0)

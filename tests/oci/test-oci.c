@@ -311,6 +311,47 @@ static void test_commit_and_exchange(void)
 		hoist_store_free(s2);
 	}
 
+	/* an index whose other platform's manifest is absent (docker save, containerd store) */
+	{
+		char missing[HOIST_DIGEST_MAX], idxd[HOIST_DIGEST_MAX];
+		hoist_sha256_digest("absent", 6, missing);
+		json_t *idx =
+		    json_pack("{s:i,s:s,s:[{s:s,s:s,s:I,s:{s:s,s:s}},{s:s,s:s,s:i,s:{s:s,s:s}}]}",
+			      "schemaVersion", 2, "mediaType", HOIST_MT_OCI_INDEX, "manifests",
+			      "mediaType", HOIST_MT_OCI_MANIFEST, "digest", man.digest, "size",
+			      (json_int_t)man.size, "platform", "os", "linux", "architecture",
+			      "amd64", "mediaType", HOIST_MT_OCI_MANIFEST, "digest", missing,
+			      "size", 6, "platform", "os", "linux", "architecture", "arm64");
+		_cleanup_free_ char *s = hoist_json_canonical(idx);
+		json_decref(idx);
+		hoist_sha256_digest(s, strlen(s), idxd);
+		_cleanup_free_ char *ip =
+		    hoist_xasprintf("%s/layout/blobs/sha256/%s", tmpdir, idxd + 7);
+		int ifd = open(ip, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		hoist_write_all(ifd, s, strlen(s));
+		close(ifd);
+		_cleanup_free_ char *top = hoist_xasprintf(
+		    "{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":\"%s\",\"digest\":\"%s\","
+		    "\"size\":%zu,\"annotations\":{\"io.containerd.image.name\":\"multi:1\"}}]}",
+		    HOIST_MT_OCI_INDEX, idxd, strlen(s));
+		_cleanup_free_ char *tp = hoist_xasprintf("%s/layout/index.json", tmpdir);
+		ifd = open(tp, O_WRONLY | O_TRUNC | O_CLOEXEC);
+		hoist_write_all(ifd, top, strlen(top));
+		close(ifd);
+		_cleanup_free_ char *lp = hoist_xasprintf("%s/layout", tmpdir);
+		_cleanup_free_ char *r4 = hoist_xasprintf("%s/store-multi", tmpdir);
+		struct hoist_store *s4 = NULL;
+		char **got4 = NULL;
+		char tagged[HOIST_DIGEST_MAX] = "";
+		hoist_store_open(r4, &s4, NULL);
+		rc = hoist_oci_import(s4, lp, &got4, &err);
+		hoist_store_tag_get(s4, "docker.io/library/multi:1", tagged, NULL);
+		tap_ok(rc == 0 && !strcmp(tagged, idxd),
+		       "index with an absent platform imports the present one (%s)", err.msg);
+		hoist_strv_free(got4);
+		hoist_store_free(s4);
+	}
+
 	/* corrupt a blob of the layout: import must refuse it */
 	_cleanup_free_ char *blob =
 	    hoist_xasprintf("%s/layout/blobs/sha256/%s", tmpdir, layer.digest + 7);
