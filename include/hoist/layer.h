@@ -65,7 +65,7 @@ void hoist_entry_copy(struct hoist_entry *dst, const struct hoist_entry *src);
 /* ---- writing a layer ------------------------------------------------- */
 
 struct hoist_layer_opts {
-	int gzip_level;           /* 1..9; 0 means the default (6, as Docker) */
+	int gzip_level;		   /* 1..9; 0 means the default (6, as Docker) */
 	int64_t source_date_epoch; /* < 0: none; else clamp every mtime to it */
 };
 
@@ -88,8 +88,7 @@ int hoist_layer_add(struct hoist_layer_writer *w, const struct hoist_entry *e, i
  */
 int hoist_layer_add_whiteout(struct hoist_layer_writer *w, const char *path,
 			     struct hoist_error *err);
-int hoist_layer_add_opaque(struct hoist_layer_writer *w, const char *dir,
-			   struct hoist_error *err);
+int hoist_layer_add_opaque(struct hoist_layer_writer *w, const char *dir, struct hoist_error *err);
 /*
  * Finish the tar and the gzip stream, commit the blob to the store, and
  * return its descriptor (media type HOIST_MT_OCI_LAYER_GZIP) and diffID.
@@ -155,7 +154,7 @@ struct hoist_snapshot_entry {
 
 struct hoist_snapshot {
 	char diff_id[HOIST_DIGEST_MAX];
-	char *root; /* absolute path of the unpacked root directory */
+	char *root;			      /* absolute path of the unpacked root directory */
 	struct hoist_snapshot_entry *entries; /* in tar order */
 	size_t n_entries;
 };

@@ -31,7 +31,7 @@
 /* ---- platforms ------------------------------------------------------- */
 
 struct hoist_platform {
-	char os[32];           /* "linux" */
+	char os[32];	       /* "linux" */
 	char architecture[32]; /* "amd64", "arm64", "arm", ... */
 	char variant[16];      /* "v7", "v8" or "" */
 };
@@ -71,7 +71,7 @@ struct hoist_image {
 	struct hoist_descriptor *layers;
 	size_t n_layers;
 	char manifest_digest[HOIST_DIGEST_MAX]; /* when loaded from the store, else "" */
-	char config_digest[HOIST_DIGEST_MAX];   /* idem */
+	char config_digest[HOIST_DIGEST_MAX];	/* idem */
 };
 
 void hoist_image_init(struct hoist_image *img);
@@ -112,9 +112,9 @@ char *hoist_json_canonical(const json_t *j);
 /* ---- exchange formats ------------------------------------------------ */
 
 enum hoist_archive_format {
-	HOIST_ARCHIVE_OCI_DIR,     /* OCI image layout directory */
-	HOIST_ARCHIVE_OCI_TAR,     /* OCI image layout as a tar */
-	HOIST_ARCHIVE_DOCKER_TAR,  /* docker save format (manifest.json + repositories) */
+	HOIST_ARCHIVE_OCI_DIR,	  /* OCI image layout directory */
+	HOIST_ARCHIVE_OCI_TAR,	  /* OCI image layout as a tar */
+	HOIST_ARCHIVE_DOCKER_TAR, /* docker save format (manifest.json + repositories) */
 };
 
 /* One image to export: a manifest (or index) digest in the store and its names. */
@@ -146,3 +146,62 @@ int hoist_oci_export(struct hoist_store *s, enum hoist_archive_format fmt, const
  */
 int hoist_oci_import(struct hoist_store *s, const char *src, char ***ret_names,
 		     struct hoist_error *err);
+
+/* ---- image indexes (multi-platform images; src/oci/index.c) ---------- */
+
+enum hoist_index_format {
+	HOIST_INDEX_OCI,    /* application/vnd.oci.image.index.v1+json */
+	HOIST_INDEX_DOCKER, /* application/vnd.docker.distribution.manifest.list.v2+json */
+};
+
+/* Largest number of entries an index made here may have. */
+#define HOIST_INDEX_MAX_ENTRIES 1024
+
+/* One entry of an index: an image manifest and the platform it runs on. */
+struct hoist_index_entry {
+	struct hoist_descriptor desc; /* a manifest, not an index */
+	struct hoist_platform platform;
+	char os_version[64]; /* platform "os.version" (Windows), or "" */
+};
+
+/*
+ * Read the platform an image config declares (os, architecture, variant,
+ * os.version), normalised. -EBADMSG when os or architecture is missing.
+ */
+int hoist_index_config_platform(const json_t *config, struct hoist_platform *ret,
+				char ret_os_version[64], struct hoist_error *err);
+
+/*
+ * Serialise an index of `n` entries (1 <= n <= HOIST_INDEX_MAX_ENTRIES) as
+ * canonical JSON (sorted keys, compact). `annotations` is a NULL-terminated
+ * list of "KEY=VALUE" strings (may be NULL), written as the index's
+ * annotations; the Docker format has none, so they are -EINVAL there. Two
+ * entries with the same platform are -EINVAL (which one should a client
+ * pick?) unless they name the same digest, which is listed once. *ret_json
+ * is a new string (caller frees); its media type is the format's.
+ */
+int hoist_index_build(const struct hoist_index_entry *entries, size_t n,
+		      enum hoist_index_format fmt, const char *const *annotations, char **ret_json,
+		      size_t *ret_len, struct hoist_error *err);
+
+/* An image to put in an index made from the store. */
+struct hoist_index_item {
+	char digest[HOIST_DIGEST_MAX]; /* a manifest or an index in the store */
+	/* The platform to record, or NULL to take it from the image config.
+	 * Ignored for an index, whose entries keep their own platforms. */
+	const struct hoist_platform *platform;
+};
+
+/*
+ * Join images of the store into one index (what `hoist manifest create`
+ * and a multi-platform `hoist build` call). Each item is a single-platform
+ * manifest, whose platform is read from its config unless the item gives
+ * one, or an index whose entries are copied (flattened) in order. The
+ * manifests and configs must be in the store; layers need not be. The index
+ * is written to the store (not tagged: the caller tags it, under the store
+ * lock it already holds) and its descriptor returned in *ret. Arguments as
+ * for hoist_index_build(). Nothing is taken over.
+ */
+int hoist_index_create(struct hoist_store *s, const struct hoist_index_item *items, size_t n,
+		       enum hoist_index_format fmt, const char *const *annotations,
+		       struct hoist_descriptor *ret, struct hoist_error *err);
