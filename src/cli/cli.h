@@ -44,6 +44,8 @@ int cmd_context(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_save(int argc, char **argv);
 int cmd_load(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_build(int argc, char **argv);
 int cmd_images(int argc, char **argv);
 int cmd_tag(int argc, char **argv);
 int cmd_rmi(int argc, char **argv);
@@ -58,8 +60,6 @@ struct hoist_store *cli_store_open(void);
 void cli_human_size(uint64_t bytes, char *buf, size_t size);
 /* "2 hours ago", as Docker prints ages. */
 void cli_human_since(int64_t seconds, char *buf, size_t size);
-/* `hoist inspect docker://REF [--raw] [--platform P]`; argv as cmd_inspect's. */
-int cli_inspect_remote(int argc, char **argv);
 
 /* ---- registry commands (registry_opts.c, cmd_pull.c, cmd_push.c, ...) ---- */
 #include "hoist/registry.h"
@@ -98,3 +98,5 @@ int cmd_push(int argc, char **argv);
 int cmd_login(int argc, char **argv);
 int cmd_logout(int argc, char **argv);
 int cmd_manifest(int argc, char **argv);
+/* `hoist inspect docker://REF [--raw] [--platform P]`; argv as cmd_inspect's. */
+int cli_inspect_remote(int argc, char **argv);

@@ -11,21 +11,23 @@ struct hoist_global_opts hoist_global;
 
 /* One row per command, in the order `hoist --help` lists them. */
 static const struct hoist_command commands[] = {
-	{"dockerfile", "Parse a Dockerfile and print its syntax tree", cmd_dockerfile},
-	{"context", "List the files of a build context after .dockerignore", cmd_context},
-	{"import", "Make a base image from a root filesystem tarball", cmd_import},
-	{"save", "Write images to a docker-archive or OCI archive", cmd_save},
-	{"load", "Read images from a docker-archive or OCI archive", cmd_load},
-	{"images", "List the images in the store", cmd_images},
-	{"tag", "Give an image another name", cmd_tag},
-	{"rmi", "Remove image names (blobs go at 'cache prune')", cmd_rmi},
-	{"inspect", "Print an image's manifest and config as JSON", cmd_inspect},
-	{"cache", "List, prune and verify the build cache and store", cmd_cache},
-	{"pull", "Fetch an image from a registry into the store", cmd_pull},
-	{"push", "Send an image from the store to a registry", cmd_push},
-	{"login", "Store credentials for a registry", cmd_login},
-	{"logout", "Remove stored credentials for a registry", cmd_logout},
-	{"manifest", "Work with manifests in a registry", cmd_manifest},
+    {"dockerfile", "Parse a Dockerfile and print its syntax tree", cmd_dockerfile},
+    {"context", "List the files of a build context after .dockerignore", cmd_context},
+    {"import", "Make a base image from a root filesystem tarball", cmd_import},
+    {"save", "Write images to a docker-archive or OCI archive", cmd_save},
+    {"load", "Read images from a docker-archive or OCI archive", cmd_load},
+    {"run", "Run a command in an image, in the build sandbox", cmd_run},
+    {"build", "Build an image from a Dockerfile", cmd_build},
+    {"images", "List the images in the store", cmd_images},
+    {"tag", "Give an image another name", cmd_tag},
+    {"rmi", "Remove image names (blobs go at 'cache prune')", cmd_rmi},
+    {"inspect", "Print an image's manifest and config as JSON", cmd_inspect},
+    {"cache", "List, prune and verify the build cache and store", cmd_cache},
+    {"pull", "Fetch an image from a registry into the store", cmd_pull},
+    {"push", "Send an image from the store to a registry", cmd_push},
+    {"login", "Store credentials for a registry", cmd_login},
+    {"logout", "Remove stored credentials for a registry", cmd_logout},
+    {"manifest", "Work with manifests in a registry", cmd_manifest},
 };
 
 int cli_fail(const struct hoist_error *err)
@@ -95,7 +97,8 @@ int main(int argc, char **argv)
 		} else if (hoist_startswith(argv[i], "--root=")) {
 			hoist_global.root = argv[i] + 7;
 		} else {
-			fprintf(stderr, "hoist: unknown option '%s'\nrun 'hoist --help' for usage\n",
+			fprintf(stderr,
+				"hoist: unknown option '%s'\nrun 'hoist --help' for usage\n",
 				argv[i]);
 			return HOIST_EXIT_USAGE;
 		}
