@@ -366,7 +366,7 @@ static int record_get(struct build *b, struct stagestate *st)
 		return 0;
 	}
 	struct hoist_image img;
-	hoist_image_init(&img);
+	memset(&img, 0, sizeof(img));
 	img.config = config;
 	size_t i;
 	json_t *l;
@@ -1060,6 +1060,7 @@ static int stage_base(struct build *b, size_t idx, struct hoist_strv *triggers,
 		if ((rc = build_stage(b, (size_t)si, err)) < 0)
 			return rc;
 		struct stagestate *p = &b->st[si];
+		hoist_image_release(&st->img);
 		hoist_image_copy(&st->img, &p->img);
 		memcpy(st->key, p->key, sizeof(st->key));
 		st->tree = p->tree ? tree_clone(p->tree) : NULL;
@@ -1079,6 +1080,7 @@ static int stage_base(struct build *b, size_t idx, struct hoist_strv *triggers,
 		json_object_set_new(rootfs, "diff_ids", json_array());
 		json_object_set_new(conf, "rootfs", rootfs);
 		json_object_set_new(conf, "history", json_array());
+		hoist_image_release(&st->img);
 		st->img.config = conf;
 		st->tree = fstree_new();
 		key_begin(&k, NULL, &b->plat);

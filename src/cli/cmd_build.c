@@ -147,6 +147,7 @@ int cmd_build(int argc, char **argv)
 	struct hoist_platform plat;
 	struct hoist_error err = {0};
 	struct hoist_store *s = NULL;
+	_cleanup_free_ char *root = NULL;
 	struct hoist_build_result res;
 	int i, rc = HOIST_EXIT_FAIL;
 
@@ -231,7 +232,7 @@ int cmd_build(int argc, char **argv)
 	o.on_event = on_event;
 	o.userdata = &prog;
 
-	_cleanup_free_ char *root = hoist_store_default_root(hoist_global.root);
+	root = hoist_store_default_root(hoist_global.root);
 	if (hoist_store_open(root, &s, &err) < 0) {
 		rc = cli_fail(&err);
 		goto out_outs;
