@@ -125,10 +125,13 @@ if need podman; then
 		check "podman load" podman load -i podman.tar
 		podman_loaded=1
 		check "podman image inspect" podman image inspect "$PODMAN_IMG"
-		out=$(timeout 120 podman run --rm --network=host --runtime "$(command -v crun || command -v runc)" \
+		# On these machines crun fails on the hybrid cgroup setup, and both
+		# runtimes fail to raise RLIMIT_NOFILE/NPROC to podman's defaults
+		# (no CAP_SYS_RESOURCE): use runc and limits below the hard ones.
+		out=$(timeout 120 podman run --rm --network=host --runtime /usr/sbin/runc \
+			--ulimit nofile=1024:1024 --ulimit nproc=4096:4096 \
 			"$PODMAN_IMG" /bin/busybox echo hi 2>&1)
-		if [ "$out" = hi ]; then ok "podman run prints hi"
-		else skip "podman cannot run containers here: $(tail -1 <<<"$out")"; fi
+		check "podman run prints hi" test "$out" = hi
 	fi
 fi
 
