@@ -18,12 +18,12 @@
 #define HOIST_ERROR_FILE_MAX 512
 
 struct hoist_error {
-	int code;                        /* negative errno, 0 when unset */
+	int code;			 /* negative errno, 0 when unset */
 	char file[HOIST_ERROR_FILE_MAX]; /* input file the error is about, or "" */
-	int line;                        /* 1-based line in file, 0 when unknown */
-	int column;                      /* 1-based column, 0 when unknown */
-	int http_status;                 /* HTTP status of a failed request, or 0 */
-	char msg[HOIST_ERROR_MSG_MAX];   /* lower-case, no trailing full stop */
+	int line;			 /* 1-based line in file, 0 when unknown */
+	int column;			 /* 1-based column, 0 when unknown */
+	int http_status;		 /* HTTP status of a failed request, or 0 */
+	char msg[HOIST_ERROR_MSG_MAX];	 /* lower-case, no trailing full stop */
 };
 
 /* Reset err to "no error". err may be NULL. */
@@ -35,9 +35,9 @@ void hoist_error_clear(struct hoist_error *err);
  * NULL. The message is formatted like printf.
  */
 int hoist_error_set(struct hoist_error *err, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 int hoist_error_setv(struct hoist_error *err, int code, const char *fmt, va_list ap)
-	__attribute__((format(printf, 3, 0)));
+    __attribute__((format(printf, 3, 0)));
 
 /* Same, with a position in an input file (file may be NULL, line/col 0). */
 int hoist_error_set_at(struct hoist_error *err, int code, const char *file, int line, int column,
@@ -49,7 +49,7 @@ int hoist_error_set_at(struct hoist_error *err, int code, const char *file, int 
  * `return hoist_error_prefix(err, "copying '%s'", p);`.
  */
 int hoist_error_prefix(struct hoist_error *err, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 /*
  * Format the error for a user: "FILE:LINE:COL: message" (position parts are

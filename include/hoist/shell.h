@@ -35,11 +35,11 @@ enum hoist_shell_flags {
 #define HOIST_SHELL_MAX_DEPTH 64
 
 struct hoist_shell {
-	char escape;                 /* '\\' or '`'; 0 means '\\' */
-	unsigned flags;              /* enum hoist_shell_flags */
+	char escape;		      /* '\\' or '`'; 0 means '\\' */
+	unsigned flags;		      /* enum hoist_shell_flags */
 	hoist_shell_lookup_fn lookup; /* NULL: every variable is unset */
 	void *userdata;
-	size_t max_output;           /* 0 means HOIST_SHELL_MAX_OUTPUT */
+	size_t max_output; /* 0 means HOIST_SHELL_MAX_OUTPUT */
 };
 
 /*

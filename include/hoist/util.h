@@ -81,7 +81,10 @@ struct hoist_buf {
 	size_t cap;
 };
 
-#define HOIST_BUF_INIT {NULL, 0, 0, 0}
+#define HOIST_BUF_INIT                                                                             \
+	{                                                                                          \
+		NULL, 0, 0, 0                                                                      \
+	}
 
 void hoist_buf_init(struct hoist_buf *b, size_t cap);
 void hoist_buf_release(struct hoist_buf *b);
@@ -108,10 +111,13 @@ struct hoist_strv {
 	size_t alloc;
 };
 
-#define HOIST_STRV_INIT {NULL, 0, 0}
+#define HOIST_STRV_INIT                                                                            \
+	{                                                                                          \
+		NULL, 0, 0                                                                         \
+	}
 
-void hoist_strv_push(struct hoist_strv *s, const char *str);  /* copies str */
-void hoist_strv_take(struct hoist_strv *s, char *str);        /* takes str */
+void hoist_strv_push(struct hoist_strv *s, const char *str); /* copies str */
+void hoist_strv_take(struct hoist_strv *s, char *str);	     /* takes str */
 void hoist_strv_release(struct hoist_strv *s);
 static inline void hoist_strv_releasep(struct hoist_strv *s)
 {
