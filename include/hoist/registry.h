@@ -154,3 +154,72 @@ int hoist_registry_login(const struct hoist_registry_opts *opts, const char *reg
 			 const char *user, const char *password, struct hoist_error *err);
 int hoist_registry_logout(const struct hoist_registry_opts *opts, const char *registry,
 			  struct hoist_error *err);
+
+/* ---- multi-platform indexes (src/registry/spec.c) -------------------- */
+
+/*
+ * Write a manifest or index (its exact bytes, `media_type`) to the registry
+ * under `ref` (a tag, or a digest that must equal the bytes' digest). The
+ * blobs and child manifests it names must already be in that repository.
+ * The digest written goes to ret_digest (may be NULL).
+ */
+int hoist_registry_put_manifest(const struct hoist_registry_opts *opts, const char *ref,
+				const void *data, size_t len, const char *media_type,
+				char ret_digest[HOIST_DIGEST_MAX], struct hoist_error *err);
+
+/* Bounds on a manifest-tool spec file (untrusted input). */
+#define HOIST_SPEC_MAX_SIZE ((size_t)1 << 20)
+#define HOIST_SPEC_MAX_PARTS 256
+#define HOIST_SPEC_MAX_TAGS 64
+
+/* One `manifests:` item of a spec. */
+struct hoist_spec_part {
+	char *image; /* reference of a manifest (or index) already in the registry */
+	bool has_platform;
+	struct hoist_platform platform; /* normalised; valid when has_platform */
+	int line;			/* 1-based line of the item, for messages */
+};
+
+/*
+ * A manifest-tool YAML spec:
+ *
+ *   image: registry/name:tag        # the index to write
+ *   tags: [v1, v1.0]                # optional extra tags
+ *   manifests:
+ *     - image: registry/name:tag-arm64
+ *       platform: {architecture: arm64, os: linux, variant: v8}
+ *
+ * `platform` may be left out (it is then read from the image config);
+ * unknown keys are ignored, as manifest-tool does.
+ */
+struct hoist_spec {
+	char *image;
+	struct hoist_strv tags;
+	struct hoist_spec_part *parts;
+	size_t n_parts;
+};
+
+/*
+ * Parse a spec document (at most HOIST_SPEC_MAX_SIZE bytes, at most
+ * HOIST_SPEC_MAX_PARTS manifests and HOIST_SPEC_MAX_TAGS tags). `file` names
+ * it in errors (line and column are set). *ret is zeroed first; free it with
+ * hoist_spec_release() (also after a failure).
+ */
+int hoist_spec_parse(const char *data, size_t len, const char *file, struct hoist_spec *ret,
+		     struct hoist_error *err);
+void hoist_spec_release(struct hoist_spec *spec);
+
+/*
+ * Join the parts a spec names into one index and push only the index (plus
+ * its extra tags): the parts must already be in the spec image's registry.
+ * No layer is pulled: each part's manifest is fetched for its digest, size
+ * and media type (and its config only when the spec gives no platform). A
+ * part that is an index contributes its entries. A part in another
+ * repository of the same registry is linked in by cross-repository blob
+ * mounts and a PUT of its manifest by digest; another registry is -EXDEV.
+ * `fmt` NULL chooses Docker's manifest list when every part is a Docker
+ * manifest, else an OCI index. ret_digest may be NULL.
+ */
+int hoist_registry_push_spec(const struct hoist_registry_opts *opts, const struct hoist_spec *spec,
+			     const enum hoist_index_format *fmt, const char *const *annotations,
+			     char ret_digest[HOIST_DIGEST_MAX], struct hoist_error *err);

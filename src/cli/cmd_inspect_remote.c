@@ -69,6 +69,8 @@ int cli_inspect_remote(int argc, char **argv)
 	struct cli_registry reg;
 	struct hoist_error err = {0};
 	struct hoist_registry_manifest m = {0};
+	/* Up here: 'goto usage_fail' must not skip a cleanup variable's initialisation. */
+	json_auto_t *doc = NULL;
 	const char *ref = NULL;
 	bool raw = false, config = false;
 	int r;
@@ -117,7 +119,7 @@ int cli_inspect_remote(int argc, char **argv)
 		cli_registry_release(&reg);
 		return fflush(stdout) == 0 ? HOIST_EXIT_OK : HOIST_EXIT_FAIL;
 	}
-	json_auto_t *doc = json_loadb(m.data, m.len, 0, NULL);
+	doc = json_loadb(m.data, m.len, 0, NULL);
 	if (config) {
 		const char *cd =
 		    json_string_value(json_object_get(json_object_get(doc, "config"), "digest"));

@@ -74,8 +74,8 @@ static uint64_t range_next(const struct reg_resp *resp)
 	return end + 1;
 }
 
-static int blob_exists(struct reg_client *c, CURL *h, const char *path, const char *scope,
-		       const char *digest, bool *ret, struct hoist_error *err)
+int reg_blob_exists(struct reg_client *c, CURL *h, const char *path, const char *scope,
+		    const char *digest, bool *ret, struct hoist_error *err)
 {
 	_cleanup_free_ char *url = hoist_xasprintf("/v2/%s/blobs/%s", path, digest);
 	struct reg_req req = {
@@ -154,7 +154,7 @@ static int upload(struct reg_client *c, CURL *h, struct push_ctx *p,
 		} else {
 			/* Dropped or refused: it may have landed anyway. */
 			hoist_error_clear(err);
-			r = blob_exists(c, h, p->path, scope, d->digest, &exists, err);
+			r = reg_blob_exists(c, h, p->path, scope, d->digest, &exists, err);
 			if (r >= 0 && exists)
 				return 0;
 			return -EAGAIN;
@@ -255,7 +255,7 @@ static int upload(struct reg_client *c, CURL *h, struct push_ctx *p,
 	if (r >= 0 && resp.status == 400)
 		return reg_fail(&resp, err, "finishing upload of blob '%s'", d->digest);
 	hoist_error_clear(err);
-	r = blob_exists(c, h, p->path, scope, d->digest, &exists, err);
+	r = reg_blob_exists(c, h, p->path, scope, d->digest, &exists, err);
 	if (r >= 0 && exists)
 		return 0;
 	return -EAGAIN;
@@ -295,7 +295,7 @@ static int push_blob(struct reg_client *c, CURL *h, size_t i, void *ud, struct h
 	long status = 0;
 	int r;
 
-	r = blob_exists(c, h, p->path, scope, d->digest, &exists, err);
+	r = reg_blob_exists(c, h, p->path, scope, d->digest, &exists, err);
 	if (r < 0)
 		return r;
 	if (exists) {
@@ -360,8 +360,8 @@ static int push_blob(struct reg_client *c, CURL *h, size_t i, void *ud, struct h
 
 /* ---- manifests ------------------------------------------------------------ */
 
-static int put_manifest(struct reg_client *c, CURL *h, const char *path, const char *reference,
-			const struct hoist_registry_manifest *m, struct hoist_error *err)
+int reg_put_manifest(struct reg_client *c, CURL *h, const char *path, const char *reference,
+		     const struct hoist_registry_manifest *m, struct hoist_error *err)
 {
 	_cleanup_free_ char *url = hoist_xasprintf("/v2/%s/manifests/%s", path, reference);
 	_cleanup_free_ char *scope = reg_scope(path, "pull,push");
@@ -423,7 +423,7 @@ static int push_image(struct reg_client *c, struct push_ctx *p,
 	for (size_t i = 0; i < p->blobs.n; i++)
 		reg_sources_add(p->s, p->blobs.v[i].digest, repo);
 	CURL *h = reg_handle_new();
-	r = put_manifest(c, h, p->path, reference, m, err);
+	r = reg_put_manifest(c, h, p->path, reference, m, err);
 	curl_easy_cleanup(h);
 	return r;
 }
@@ -519,7 +519,7 @@ int hoist_registry_push(struct hoist_store *s, const struct hoist_registry_opts 
 				goto out;
 		}
 		CURL *h = reg_handle_new();
-		r = put_manifest(c, h, dref.path, dref.tag ? dref.tag : digest, &top, err);
+		r = reg_put_manifest(c, h, dref.path, dref.tag ? dref.tag : digest, &top, err);
 		curl_easy_cleanup(h);
 	} else {
 		r = push_image(c, &p, &top, dref.tag ? dref.tag : digest, err);

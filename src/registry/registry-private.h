@@ -181,3 +181,12 @@ int reg_parse_descriptor(json_t *j, struct hoist_descriptor *d, struct hoist_err
 int reg_collect_blobs(const struct hoist_registry_manifest *m, struct reg_blob_list *l,
 		      struct hoist_error *err);
 bool reg_is_index(const char *media_type);
+
+/* ---- push.c helpers shared with spec.c ---- */
+
+/* HEAD a blob in repository `path`: *ret true on 200, false on 404. */
+int reg_blob_exists(struct reg_client *c, CURL *h, const char *path, const char *scope,
+		    const char *digest, bool *ret, struct hoist_error *err);
+/* PUT a manifest's exact bytes under `reference` (tag or digest). */
+int reg_put_manifest(struct reg_client *c, CURL *h, const char *path, const char *reference,
+		     const struct hoist_registry_manifest *m, struct hoist_error *err);
