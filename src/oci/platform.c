@@ -117,6 +117,14 @@ int hoist_platform_parse(const char *s, struct hoist_platform *ret, struct hoist
 			set(p.os, sizeof(p.os), "linux");
 			lower_copy(p.architecture, sizeof(p.architecture), parts[0], lens[0]);
 		}
+	} else if (n == 2 && !is_known_os(parts[0], lens[0]) && lens[1] >= 2 &&
+		   lens[1] < sizeof(p.variant) && (parts[1][0] == 'v' || parts[1][0] == 'V') &&
+		   isdigit((unsigned char)parts[1][1])) {
+		/* "arm64/v8", "arm/v6": containerd would read an OS named "arm";
+		 * no OS looks like that, so take it as arch/variant on linux. */
+		set(p.os, sizeof(p.os), "linux");
+		lower_copy(p.architecture, sizeof(p.architecture), parts[0], lens[0]);
+		lower_copy(p.variant, sizeof(p.variant), parts[1], lens[1]);
 	} else {
 		lower_copy(p.os, sizeof(p.os), parts[0], lens[0]);
 		lower_copy(p.architecture, sizeof(p.architecture), parts[1], lens[1]);
