@@ -22,22 +22,38 @@ static void test_platforms(void)
 	static const struct {
 		const char *in, *out;
 	} cases[] = {
-	    {"aarch64", "linux/arm64"},		 {"linux/aarch64", "linux/arm64"},
-	    {"arm64", "linux/arm64"},		 {"arm64/v8", "linux/arm64"},
-	    {"linux/arm64/v8", "linux/arm64"},	 {"armhf", "linux/arm/v7"},
-	    {"linux/armhf", "linux/arm/v7"},	 {"armel", "linux/arm/v6"},
-	    {"arm/v6", "linux/arm/v6"},		 {"linux/arm/v6", "linux/arm/v6"},
-	    {"arm/v7", "linux/arm/v7"},		 {"linux/arm", "linux/arm/v7"},
-	    {"arm", "linux/arm/v7"},		 {"linux/arm/7", "linux/arm/v7"},
-	    {"riscv64", "linux/riscv64"},	 {"linux/riscv64", "linux/riscv64"},
-	    {"ppc64le", "linux/ppc64le"},	 {"linux/ppc64le", "linux/ppc64le"},
-	    {"s390x", "linux/s390x"},		 {"linux/s390x", "linux/s390x"},
-	    {"i386", "linux/386"},		 {"386", "linux/386"},
-	    {"linux/i386", "linux/386"},	 {"linux/386", "linux/386"},
-	    {"x86_64", "linux/amd64"},		 {"linux/x86_64", "linux/amd64"},
-	    {"x86-64", "linux/amd64"},		 {"amd64", "linux/amd64"},
-	    {"LINUX/AMD64", "linux/amd64"},	 {"linux/amd64/v1", "linux/amd64"},
-	    {"linux/amd64/v3", "linux/amd64/v3"}, {"windows/amd64", "windows/amd64"},
+	    {"aarch64", "linux/arm64"},
+	    {"linux/aarch64", "linux/arm64"},
+	    {"arm64", "linux/arm64"},
+	    {"arm64/v8", "linux/arm64"},
+	    {"linux/arm64/v8", "linux/arm64"},
+	    {"armhf", "linux/arm/v7"},
+	    {"linux/armhf", "linux/arm/v7"},
+	    {"armel", "linux/arm/v6"},
+	    {"arm/v6", "linux/arm/v6"},
+	    {"linux/arm/v6", "linux/arm/v6"},
+	    {"arm/v7", "linux/arm/v7"},
+	    {"linux/arm", "linux/arm/v7"},
+	    {"arm", "linux/arm/v7"},
+	    {"linux/arm/7", "linux/arm/v7"},
+	    {"riscv64", "linux/riscv64"},
+	    {"linux/riscv64", "linux/riscv64"},
+	    {"ppc64le", "linux/ppc64le"},
+	    {"linux/ppc64le", "linux/ppc64le"},
+	    {"s390x", "linux/s390x"},
+	    {"linux/s390x", "linux/s390x"},
+	    {"i386", "linux/386"},
+	    {"386", "linux/386"},
+	    {"linux/i386", "linux/386"},
+	    {"linux/386", "linux/386"},
+	    {"x86_64", "linux/amd64"},
+	    {"linux/x86_64", "linux/amd64"},
+	    {"x86-64", "linux/amd64"},
+	    {"amd64", "linux/amd64"},
+	    {"LINUX/AMD64", "linux/amd64"},
+	    {"linux/amd64/v1", "linux/amd64"},
+	    {"linux/amd64/v3", "linux/amd64/v3"},
+	    {"windows/amd64", "windows/amd64"},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		struct hoist_platform p;
@@ -49,8 +65,8 @@ static void test_platforms(void)
 		tap_ok(r == 0 && strcmp(buf, cases[i].out) == 0, "platform '%s' -> '%s' (got '%s')",
 		       cases[i].in, cases[i].out, r == 0 ? buf : err.msg);
 	}
-	static const char *const bad[] = {"", "/", "linux/", "a/b/c/d", "linux/arm64/v8/x",
-					  "li nux/amd64"};
+	static const char *const bad[] = {
+	    "", "/", "linux/", "a/b/c/d", "linux/arm64/v8/x", "li nux/amd64"};
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		struct hoist_platform p;
 		tap_ok(hoist_platform_parse(bad[i], &p, NULL) == -EINVAL, "platform '%s' rejected",
@@ -90,9 +106,9 @@ static void test_build(void)
 	json_auto_t *doc = json ? json_loadb(json, len, 0, NULL) : NULL;
 	json_t *m = json_object_get(doc, "manifests");
 	tap_ok(json_array_size(m) == 3, "three entries");
-	tap_ok(!strcmp(json_string_value(json_object_get(doc, "mediaType")) ?: "",
-		       HOIST_MT_OCI_INDEX),
-	       "OCI media type");
+	tap_ok(
+	    !strcmp(json_string_value(json_object_get(doc, "mediaType")) ?: "", HOIST_MT_OCI_INDEX),
+	    "OCI media type");
 	json_t *p2 = json_object_get(json_array_get(m, 2), "platform");
 	tap_ok(!strcmp(json_string_value(json_object_get(p2, "architecture")) ?: "", "arm") &&
 		   !strcmp(json_string_value(json_object_get(p2, "variant")) ?: "", "v7") &&
@@ -157,10 +173,10 @@ static void put_image(struct hoist_store *s, const char *os, const char *arch, c
 		json_object_set_new(cfg, "variant", json_string(variant));
 	_cleanup_free_ char *c = hoist_json_canonical(cfg);
 	hoist_store_blob_put(s, c, strlen(c), cd, NULL);
-	json_auto_t *man = json_pack("{s:i, s:s, s:{s:s, s:s, s:I}, s:[]}", "schemaVersion", 2,
-				     "mediaType", HOIST_MT_OCI_MANIFEST, "config", "mediaType",
-				     HOIST_MT_OCI_CONFIG, "digest", cd, "size",
-				     (json_int_t)strlen(c), "layers");
+	json_auto_t *man =
+	    json_pack("{s:i, s:s, s:{s:s, s:s, s:I}, s:[]}", "schemaVersion", 2, "mediaType",
+		      HOIST_MT_OCI_MANIFEST, "config", "mediaType", HOIST_MT_OCI_CONFIG, "digest",
+		      cd, "size", (json_int_t)strlen(c), "layers");
 	_cleanup_free_ char *m = hoist_json_canonical(man);
 	hoist_store_blob_put(s, m, strlen(m), out, NULL);
 }
@@ -194,7 +210,8 @@ static void test_create(void)
 		   !strcmp(idx.media_type, HOIST_MT_OCI_INDEX),
 	       "index stored with three entries");
 	tap_ok(!strcmp(json_string_value(json_object_get(
-			   json_object_get(json_array_get(m, 1), "platform"), "architecture")) ?: "",
+			   json_object_get(json_array_get(m, 1), "platform"), "architecture"))
+			   ?: "",
 		       "arm64"),
 	       "aarch64 config listed as arm64");
 	tap_ok(json_integer_value(json_object_get(json_array_get(m, 0), "size")) ==
@@ -218,7 +235,8 @@ static void test_create(void)
 	json_t *m2 = json_object_get(doc2, "manifests");
 	tap_ok(json_array_size(m2) == 4 &&
 		   !strcmp(json_string_value(json_object_get(
-			       json_object_get(json_array_get(m2, 3), "platform"), "variant")) ?: "",
+			       json_object_get(json_array_get(m2, 3), "platform"), "variant"))
+			       ?: "",
 			   "v6"),
 	       "flattened entries plus the v6 override");
 
@@ -243,19 +261,18 @@ static void test_create(void)
 
 static void test_spec(void)
 {
-	static const char good[] =
-	    "# manifest-tool spec\n"
-	    "image: 127.0.0.1:5000/multi:latest\n"
-	    "tags: ['1.0', v1]\n"
-	    "manifests:\n"
-	    "  - image: 127.0.0.1:5000/multi:amd64\n"
-	    "    platform:\n"
-	    "      architecture: amd64\n"
-	    "      os: linux\n"
-	    "  - image: 127.0.0.1:5000/multi:arm\n"
-	    "    platform: {architecture: arm, os: linux, variant: v6}\n"
-	    "    unknown: ignored\n"
-	    "  - image: 127.0.0.1:5000/multi:arm64\n";
+	static const char good[] = "# manifest-tool spec\n"
+				   "image: 127.0.0.1:5000/multi:latest\n"
+				   "tags: ['1.0', v1]\n"
+				   "manifests:\n"
+				   "  - image: 127.0.0.1:5000/multi:amd64\n"
+				   "    platform:\n"
+				   "      architecture: amd64\n"
+				   "      os: linux\n"
+				   "  - image: 127.0.0.1:5000/multi:arm\n"
+				   "    platform: {architecture: arm, os: linux, variant: v6}\n"
+				   "    unknown: ignored\n"
+				   "  - image: 127.0.0.1:5000/multi:arm64\n";
 	struct hoist_spec spec;
 	struct hoist_error err = {0};
 	int r = hoist_spec_parse(good, strlen(good), "spec.yml", &spec, &err);
@@ -296,7 +313,8 @@ static void test_spec(void)
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		struct hoist_error e = {0};
 		r = hoist_spec_parse(bad[i].doc, strlen(bad[i].doc), "s.yml", &spec, &e);
-		tap_ok(r < 0 && strstr(e.msg, bad[i].want) && (bad[i].line == 0 || e.line == bad[i].line),
+		tap_ok(r < 0 && strstr(e.msg, bad[i].want) &&
+			   (bad[i].line == 0 || e.line == bad[i].line),
 		       "bad spec %zu: '%s' at line %d (got '%s' at %d)", i, bad[i].want,
 		       bad[i].line, e.msg, e.line);
 		hoist_spec_release(&spec);
