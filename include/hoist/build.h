@@ -24,10 +24,14 @@
 #include "hoist/oci.h"
 #include "hoist/store.h"
 
+struct hoist_registry_opts;
+
 enum hoist_build_event_kind {
 	HOIST_BUILD_EVENT_STEP,	   /* a step finished (cached or done) */
 	HOIST_BUILD_EVENT_WARNING, /* e.g. an unused --build-arg */
 	HOIST_BUILD_EVENT_DONE,	   /* the final image is committed */
+	HOIST_BUILD_EVENT_LOG,	   /* a sandbox line ("sandbox: identity mode ...") */
+	HOIST_BUILD_EVENT_OUTPUT,  /* the tail of a failed RUN's output (text) */
 };
 
 struct hoist_build_event {
@@ -60,6 +64,17 @@ struct hoist_build_opts {
 	int64_t source_date_epoch;
 	hoist_build_event_fn on_event; /* may be NULL */
 	void *userdata;
+
+	/* RUN (src/build/run.c, docs/build.md) */
+	const char *const *secrets; /* NULL-terminated "id=ID,src=FILE" (--secret) */
+	const char *network;	    /* default RUN network: NULL/"host"/"default" or "none" */
+	const char *identity;	    /* sandbox identity mode name; NULL: auto */
+	int output_fd;		    /* > 0: RUN output is also streamed here */
+	/* FROM / COPY --from images missing from the store are pulled with these
+	 * options; NULL: never pull. `pull`: check the registry even when the
+	 * image is in the store. */
+	const struct hoist_registry_opts *registry;
+	bool pull;
 };
 
 struct hoist_build_result {

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "build-private.h"
+#include "run-private.h"
 #include "hoist/ref.h"
 #include "hoist/shell.h"
 
@@ -49,6 +50,8 @@ struct build {
 	char *tmpdir;
 	unsigned tmpn;
 	int steps, cached;
+	struct runstate *run; /* RUN: identity mapping (run.c) */
+	bool locked;	     /* holds the store lock shared */
 };
 
 /* ---- small helpers ----------------------------------------------------- */
@@ -429,22 +432,16 @@ static int load_store_image(struct build *b, const char *name, struct hoist_imag
 			snprintf(dg, sizeof(dg), "%s", ref.digest);
 		} else {
 			_cleanup_free_ char *s = hoist_ref_string(&ref);
-			if (hoist_store_tag_get(b->s, s, dg, &e2) < 0) {
+			if ((b->o->pull || hoist_store_tag_get(b->s, s, dg, &e2) < 0) &&
+			    build_pull(b->s, b->o, s, &b->plat, dg, err) < 0) {
 				hoist_ref_release(&ref);
-				return hoist_error_set_at(
-				    err, -ENOENT, file, line, 0,
-				    "%s '%s' not found in the store (pull is not implemented "
-				    "yet; use hoist import)",
-				    what, name);
+				return hoist_error_prefix(err, "%s:%d: %s", file, line, what);
 			}
 		}
 		hoist_ref_release(&ref);
 	}
-	if (!hoist_store_blob_exists(b->s, dg))
-		return hoist_error_set_at(err, -ENOENT, file, line, 0,
-					  "%s '%s' not found in the store (pull is not implemented "
-					  "yet; use hoist import)",
-					  what, name);
+	if (!hoist_store_blob_exists(b->s, dg) && build_pull(b->s, b->o, name, &b->plat, dg, err) < 0)
+		return hoist_error_prefix(err, "%s:%d: %s", file, line, what);
 	r = hoist_image_load(b->s, dg, &b->plat, img, err);
 	if (r < 0)
 		return hoist_error_prefix(err, "%s:%d: loading %s '%s'", file, line, what, name);
@@ -716,6 +713,55 @@ static int add_ports(json_t *ports, const char *spec)
 	return 0;
 }
 
+/* RUN: run.c prepares and executes; the cache and history stay here. */
+static int run_run(struct stepctx *sc, const struct hoist_instr *in, struct hoist_error *err)
+{
+	struct build *b = sc->b;
+	struct stagestate *st = sc->st;
+	double t0 = now_s();
+	struct run_req r = {
+	    .in = in,
+	    .file = b->file,
+	    .o = b->o,
+	    .plat = &b->plat,
+	    .abs_ctx = b->abs_ctx,
+	    .tmpdir = b->tmpdir,
+	    .tmp_counter = &b->tmpn,
+	    .sde = b->sde,
+	    .img = &st->img,
+	    .args = &st->args,
+	    .stage = b->df->stages[sc->stage].name,
+	    .stage_index = (int)sc->stage,
+	    .step = sc->stepno,
+	    .n_steps = sc->n_steps,
+	};
+	int rc = run_prepare(&r, st->key, err);
+	if (rc >= 0) {
+		memcpy(st->key, r.key, sizeof(st->key));
+		if (record_get(b, st)) {
+			b->cached++;
+			emit(b, HOIST_BUILD_EVENT_STEP, (int)sc->stage, sc->stepno, sc->n_steps,
+			     r.text, true, now_s() - t0);
+			goto out;
+		}
+		rc = run_exec(b->s, &b->run, &r, err);
+	}
+	if (rc >= 0) {
+		fstree_free(st->tree); /* rebuilt from the layers when needed */
+		st->tree = NULL;
+		add_history(b, st, r.history, false);
+		rc = record_put(b, st, err);
+	}
+	if (rc >= 0) {
+		b->steps++;
+		emit(b, HOIST_BUILD_EVENT_STEP, (int)sc->stage, sc->stepno, sc->n_steps, r.text,
+		     false, now_s() - t0);
+	}
+out:
+	run_req_release(&r);
+	return rc;
+}
+
 static int run_step(struct stepctx *sc, const struct hoist_instr *in, struct hoist_error *err)
 {
 	struct build *b = sc->b;
@@ -731,9 +777,7 @@ static int run_step(struct stepctx *sc, const struct hoist_instr *in, struct hoi
 
 	switch (in->kind) {
 	case HOIST_INSTR_RUN:
-		rc =
-		    hoist_error_set_at(err, -ENOTSUP, b->file, in->line, 0,
-				       "RUN is not supported yet (needs the sandbox; see issue 5)");
+		rc = run_run(sc, in, err);
 		goto out;
 	case HOIST_INSTR_FROM:
 	case HOIST_INSTR_COPY:
@@ -1008,7 +1052,8 @@ static int run_step(struct stepctx *sc, const struct hoist_instr *in, struct hoi
 		}
 		if ((rc = do_layer(b, st, text.data, err)) < 0)
 			goto out;
-	} else {
+	} else if (in->kind != HOIST_INSTR_ONBUILD) {
+		/* BuildKit records no history entry for ONBUILD (case 34). */
 		add_history(b, st, text.data, true);
 	}
 	if ((rc = record_put(b, st, err)) < 0)
@@ -1369,6 +1414,13 @@ int hoist_build_run(struct hoist_store *s, const struct hoist_build_opts *o,
 		_cleanup_free_ char *ts = created_now(&b);
 		json_object_set_new(fin->img.config, "created", json_string(ts));
 	}
+	/* Blobs written from here on are unreferenced until the cache records
+	 * and tags are: keep `hoist cache prune` (exclusive) out meanwhile. */
+	{
+		if ((rc = hoist_store_lock(s, false, err)) < 0)
+			goto out;
+		b.locked = true;
+	}
 
 	struct hoist_descriptor man;
 	rc = hoist_image_commit(s, &fin->img, &man, err);
@@ -1407,6 +1459,9 @@ out:
 		}
 		free(b.st);
 	}
+	if (b.locked)
+		hoist_store_unlock(s);
+	runstate_free(b.run);
 	fstree_free(b.ctxtree);
 	ctxfiles_free(b.cf);
 	hoist_context_free(b.ctx);

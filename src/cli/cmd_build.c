@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "hoist/build.h"
@@ -27,6 +28,14 @@ static void usage(FILE *f)
 		   "  -o, --output SPEC       type=oci,dest=DIR|FILE.tar[,tar=true|false],\n"
 		   "                          type=oci-archive,dest=FILE, type=docker,dest=FILE\n"
 		   "  --progress MODE         plain, tty or auto (default auto)\n"
+		   "                          type=registry[,name=REF] (push, as --push)\n"
+		   "  --secret id=ID,src=FILE a secret for RUN --mount=type=secret (repeatable)\n"
+		   "  --network MODE          RUN network: host (default) or none\n"
+		   "  --identity MODE         sandbox identity: auto, root, subuid, single\n"
+		   "  --pull                  always check the registry for FROM images\n"
+		   "  --push                  push every -t name after the build\n"
+		   "  --insecure-registry HOST  allow plain HTTP and unverified TLS for HOST\n"
+		   "  --tls-ca FILE           extra CA bundle for registries\n"
 		   "  --iidfile FILE          write the image (manifest) digest to FILE\n"
 		   "  -q, --quiet             print only the digest\n"
 		   "  -h, --help              print this help\n");
@@ -35,13 +44,15 @@ static void usage(FILE *f)
 struct output {
 	enum hoist_archive_format fmt;
 	char *dest;
+	bool registry; /* type=registry: push (dest: name=REF, or NULL for the tags) */
 };
 
 static int parse_output(const char *spec, struct output *out)
 {
 	_cleanup_free_ char *copy = hoist_xstrdup(spec);
-	const char *type = NULL, *dest = NULL, *tar = NULL;
+	const char *type = NULL, *dest = NULL, *tar = NULL, *name = NULL;
 	char *p = copy;
+	memset(out, 0, sizeof(*out));
 	while (p && *p) {
 		char *comma = strchr(p, ',');
 		if (comma)
@@ -52,11 +63,20 @@ static int parse_output(const char *spec, struct output *out)
 			dest = p + 5;
 		else if (hoist_startswith(p, "tar="))
 			tar = p + 4;
+		else if (hoist_startswith(p, "name="))
+			name = p + 5;
+		else if (hoist_startswith(p, "push="))
+			; /* type=registry always pushes */
 		else if (!strchr(p, '=') && !type && !dest)
 			dest = p; /* bare path: an OCI layout directory */
 		else
 			return -EINVAL;
 		p = comma;
+	}
+	if (type && strcmp(type, "registry") == 0) {
+		out->registry = true;
+		out->dest = name && *name ? hoist_xstrdup(name) : NULL;
+		return 0;
 	}
 	if (!dest || !*dest)
 		return -EINVAL;
@@ -86,6 +106,7 @@ static int parse_output(const char *spec, struct output *out)
 
 struct progress {
 	bool plain;
+	bool plain_set; /* --progress plain: sandbox lines and RUN output too */
 	bool quiet;
 };
 
@@ -96,8 +117,18 @@ static void on_event(const struct hoist_build_event *ev, void *userdata)
 		fprintf(stderr, "warning: %s\n", ev->text);
 		return;
 	}
+	if (ev->kind == HOIST_BUILD_EVENT_OUTPUT) {
+		/* the tail of a failed RUN's output, before the error line */
+		fprintf(stderr, "%s\n", ev->text);
+		return;
+	}
 	if (p->quiet)
 		return;
+	if (ev->kind == HOIST_BUILD_EVENT_LOG) {
+		if (p->plain_set)
+			fprintf(stderr, "#%d %s\n", ev->step + 1, ev->text);
+		return;
+	}
 	if (ev->kind == HOIST_BUILD_EVENT_DONE) {
 		fprintf(stderr, "writing image %s done\n", ev->text);
 		return;
@@ -139,7 +170,11 @@ int cmd_build(int argc, char **argv)
 {
 	struct hoist_build_opts o;
 	_cleanup_strv_ struct hoist_strv bargs = HOIST_STRV_INIT, labels = HOIST_STRV_INIT,
-					 tags = HOIST_STRV_INIT, names = HOIST_STRV_INIT;
+					 tags = HOIST_STRV_INIT, names = HOIST_STRV_INIT,
+					 secrets = HOIST_STRV_INIT;
+	struct cli_registry reg __attribute__((cleanup(cli_registry_release)));
+	bool push = false;
+	int ra;
 	struct output outs[8];
 	size_t n_outs = 0;
 	const char *iidfile = NULL, *platform = NULL, *progress = "auto";
@@ -152,6 +187,7 @@ int cmd_build(int argc, char **argv)
 	int i, rc = HOIST_EXIT_FAIL;
 
 	hoist_build_opts_init(&o);
+	cli_registry_init(&reg);
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		const char *v = NULL;
@@ -162,6 +198,28 @@ int cmd_build(int argc, char **argv)
 			return HOIST_EXIT_OK;
 		} else if (strcmp(a, "--no-cache") == 0) {
 			o.no_cache = true;
+		} else if (strcmp(a, "--pull") == 0) {
+			o.pull = true;
+		} else if (strcmp(a, "--push") == 0) {
+			push = true;
+		} else if ((hoist_startswith(a, "--insecure-registry") ||
+			    hoist_startswith(a, "--tls-ca")) &&
+			   (ra = cli_registry_arg(&reg, "build", argc, argv, &i)) != 0) {
+			if (ra < 0)
+				return HOIST_EXIT_USAGE;
+		} else if (OPT("--secret", NULL)) {
+			if (!strstr(v, "id=") || !(strstr(v, "src=") || strstr(v, "source=")))
+				return cli_usage_error("build", "bad --secret '%s' (id=ID,src=FILE)",
+						       v);
+			hoist_strv_push(&secrets, v);
+		} else if (OPT("--network", NULL)) {
+			if (strcmp(v, "host") != 0 && strcmp(v, "none") != 0 &&
+			    strcmp(v, "default") != 0)
+				return cli_usage_error("build", "unknown network '%s' (host or none)",
+						       v);
+			o.network = v;
+		} else if (OPT("--identity", NULL)) {
+			o.identity = v;
 		} else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
 			prog.quiet = true;
 		} else if (OPT("--file", "-f")) {
@@ -207,6 +265,16 @@ int cmd_build(int argc, char **argv)
 		goto out_outs;
 	}
 	prog.plain = true;
+	prog.plain_set = strcmp(progress, "plain") == 0;
+	if (prog.plain_set && !prog.quiet)
+		o.output_fd = STDERR_FILENO;
+	reg.progress_mode = prog.quiet ? "quiet" : prog.plain_set ? "plain" : "auto";
+	o.registry = cli_registry_finish(&reg);
+	hoist_strv_push(&secrets, "");
+	secrets.n--;
+	free(secrets.v[secrets.n]);
+	secrets.v[secrets.n] = NULL;
+	o.secrets = (const char *const *)secrets.v;
 	if (platform) {
 		if (hoist_platform_parse(platform, &plat, &err) < 0) {
 			rc = cli_fail(&err);
@@ -255,11 +323,43 @@ int cmd_build(int argc, char **argv)
 	free(names.v[names.n]);
 	names.v[names.n] = NULL;
 	for (size_t k = 0; k < n_outs; k++) {
+		if (outs[k].registry) {
+			push = push || !outs[k].dest;
+			continue;
+		}
 		struct hoist_export_item item = {.names = (const char *const *)names.v};
 		snprintf(item.digest, sizeof(item.digest), "%s", res.manifest.digest);
 		if (hoist_oci_export(s, outs[k].fmt, outs[k].dest, &item, 1, &err) < 0) {
 			rc = cli_fail(&err);
 			goto out;
+		}
+	}
+	/* --push / --output type=registry: every -t name (or name=REF). */
+	for (size_t k = 0; k <= n_outs; k++) {
+		const char *const *dests = NULL;
+		const char *one[2] = {NULL, NULL};
+		if (k == n_outs && push) {
+			dests = (const char *const *)names.v;
+			if (names.n == 0) {
+				hoist_error_set(&err, -EINVAL, "--push needs a name (-t NAME)");
+				rc = cli_fail(&err);
+				goto out;
+			}
+		} else if (k < n_outs && outs[k].registry && outs[k].dest) {
+			one[0] = outs[k].dest;
+			dests = one;
+		}
+		for (; dests && *dests; dests++) {
+			char pushed[HOIST_DIGEST_MAX];
+			if (hoist_registry_push(s, o.registry, res.manifest.digest, *dests, pushed,
+						&err) < 0) {
+				cli_registry_done(&reg);
+				rc = cli_fail(&err);
+				goto out;
+			}
+			cli_registry_done(&reg);
+			if (!prog.quiet)
+				fprintf(stderr, "pushed %s %s\n", *dests, pushed);
 		}
 	}
 	if (iidfile) {
