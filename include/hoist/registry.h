@@ -218,7 +218,8 @@ void hoist_spec_release(struct hoist_spec *spec);
  * repository of the same registry is linked in by cross-repository blob
  * mounts and a PUT of its manifest by digest; another registry is -EXDEV.
  * `fmt` NULL chooses Docker's manifest list when every part is a Docker
- * manifest, else an OCI index. ret_digest may be NULL.
+ * manifest and no annotation is given, else an OCI index. ret_digest may be
+ * NULL.
  */
 int hoist_registry_push_spec(const struct hoist_registry_opts *opts, const struct hoist_spec *spec,
 			     const enum hoist_index_format *fmt, const char *const *annotations,

@@ -484,9 +484,13 @@ int hoist_registry_push_spec(const struct hoist_registry_opts *opts, const struc
 		r = add_part(c, h, &spec->parts[i], &target, &l, err);
 	if (r < 0)
 		goto out;
-	enum hoist_index_format f = fmt		   ? *fmt
-				    : l.all_docker ? HOIST_INDEX_DOCKER
-						   : HOIST_INDEX_OCI;
+	/* A Docker list cannot carry annotations: asking for some means OCI. */
+	bool want_docker = l.all_docker && !(annotations && annotations[0]);
+	enum hoist_index_format f = HOIST_INDEX_OCI;
+	if (fmt)
+		f = *fmt;
+	else if (want_docker)
+		f = HOIST_INDEX_DOCKER;
 	r = hoist_index_build(l.v, l.n, f, annotations, &idx.data, &idx.len, err);
 	if (r < 0)
 		goto out;

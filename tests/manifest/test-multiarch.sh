@@ -139,6 +139,13 @@ $SK inspect --tls-verify=false --raw "docker://$R/spec:1.0" >"$T/spec10.json"
 check "spec's extra tag names the same index" cmp -s "$T/spec.json" "$T/spec10.json"
 check "no blob was pulled" test ! -d "$T/store3/blobs/sha256" -o -z "$(ls "$T/store3/blobs/sha256" 2>/dev/null)"
 
+$H manifest push --progress quiet --annotation org.example.k=v --from-spec "$T/spec.yml" \
+	>/dev/null 2>"$T/err"
+$SK inspect --tls-verify=false --raw "docker://$R/spec:latest" >"$T/spec-ann.json"
+check "--from-spec --annotation: OCI index with the annotation" \
+	test "$(jget "$T/spec-ann.json" 'd["mediaType"] + " " + d["annotations"]["org.example.k"]')" = \
+	"application/vnd.oci.image.index.v1+json v"
+
 # parts in another repository of the registry: mounted, manifests linked in
 c=$($H push --progress quiet localhost/bb:armhf "$R/other/bb:armhf")
 cat >"$T/spec2.yml" <<EOF
