@@ -113,6 +113,7 @@ struct ctxfiles {
 	char *cache_path;
 	struct statcache_rec *cache;
 	size_t n_cache;
+	int64_t cache_written_ns; /* when the loaded stat cache was written */
 	bool cache_dirty;
 };
 
@@ -129,6 +130,11 @@ int ctxfiles_hash(struct ctxfiles *c, struct ctxent *e, struct hoist_error *err)
  * a file: exposed for tests.
  */
 char *statcache_path(struct hoist_store *s, const char *abs_root);
+/*
+ * Whether a record with these times is racily clean for a stat cache written
+ * at written_ns (not strictly older than that second): it must be re-hashed.
+ */
+bool statcache_racy(int64_t written_ns, int64_t mtime_ns, int64_t ctime_ns);
 /* The context as a tree (nodes' aux point at their ctxent; src at the file). */
 struct fstree *ctxfiles_tree(struct ctxfiles *c);
 
@@ -162,6 +168,12 @@ struct copy_req {
 	unsigned *tmp_counter;
 	int64_t mtime_now;
 	char **downloads; /* per src: downloaded file for URLs, else NULL */
+	/* Heredoc sources (`COPY <<EOF /dest`): names and temp files holding
+	 * their (chomped, expanded) contents, copied after srcs. */
+	struct hoist_strv hd_names, hd_files;
+	/* --parents: per src, the part kept out of the destination (the text
+	 * before a `/./` pivot, cleaned; "" without a pivot). */
+	struct hoist_strv pivots;
 };
 
 /*

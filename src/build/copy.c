@@ -30,6 +30,9 @@ void copy_req_release(struct copy_req *r)
 	free(r->dest);
 	r->dest = NULL;
 	hoist_strv_release(&r->excludes);
+	hoist_strv_release(&r->hd_names);
+	hoist_strv_release(&r->hd_files);
+	hoist_strv_release(&r->pivots);
 }
 
 static bool is_url(const char *s)
@@ -161,6 +164,25 @@ static int hash_node(struct copy_req *r, struct keyhash *k, struct fsnode *n, co
 	return 0;
 }
 
+/*
+ * --parents copies the source's parent directories too: their metadata is
+ * part of the result, so it is part of the key.
+ */
+static void hash_ancestors(struct copy_req *r, struct keyhash *k, const char *path)
+{
+	_cleanup_free_ char *abs = hoist_xasprintf("/%s", path);
+	for (char *slash = strrchr(abs, '/'); slash && slash != abs; slash = strrchr(abs, '/')) {
+		struct fsnode *n;
+		*slash = '\0';
+		if (fstree_resolve(r->from, abs, true, &n, NULL, NULL) == 0) {
+			char meta[64];
+			snprintf(meta, sizeof(meta), "%d %o", (int)n->e.type, n->e.mode);
+			key_add(k, "parent-dir", abs);
+			key_add(k, "parent-meta", meta);
+		}
+	}
+}
+
 static int compile_excludes(struct copy_req *r, struct hoist_ignore **ret, struct hoist_error *err)
 {
 	*ret = NULL;
@@ -205,9 +227,27 @@ int copy_hash_sources(struct copy_req *r, struct keyhash *k, struct hoist_error 
 		e = select_sources(r, src, &m, err);
 		for (size_t j = 0; j < m.n && e >= 0; j++) {
 			key_add(k, "match", m.v[j].path);
+			if (r->in->parents)
+				hash_ancestors(r, k, m.v[j].path);
 			e = hash_node(r, k, m.v[j].node, "", ex, err);
 		}
 		matches_release(&m);
+	}
+	for (size_t i = 0; i < r->hd_files.n && e >= 0; i++) {
+		struct stat st;
+		key_add(k, "heredoc", r->hd_names.v[i]);
+		if (stat(r->hd_files.v[i], &st) < 0)
+			return hoist_error_set(err, -errno, "heredoc '%s': %s", r->hd_names.v[i],
+					       strerror(errno));
+		char d[HOIST_DIGEST_MAX];
+		_cleanup_free_ char *data = NULL;
+		size_t len = 0;
+		e = hoist_read_file_at(AT_FDCWD, r->hd_files.v[i], (size_t)st.st_size + 1, &data,
+				       &len, err);
+		if (e >= 0) {
+			hoist_sha256_digest(data, len, d);
+			key_add(k, "heredoc-sha", d);
+		}
 	}
 	hoist_ignore_free(ex);
 	return e;
@@ -349,6 +389,67 @@ static int file_target(struct copy_req *r, struct fstree *t, const char *srcname
 	}
 	fsnode_touch(*ret_dir, t->gen);
 	return 0;
+}
+
+/*
+ * --parents (BuildKit): the matched path keeps its directories below the
+ * source root, or below the `/./` pivot, under the destination directory.
+ * The parent directories are copied with their source metadata (owner as
+ * for every copied entry); existing destination directories are kept.
+ */
+static int copy_with_parents(struct copy_req *r, struct fstree *t, struct fsnode *sn,
+			     const char *path, const char *pivot, const struct hoist_ignore *ex,
+			     struct hoist_error *err)
+{
+	const char *rel = path;
+	size_t pl = strlen(pivot);
+	struct fsnode *d;
+	int k;
+
+	if (pl && strncmp(path, pivot, pl) == 0 && (path[pl] == '/' || path[pl] == '\0'))
+		rel = path[pl] == '/' ? path + pl + 1 : path + pl;
+	if (!*rel)
+		return sn->e.type == HOIST_ENTRY_DIR
+			   ? copy_dir_contents(r, t, sn, r->dest, ex, err)
+			   : hoist_error_set_at(err, -EINVAL, r->file, r->in->line, 0,
+						"%s --parents: "
+						"nothing below the "
+						"pivot in '%s'",
+						r->in->keyword, path);
+	k = fstree_mkdir_p(t, r->dest, r->has_chown ? r->uid : 0, r->has_chown ? r->gid : 0,
+			   r->mtime_now, &d);
+	if (k < 0)
+		return hoist_error_set_at(err, k, r->file, r->in->line, 0,
+					  "%s: cannot create directory '%s': %s", r->in->keyword,
+					  r->dest, strerror(-k));
+	fsnode_touch(d, t->gen);
+	/* The source directory that holds rel's first component. */
+	_cleanup_free_ char *srcdir = hoist_xasprintf("/%.*s", (int)(rel - path), path);
+	const char *p = rel, *slash;
+	while ((slash = strchr(p, '/'))) {
+		_cleanup_free_ char *comp = hoist_xstrndup(p, (size_t)(slash - p));
+		char *next = hoist_xasprintf("%s/%s", strcmp(srcdir, "/") == 0 ? "" : srcdir, comp);
+		free(srcdir);
+		srcdir = next;
+		struct fsnode *sd, *dd = fsnode_child(d, comp);
+		if (!dd || dd->e.type != HOIST_ENTRY_DIR) {
+			struct hoist_entry e = {
+			    .type = HOIST_ENTRY_DIR, .mode = 0755, .mtime = r->mtime_now};
+			if (fstree_resolve(r->from, srcdir, true, &sd, NULL, NULL) == 0 &&
+			    sd->e.type == HOIST_ENTRY_DIR) {
+				e.mode = sd->e.mode;
+				e.mtime = sd->e.mtime;
+				e.uid = sd->e.uid;
+				e.gid = sd->e.gid;
+			}
+			apply_owner_mode(r, &e);
+			dd = fsnode_put(d, comp, &e, NULL);
+		}
+		fsnode_touch(dd, t->gen);
+		d = dd;
+		p = slash + 1;
+	}
+	return copy_node(r, t, sn, d, p, path, ex, err);
 }
 
 /* ---- ADD: archives ------------------------------------------------------ */
@@ -643,6 +744,11 @@ int copy_run(struct copy_req *r, struct fstree *t, struct hoist_error *err)
 		k = select_sources(r, src, &m, err);
 		for (size_t j = 0; j < m.n && k >= 0; j++) {
 			struct fsnode *sn = m.v[j].node;
+			if (r->in->parents) {
+				const char *pivot = i < r->pivots.n ? r->pivots.v[i] : "";
+				k = copy_with_parents(r, t, sn, m.v[j].path, pivot, ex, err);
+				continue;
+			}
 			if (sn->e.type == HOIST_ENTRY_DIR) {
 				k = copy_dir_contents(r, t, sn, r->dest, ex, err);
 				continue;
@@ -668,6 +774,30 @@ int copy_run(struct copy_req *r, struct fstree *t, struct hoist_error *err)
 			k = copy_node(r, t, sn, dir, name, "", NULL, err);
 		}
 		matches_release(&m);
+	}
+	for (size_t i = 0; i < r->hd_files.n && k >= 0; i++) {
+		struct stat st;
+		if (stat(r->hd_files.v[i], &st) < 0) {
+			k = hoist_error_set(err, -errno, "heredoc '%s': %s", r->hd_names.v[i],
+					    strerror(errno));
+			break;
+		}
+		/* BuildKit's Mkfile: mode 0644 (or --chmod), owner 0:0 (or --chown). */
+		struct hoist_entry e = {.type = HOIST_ENTRY_FILE,
+					.mode = 0644,
+					.size = (uint64_t)st.st_size,
+					.mtime = r->mtime_now};
+		bool fc = r->from_context;
+		r->from_context = true;
+		apply_owner_mode(r, &e);
+		r->from_context = fc;
+		struct fsnode *dir;
+		_cleanup_free_ char *name = NULL;
+		k = file_target(r, t, base_name(r->hd_names.v[i]), &dir, &name, err);
+		if (k < 0)
+			break;
+		struct fsnode *n = fsnode_put(dir, name, &e, r->hd_files.v[i]);
+		fsnode_touch(n, t->gen);
 	}
 	hoist_ignore_free(ex);
 	return k;

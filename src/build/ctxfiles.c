@@ -4,9 +4,21 @@
  * git's index: a file whose path, size, mtime, ctime and inode are unchanged
  * is not read again; its sha256 comes from ROOT/statcache/<key>.
  *
- * Stat cache format, one record per line:
+ * Stat cache format: a header line, then one record per line:
+ *   hoist-statcache 2 <written-ns>\n
  *   <size> <mtime-ns> <ctime-ns> <ino> <sha256-hex> <path>\n
  * Paths holding a newline are never cached.
+ *
+ * Racy entries (git's "racy git" problem): a file changed in the same
+ * timestamp tick as the stat we recorded keeps the same size, mtime and
+ * ctime, so its record would look clean while the content is new. Such a
+ * change can only happen to a file whose mtime or ctime is not strictly
+ * older than the moment the stat cache was written. Those records are not
+ * trusted: the file is hashed again and the cache rewritten with a later
+ * write time, after which the entry is clean. The write time is compared at
+ * whole-second granularity (and taken from the coarse clock the kernel
+ * stamps files with), so a file system with coarse timestamps or a
+ * different clock tick cannot hide a change.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,10 +26,12 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "build-private.h"
 
 #define STATCACHE_MAX ((size_t)256 << 20)
+#define STATCACHE_MAGIC "hoist-statcache 2 "
 #define CTX_MAX_ENTRIES 5000000
 
 struct statcache_rec {
@@ -57,6 +71,16 @@ static void load_statcache(struct ctxfiles *c)
 	if (hoist_read_file_at(AT_FDCWD, c->cache_path, STATCACHE_MAX, &data, &len, NULL) < 0)
 		return;
 	char *p = data, *end = data + len;
+	/* No header (an older format) or a bad one: start afresh. */
+	char *hnl = memchr(p, '\n', len);
+	long long written;
+	if (!hnl || !hoist_startswith(p, STATCACHE_MAGIC))
+		return;
+	*hnl = '\0';
+	if (sscanf(p + strlen(STATCACHE_MAGIC), "%lld", &written) != 1 || written < 0)
+		return;
+	c->cache_written_ns = written;
+	p = hnl + 1;
 	while (p < end) {
 		char *nl = memchr(p, '\n', (size_t)(end - p));
 		if (!nl)
@@ -194,13 +218,20 @@ static struct statcache_rec *cache_find(struct ctxfiles *c, const char *path)
 	return NULL;
 }
 
+bool statcache_racy(int64_t written_ns, int64_t mtime_ns, int64_t ctime_ns)
+{
+	int64_t limit = written_ns - written_ns % 1000000000LL;
+	return mtime_ns >= limit || ctime_ns >= limit;
+}
+
 int ctxfiles_hash(struct ctxfiles *c, struct ctxent *e, struct hoist_error *err)
 {
 	if (e->hashed)
 		return 0;
 	struct statcache_rec *rec = cache_find(c, e->path);
 	if (rec && rec->size == (uint64_t)e->st.st_size && rec->ino == (uint64_t)e->st.st_ino &&
-	    rec->mtime_ns == ns_of(&e->st.st_mtim) && rec->ctime_ns == ns_of(&e->st.st_ctim)) {
+	    rec->mtime_ns == ns_of(&e->st.st_mtim) && rec->ctime_ns == ns_of(&e->st.st_ctim) &&
+	    !statcache_racy(c->cache_written_ns, rec->mtime_ns, rec->ctime_ns)) {
 		snprintf(e->sha, sizeof(e->sha), "sha256:%s", rec->hex);
 		e->hashed = true;
 		return 0;
@@ -258,6 +289,12 @@ void ctxfiles_save(struct ctxfiles *c)
 	struct hoist_buf b = HOIST_BUF_INIT;
 	_cleanup_free_ char *dir = NULL, *tmp = NULL;
 	hoist_buf_init(&b, STATCACHE_MAX);
+	struct timespec now, coarse;
+	clock_gettime(CLOCK_REALTIME, &now);
+	clock_gettime(CLOCK_REALTIME_COARSE, &coarse);
+	int64_t written = ns_of(&now) < ns_of(&coarse) ? ns_of(&now) : ns_of(&coarse);
+	if (hoist_buf_addf(&b, STATCACHE_MAGIC "%" PRId64 "\n", written) < 0)
+		goto out;
 	for (size_t i = 0; i < c->n_cache; i++) {
 		const struct statcache_rec *r = &c->cache[i];
 		if (hoist_buf_addf(&b, "%" PRIu64 " %" PRId64 " %" PRId64 " %" PRIu64 " %s %s\n",

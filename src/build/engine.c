@@ -51,7 +51,7 @@ struct build {
 	unsigned tmpn;
 	int steps, cached;
 	struct runstate *run; /* RUN: identity mapping (run.c) */
-	bool locked;	     /* holds the store lock shared */
+	bool locked;	      /* holds the store lock shared */
 };
 
 /* ---- small helpers ----------------------------------------------------- */
@@ -216,6 +216,44 @@ static void add_goquoted_list(struct hoist_buf *out, const struct hoist_strv *v,
 		json_decref(s);
 	}
 	hoist_buf_addc(out, ']');
+}
+
+/* Go's %q of an int (strconv.QuoteRune), as in BuildKit's HEALTHCHECK text. */
+static void add_goquoted_rune(struct hoist_buf *out, int64_t r)
+{
+	static const char esc[] = {'\a', 'a',  '\b', 'b',  '\f', 'f',  '\n',
+				   'n',	 '\r', 'r',  '\t', 't',	 '\v', 'v'};
+	hoist_buf_addc(out, '\'');
+	if (r == '\'' || r == '\\') {
+		hoist_buf_addc(out, '\\');
+		hoist_buf_addc(out, (char)r);
+	} else if (r >= 0x20 && r < 0x7f) {
+		hoist_buf_addc(out, (char)r);
+	} else if (r >= 0 && r < 0x20) {
+		bool done = false;
+		for (size_t i = 0; i < sizeof(esc); i += 2)
+			if (esc[i] == r) {
+				hoist_buf_addc(out, '\\');
+				hoist_buf_addc(out, esc[i + 1]);
+				done = true;
+			}
+		if (!done)
+			hoist_buf_addf(out, "\\x%02x", (unsigned)r);
+	} else if (r == 0x7f) {
+		hoist_buf_adds(out, "\\x7f");
+	} else if (r < 0 || r > 0x10ffff || (r >= 0xd800 && r < 0xe000)) {
+		hoist_buf_adds(out, "\xef\xbf\xbd"); /* U+FFFD */
+	} else if (r < 0x10000) {
+		hoist_buf_addf(out, "\\u%04x", (unsigned)r);
+	} else {
+		hoist_buf_addf(out, "\\U%08x", (unsigned)r);
+	}
+	hoist_buf_addc(out, '\'');
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 static json_t *strv_to_json(const struct hoist_strv *v)
@@ -440,7 +478,8 @@ static int load_store_image(struct build *b, const char *name, struct hoist_imag
 		}
 		hoist_ref_release(&ref);
 	}
-	if (!hoist_store_blob_exists(b->s, dg) && build_pull(b->s, b->o, name, &b->plat, dg, err) < 0)
+	if (!hoist_store_blob_exists(b->s, dg) &&
+	    build_pull(b->s, b->o, name, &b->plat, dg, err) < 0)
 		return hoist_error_prefix(err, "%s:%d: %s", file, line, what);
 	r = hoist_image_load(b->s, dg, &b->plat, img, err);
 	if (r < 0)
@@ -460,6 +499,39 @@ static void step_key(struct build *b, struct stagestate *st, const char *text, s
 {
 	key_begin(k, st->key, &b->plat);
 	key_add(k, "step", text);
+}
+
+static int do_layer_of(struct build *b, struct stagestate *st, struct fstree *t, unsigned gen,
+		       const char *history, struct hoist_error *err)
+{
+	struct hoist_layer_opts lo = {.gzip_level = 0, .source_date_epoch = b->sde};
+	struct hoist_descriptor d;
+	char diff_id[HOIST_DIGEST_MAX];
+	int r = fstree_write_layer(t, b->s, &lo, gen, &d, diff_id, err);
+	if (r < 0)
+		return r;
+	hoist_image_add_layer(&st->img, &d, diff_id);
+	add_history(b, st, history, false);
+	return 0;
+}
+
+/* Overlay `src` (a --link layer's tree) onto `dst`: entries replace, dirs merge. */
+static void merge_tree(struct fsnode *dst, const struct fsnode *src, unsigned gen)
+{
+	for (size_t i = 0; i < src->n_kids; i++) {
+		const struct fsnode *k = src->kids[i];
+		struct fsnode *n = fsnode_child(dst, k->name);
+		if (n && n->e.type == HOIST_ENTRY_DIR && k->e.type == HOIST_ENTRY_DIR) {
+			n->e.mode = k->e.mode;
+			n->e.uid = k->e.uid;
+			n->e.gid = k->e.gid;
+			n->e.mtime = k->e.mtime;
+		} else {
+			n = fsnode_put(dst, k->name, &k->e, k->src);
+		}
+		fsnode_touch(n, gen);
+		merge_tree(n, k, gen);
+	}
 }
 
 static int do_layer(struct build *b, struct stagestate *st, const char *history,
@@ -482,6 +554,55 @@ struct stepctx {
 	size_t stage;
 	int stepno, n_steps;
 };
+
+/* BuildKit's ChompHeredocContent: strip leading tabs from every line. */
+static char *chomp_tabs(const char *s)
+{
+	struct hoist_buf b = HOIST_BUF_INIT;
+	bool bol = true;
+	for (; *s; s++) {
+		if (bol && *s == '\t')
+			continue;
+		bol = *s == '\n';
+		hoist_buf_addc(&b, *s);
+	}
+	return b.data ? hoist_buf_detach(&b, NULL) : hoist_xstrdup("");
+}
+
+/*
+ * A heredoc source of COPY/ADD: its content (chomped for <<-, expanded
+ * unless the terminator was quoted, with quotes kept as BuildKit's
+ * SkipProcessQuotes does) goes to a temp file named after the heredoc.
+ */
+static int heredoc_source(struct build *b, struct copy_req *r, const struct hoist_instr_heredoc *h,
+			  char **envp, int line, struct hoist_error *err)
+{
+	_cleanup_free_ char *content =
+	    h->chomp ? chomp_tabs(h->content) : hoist_xstrdup(h->content);
+	if (h->expand) {
+		struct hoist_shell sh = {.escape = '\\',
+					 .flags = HOIST_SHELL_SKIP_PROCESS_QUOTES,
+					 .lookup = hoist_shell_lookup_envp,
+					 .userdata = envp};
+		char *x = NULL;
+		int rc = hoist_shell_expand_word(&sh, content, &x, err);
+		if (rc < 0) {
+			err->line = line;
+			snprintf(err->file, sizeof(err->file), "%s", b->file);
+			return rc;
+		}
+		free(content);
+		content = x;
+	}
+	_cleanup_free_ char *path = hoist_xasprintf("%s/h%u", b->tmpdir, b->tmpn++);
+	_cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0 || hoist_write_all(fd, content, strlen(content)) < 0)
+		return hoist_error_set(err, -errno, "writing heredoc '%s' to '%s': %s", h->name,
+				       path, strerror(errno));
+	hoist_strv_push(&r->hd_names, h->name);
+	hoist_strv_take(&r->hd_files, TAKE_PTR(path));
+	return 0;
+}
 
 static int run_copy(struct stepctx *sc, const struct hoist_instr *in, char **envp,
 		    struct hoist_error *err)
@@ -509,13 +630,31 @@ static int run_copy(struct stepctx *sc, const struct hoist_instr *in, char **env
 	r.tmp_counter = &b->tmpn;
 	r.mtime_now = mtime_now(b);
 
-	if (in->n_heredocs)
-		return hoist_error_set_at(err, -ENOTSUP, b->file, in->line, 0,
-					  "%s with a heredoc is not supported yet", in->keyword);
+	size_t next_hd = 0;
 	for (size_t i = 0; i < in->srcs.n; i++) {
 		char *w;
+		bool is_hd = false;
+		struct hoist_df_heredoc h = {0};
+		if (next_hd < in->n_heredocs &&
+		    hoist_df_parse_heredoc_word(in->srcs.v[i], &is_hd, &h) >= 0 && is_hd) {
+			hoist_df_heredoc_release(&h);
+			rc = heredoc_source(b, &r, &in->heredocs[next_hd++], envp, in->line, err);
+			if (rc < 0)
+				goto out;
+			continue;
+		}
+		hoist_df_heredoc_release(&h);
 		if ((rc = expand(b, envp, in->srcs.v[i], in->line, &w, err)) < 0)
 			goto out;
+		if (in->parents) {
+			/* The pivot: what comes before "/./" is not kept. */
+			const char *piv = strstr(w, "/./");
+			_cleanup_free_ char *pre =
+			    piv ? hoist_xstrndup(w, (size_t)(piv - w)) : hoist_xstrdup("");
+			_cleanup_free_ char *abs = hoist_xasprintf("/%s", pre);
+			_cleanup_free_ char *clean = go_path_clean(abs);
+			hoist_strv_push(&r.pivots, clean + 1);
+		}
 		hoist_strv_take(&r.srcs, w);
 	}
 	if ((rc = expand(b, envp, in->dest, in->line, &dest, err)) < 0)
@@ -563,7 +702,7 @@ static int run_copy(struct stepctx *sc, const struct hoist_instr *in, char **env
 		r.dest_is_dir = dl == 0 || strcmp(dest, ".") == 0 || dest[dl - 1] == '/';
 		r.dest = hoist_xstrdup(clean);
 	}
-	if (in->srcs.n > 1 && !r.dest_is_dir) {
+	if ((in->srcs.n > 1 || in->parents) && !r.dest_is_dir) {
 		rc = hoist_error_set_at(err, -EINVAL, b->file, in->line, 0,
 					"when using %s with more than one source file, the "
 					"destination must be a directory and end with a /",
@@ -610,6 +749,8 @@ static int run_copy(struct stepctx *sc, const struct hoist_instr *in, char **env
 		hoist_buf_addf(&text, " --exclude=%s", r.excludes.v[i]);
 	for (size_t i = 0; i < r.srcs.n; i++)
 		hoist_buf_addf(&text, " %s", r.srcs.v[i]);
+	for (size_t i = 0; i < r.hd_names.n; i++)
+		hoist_buf_addf(&text, " <<%s", r.hd_names.v[i]);
 	hoist_buf_addf(&text, " %s", dest);
 
 	step_key(b, st, text.data, &k);
@@ -648,11 +789,15 @@ static int run_copy(struct stepctx *sc, const struct hoist_instr *in, char **env
 	}
 	key_finish(&k, st->key);
 
+	/* BuildKit's commit message: expanded sources, then " <<NAME" per
+	 * heredoc, then the expanded destination; flags are not shown. */
 	struct hoist_buf hist = HOIST_BUF_INIT;
 	hoist_buf_adds(&hist, in->keyword);
-	for (size_t i = 0; i < in->srcs.n; i++)
-		hoist_buf_addf(&hist, " %s", in->srcs.v[i]);
-	hoist_buf_addf(&hist, " %s # buildkit", in->dest);
+	for (size_t i = 0; i < r.srcs.n; i++)
+		hoist_buf_addf(&hist, " %s", r.srcs.v[i]);
+	for (size_t i = 0; i < r.hd_names.n; i++)
+		hoist_buf_addf(&hist, " <<%s", r.hd_names.v[i]);
+	hoist_buf_addf(&hist, " %s # buildkit", dest);
 	history = hoist_buf_detach(&hist, NULL);
 	if (record_get(b, st)) {
 		b->cached++;
@@ -671,11 +816,33 @@ static int run_copy(struct stepctx *sc, const struct hoist_instr *in, char **env
 			goto out;
 		}
 	}
-	st->tree->gen++;
-	if ((rc = copy_run(&r, st->tree, err)) < 0)
-		goto out;
-	if ((rc = do_layer(b, st, history, err)) < 0)
-		goto out;
+	if (in->link) {
+		/*
+		 * --link: the copy is made on an empty tree, so the layer does not
+		 * depend on what the destination held (symlinks in the dest path are
+		 * not followed, missing parents are fresh 0755 directories, existing
+		 * ones are not consulted), and then merged over the stage's tree as
+		 * an overlay would.
+		 */
+		struct fstree *lt = fstree_new();
+		lt->gen = 1;
+		rc = copy_run(&r, lt, err);
+		if (rc >= 0)
+			rc = do_layer_of(b, st, lt, 1, history, err);
+		if (rc >= 0) {
+			st->tree->gen++;
+			merge_tree(st->tree->root, lt->root, st->tree->gen);
+		}
+		fstree_free(lt);
+		if (rc < 0)
+			goto out;
+	} else {
+		st->tree->gen++;
+		if ((rc = copy_run(&r, st->tree, err)) < 0)
+			goto out;
+		if ((rc = do_layer(b, st, history, err)) < 0)
+			goto out;
+	}
 	if ((rc = record_put(b, st, err)) < 0)
 		goto out;
 	b->steps++;
@@ -806,10 +973,15 @@ static int run_step(struct stepctx *sc, const struct hoist_instr *in, struct hoi
 			/* The key holds the text as written: ARG values reach the image
 			 * only through instructions that use them, whose expanded text
 			 * is in their own keys. */
-			if (in->kvs[i].value)
-				hoist_buf_addf(&text, " %s=%s", in->kvs[i].key, in->kvs[i].value);
-			else
-				hoist_buf_addf(&text, " %s", in->kvs[i].key);
+			if (in->kvs[i].value) {
+				_cleanup_free_ char *def = NULL;
+				if ((rc = expand(b, envp, in->kvs[i].value, in->line, &def, err)) <
+				    0)
+					goto out;
+				hoist_buf_addf(&text, " %s=%s", key, def);
+			} else {
+				hoist_buf_addf(&text, " %s", key);
+			}
 		}
 		break;
 	case HOIST_INSTR_ENV:
@@ -919,11 +1091,28 @@ static int run_step(struct stepctx *sc, const struct hoist_instr *in, struct hoi
 								"invalid port '%s' in EXPOSE", *w);
 					break;
 				}
-				hoist_buf_addf(&text, " %s", *w);
+				hoist_strv_push(&parts, *w);
 			}
 			hoist_strv_free(ws);
 			if (rc < 0)
 				goto out;
+		}
+		/* BuildKit: fmt's %v of this instruction's nat.PortSet, keys sorted. */
+		{
+			json_t *mine = json_object();
+			for (size_t i = 0; i < parts.n; i++)
+				(void)add_ports(mine, parts.v[i]);
+			struct hoist_strv keys = HOIST_STRV_INIT;
+			const char *kk;
+			json_t *vv;
+			json_object_foreach(mine, kk, vv) hoist_strv_push(&keys, kk);
+			qsort(keys.v, keys.n, sizeof(*keys.v), cmp_str);
+			hoist_buf_adds(&text, " map[");
+			for (size_t i = 0; i < keys.n; i++)
+				hoist_buf_addf(&text, "%s%s:{}", i ? " " : "", keys.v[i]);
+			hoist_buf_addc(&text, ']');
+			hoist_strv_release(&keys);
+			json_decref(mine);
 		}
 		break;
 	}
@@ -1003,8 +1192,9 @@ static int run_step(struct stepctx *sc, const struct hoist_instr *in, struct hoi
 		hoist_format_duration(h->start_period, i3, sizeof(i3));
 		hoist_buf_adds(&text, "HEALTHCHECK &{");
 		add_goquoted_list(&text, &h->test, true);
-		hoist_buf_addf(&text, " \"%s\" \"%s\" \"%s\" '\\x%02llx'}", i1, i2, i3,
-			       (unsigned long long)h->retries);
+		hoist_buf_addf(&text, " \"%s\" \"%s\" \"%s\" ", i1, i2, i3);
+		add_goquoted_rune(&text, h->retries);
+		hoist_buf_addc(&text, '}');
 		break;
 	}
 	case HOIST_INSTR_ONBUILD: {
@@ -1379,6 +1569,13 @@ int hoist_build_run(struct hoist_store *s, const struct hoist_build_opts *o,
 		}
 		b.tmpdir = hoist_xstrdup(tmpl);
 	}
+	/* Blobs written from here on are unreferenced until the cache records
+	 * and tags are: keep `hoist cache prune` (exclusive) out meanwhile. */
+	{
+		if ((rc = hoist_store_lock(s, false, err)) < 0)
+			goto out;
+		b.locked = true;
+	}
 
 	b.st = hoist_xcalloc(b.df->n_stages, sizeof(*b.st));
 	for (size_t i = 0; i < b.df->n_stages; i++)
@@ -1413,13 +1610,6 @@ int hoist_build_run(struct hoist_store *s, const struct hoist_build_opts *o,
 	if (b.sde >= 0 || !json_object_get(fin->img.config, "created")) {
 		_cleanup_free_ char *ts = created_now(&b);
 		json_object_set_new(fin->img.config, "created", json_string(ts));
-	}
-	/* Blobs written from here on are unreferenced until the cache records
-	 * and tags are: keep `hoist cache prune` (exclusive) out meanwhile. */
-	{
-		if ((rc = hoist_store_lock(s, false, err)) < 0)
-			goto out;
-		b.locked = true;
 	}
 
 	struct hoist_descriptor man;
