@@ -142,6 +142,34 @@ struct hoist_sandbox_mount {
 
 typedef void (*hoist_sandbox_log_fn)(const char *msg, void *userdata);
 
+/* ---- foreign platforms (qemu-user) ------------------------------------ */
+
+/* How a run's binaries are executed (see docs/multiarch.md, "the three qemu paths"). */
+enum hoist_emulation {
+	HOIST_EMUL_NATIVE = 0,	   /* the host's own architecture */
+	HOIST_EMUL_NATIVE32,	   /* linux/386 on amd64: native, 32-bit personality */
+	HOIST_EMUL_HOST_BINFMT,	   /* (1) a host binfmt_misc entry with the F flag */
+	HOIST_EMUL_PRIVATE_BINFMT, /* (2) a binfmt_misc instance in the run's user namespace */
+};
+
+struct hoist_emulator {
+	enum hoist_emulation path;
+	char name[64];	       /* binfmt entry, e.g. "qemu-aarch64"; "" when native */
+	char interpreter[256]; /* host path of the interpreter; "" when native */
+};
+
+/* "native", "host binfmt_misc", "private binfmt_misc", ... */
+const char *hoist_emulation_name(enum hoist_emulation e);
+
+/*
+ * Which way binaries of platform p (NULL: the host's) would run here,
+ * without running anything. Fails (path 3) with a message naming what to
+ * install or enable: -ENOEXEC when neither a host F entry nor a private
+ * binfmt_misc (Linux >= 6.7 plus Debian's qemu-user-static) is available.
+ */
+int hoist_sandbox_emulator(const struct hoist_platform *p, struct hoist_emulator *ret,
+			   struct hoist_error *err);
+
 struct hoist_sandbox_opts {
 	/* Root filesystem: the lower directories, bottom first (hoist_rootfs_prepare). */
 	const struct hoist_rootfs *rootfs;
@@ -169,6 +197,12 @@ struct hoist_sandbox_opts {
 
 	hoist_sandbox_log_fn log; /* progress lines ("sandbox: subuid mode ..."), may be NULL */
 	void *log_userdata;
+
+	/* The platform of the root filesystem's binaries; NULL or the host's:
+	 * native. Otherwise the run goes through qemu-user (hoist_sandbox_emulator:
+	 * the path taken is reported through log). Unpacking and the layer are
+	 * native either way. */
+	const struct hoist_platform *platform;
 };
 
 void hoist_sandbox_opts_init(struct hoist_sandbox_opts *o);
@@ -180,7 +214,19 @@ struct hoist_sandbox_result {
 	struct hoist_descriptor layer; /* when has_layer */
 	char diff_id[HOIST_DIGEST_MAX];
 	bool layer_empty; /* the upper dir held no change */
+	int term_signal;  /* the command was killed by this signal (exit_status 128+N); 0: it exited
+			   */
+	struct hoist_emulator emulator; /* how it ran (path HOIST_EMUL_NATIVE: natively) */
 };
+
+/*
+ * One line for a finished command, for error messages: "exited with status
+ * 3", "was killed by signal 9 (Killed)", or under emulation with a crash
+ * signal (SEGV, BUS, ILL, ABRT, FPE, TRAP, SYS) "qemu-aarch64 crashed with
+ * signal 11 (Segmentation fault) ..." — qemu dies by the same signal
+ * whether the emulated program or the emulator itself faulted.
+ */
+void hoist_sandbox_describe_exit(const struct hoist_sandbox_result *res, char *buf, size_t size);
 
 /*
  * Run opts->argv in the sandbox and wait for it. Returns 0 when the command

@@ -35,6 +35,8 @@ static void usage(FILE *f)
 		   "      --hostname NAME    the container's host name\n"
 		   "      --rm               accepted for compatibility: nothing is kept anyway\n"
 		   "      --identity MODE    auto (default), root, subuid or single\n"
+		   "      --platform P       os/arch[/variant] (default: the image's; foreign\n"
+		   "                         ones run under qemu-user, see docs/multiarch.md)\n"
 		   "      --commit NAME      save the changes as a new image tagged NAME\n"
 		   "      --progress MODE    plain: report the sandbox set-up; quiet (default)\n"
 		   "  -h, --help             print this help\n");
@@ -154,6 +156,7 @@ int cmd_run(int argc, char **argv)
 	    {"identity", required_argument, NULL, 'I'},
 	    {"commit", required_argument, NULL, 'C'},
 	    {"progress", required_argument, NULL, 'P'},
+	    {"platform", required_argument, NULL, 'T'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -162,7 +165,7 @@ int cmd_run(int argc, char **argv)
 	_cleanup_strv_ struct hoist_strv mstr = HOIST_STRV_INIT;
 	size_t n_mounts = 0;
 	const char *workdir = NULL, *user = NULL, *hostname = NULL, *entrypoint = NULL;
-	const char *commit = NULL;
+	const char *commit = NULL, *platform_opt = NULL;
 	enum hoist_net_mode net = HOIST_NET_HOST;
 	enum hoist_idmode want = HOIST_IDMODE_AUTO;
 	bool plain = false;
@@ -235,6 +238,9 @@ int cmd_run(int argc, char **argv)
 		case 'C':
 			commit = optarg;
 			break;
+		case 'T':
+			platform_opt = optarg;
+			break;
 		case 'P':
 			if (strcmp(optarg, "plain") == 0)
 				plain = true;
@@ -267,13 +273,26 @@ int cmd_run(int argc, char **argv)
 	char digest[HOIST_DIGEST_MAX];
 	int ret = EXIT_SANDBOX, r;
 
+	struct hoist_platform plat;
+	bool have_plat = false;
 	hoist_image_init(&img);
+	if (platform_opt) {
+		if (hoist_platform_parse(platform_opt, &plat, &err) < 0) {
+			cli_fail(&err);
+			return HOIST_EXIT_USAGE;
+		}
+		have_plat = true;
+	}
 	if ((r = hoist_store_open(root, &s, &err)) < 0 ||
 	    (r = resolve_image(s, image_name, digest, &err)) < 0 ||
-	    (r = hoist_image_load(s, digest, NULL, &img, &err)) < 0) {
+	    (r = hoist_image_load(s, digest, have_plat ? &plat : NULL, &img, &err)) < 0) {
 		cli_fail(&err);
 		goto out;
 	}
+	/* Without --platform the image's own platform decides: `hoist run`
+	 * of an arm64 image goes through qemu by itself. */
+	if (!have_plat && hoist_index_config_platform(img.config, &plat, NULL, NULL) == 0)
+		have_plat = true;
 	const json_t *cfg = json_object_get(img.config, "config");
 	const json_t *ids = json_object_get(json_object_get(img.config, "rootfs"), "diff_ids");
 	push_json_strings(&diff_ids, ids);
@@ -343,6 +362,7 @@ int cmd_run(int argc, char **argv)
 	o.stderr_fd = 2;
 	o.want_layer = commit != NULL;
 	o.log = plain ? log_plain : log_debug;
+	o.platform = have_plat ? &plat : NULL;
 
 	struct hoist_sandbox_result res;
 	fflush(NULL);
@@ -353,6 +373,11 @@ int cmd_run(int argc, char **argv)
 		goto out;
 	}
 	ret = res.exit_status;
+	if (res.term_signal && res.emulator.name[0]) {
+		char what[256];
+		hoist_sandbox_describe_exit(&res, what, sizeof(what));
+		fprintf(stderr, "hoist: %s %s\n", o.argv[0], what);
+	}
 	if (commit && res.has_layer) {
 		if (commit_image(s, &img, &res, commit, o.argv, &err) < 0) {
 			cli_fail(&err);

@@ -22,11 +22,13 @@
 #include <linux/sched.h>
 #include <linux/seccomp.h>
 #include <net/if.h>
+#include <sched.h>
 #include <signal.h>
 #include <stddef.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -359,6 +361,43 @@ static void install_fakery(const struct child_ctx *c)
 #endif
 }
 
+/*
+ * Private binfmt_misc (Linux 6.7+: one instance per user namespace, made by
+ * the first mount there; its entries live as long as that mount, which is
+ * inside the new root). The rule's interpreter is /proc/self/fd/N, the
+ * qemu binary the parent opened, and F makes the kernel open it now, so
+ * nothing of qemu needs to be in the image.
+ */
+static void setup_binfmt(const struct child_ctx *c)
+{
+	if (!c->binfmt_rule[0])
+		return;
+	if (c->late_userns) {
+		/* Real root has no private instance: binfmt_misc of the initial
+		 * user namespace is the host's. A child user namespace with ids
+		 * mapped to themselves (written by the parent, which holds
+		 * CAP_SETUID there) and a mount namespace it owns get one. The
+		 * UTS, network and PID setup above needed the initial one. */
+		char ch = 'u';
+		if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0)
+			fail(c, CSTEP_USERNS, errno, "");
+		if (write(c->map_req_fd, &ch, 1) != 1 || read(c->map_ack_fd, &ch, 1) != 1)
+			fail(c, CSTEP_USERNS, EPIPE, "");
+		if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
+			fail(c, CSTEP_USERNS, errno, "");
+	}
+	if (mount("binfmt_misc", "/proc/sys/fs/binfmt_misc", "binfmt_misc",
+		  MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+		fail(c, CSTEP_BINFMT, errno, "/proc/sys/fs/binfmt_misc");
+	int fd = open("/proc/sys/fs/binfmt_misc/register", O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		fail(c, CSTEP_BINFMT, errno, "/proc/sys/fs/binfmt_misc/register");
+	size_t len = strlen(c->binfmt_rule);
+	if (write(fd, c->binfmt_rule, len) != (ssize_t)len)
+		fail(c, CSTEP_BINFMT, errno, c->binfmt_rule);
+	close(fd);
+}
+
 static volatile sig_atomic_t cmd_pid;
 static void init_forward(int sig)
 {
@@ -454,6 +493,8 @@ static __attribute__((noreturn)) void run_command(const struct child_ctx *c)
 		fail(c, CSTEP_USER, errno, "setresuid");
 	if (chdir(c->cwd) < 0)
 		fail(c, CSTEP_CWD, errno, c->cwd);
+	if (c->personality32 && personality(PER_LINUX32) < 0)
+		fail(c, CSTEP_EXEC, errno, "personality");
 	/* Nothing of ours may reach the command (CVE-2024-21626: a leaked fd
 	 * to a host directory is a way out). CLOEXEC rather than close, so the
 	 * error pipe still works should execve fail. */
@@ -515,6 +556,7 @@ void child_main(const struct child_ctx *c)
 		fail(c, CSTEP_HOSTNAME, errno, c->hostname);
 	if (c->net_none)
 		loopback_up(c);
+	setup_binfmt(c);
 	if (c->mode == HOIST_IDMODE_SINGLE)
 		install_fakery(c);
 
@@ -539,7 +581,6 @@ void child_main(const struct child_ctx *c)
 		run_command(c);
 	cmd_pid = pid;
 	sigprocmask(SIG_SETMASK, &old, NULL);
-	close(c->err_fd);
 	for (;;) {
 		int st;
 		pid_t w = waitpid(-1, &st, 0);
@@ -547,7 +588,15 @@ void child_main(const struct child_ctx *c)
 			continue;
 		if (w < 0)
 			_exit(125);
-		if (w == pid)
+		if (w == pid) {
+			/* Our exit code cannot tell "killed by 11" from "exit 139":
+			 * the raw status goes to the parent first. */
+			struct child_err done;
+			memset(&done, 0, sizeof(done));
+			done.step = CSTEP_DONE;
+			done.wait_status = st;
+			(void)!write(c->err_fd, &done, sizeof(done));
 			_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+		}
 	}
 }

@@ -36,12 +36,16 @@ enum child_step {
 	CSTEP_USER,
 	CSTEP_CWD,
 	CSTEP_EXEC,
+	CSTEP_USERNS, /* root mode, private binfmt_misc: the late user namespace */
+	CSTEP_BINFMT, /* mounting binfmt_misc and registering the interpreter */
+	CSTEP_DONE,   /* not an error: the init's last record, with the command's status */
 };
 
 /* Reported by the child on its error pipe (fixed size, no formatting). */
 struct child_err {
 	int step;
 	int err;
+	int wait_status; /* CSTEP_DONE: the command's waitpid status */
 	char what[256];
 };
 
@@ -80,6 +84,13 @@ struct child_ctx {
 	size_t n_lowers;
 	struct child_mount mounts[CHILD_MAX_MOUNTS];
 	size_t n_mounts;
+	/* Foreign platforms: a private binfmt_misc rule to register (""), and
+	 * in root mode the user namespace that owns it, made after pivot_root
+	 * with the parent writing its identity maps (map_req/map_ack). */
+	char binfmt_rule[1024];
+	bool late_userns;
+	int map_req_fd, map_ack_fd;
+	bool personality32;
 };
 
 /* clone3() without a new stack: returns like fork(). -errno on failure. */

@@ -11,6 +11,8 @@
 #include <linux/sched.h>
 #include <signal.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -125,10 +127,75 @@ static const char *step_name(int step)
 	    [CSTEP_USER] = "switching user",
 	    [CSTEP_CWD] = "changing to the working directory",
 	    [CSTEP_EXEC] = "executing",
+	    [CSTEP_USERNS] = "making the user namespace for binfmt_misc",
+	    [CSTEP_BINFMT] = "registering the qemu interpreter in a private binfmt_misc",
 	};
 	if (step >= 0 && (size_t)step < ARRAY_SIZE(names) && names[step])
 		return names[step];
 	return "setting up the sandbox";
+}
+
+/*
+ * Run directories left by a killed hoist: every live run holds an flock on
+ * its directory, so one we can lock is nobody's. Removed with our mapping
+ * (a different identity mode's leftovers fail quietly and stay).
+ */
+static void remove_stale_runs(const struct hoist_sandbox_opts *o, const char *tmpbase)
+{
+	_cleanup_close_ int dfd = open(tmpbase, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return;
+	DIR *d = fdopendir(dfd);
+	if (!d)
+		return;
+	dfd = -1;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (!hoist_startswith(de->d_name, "run-"))
+			continue;
+		_cleanup_close_ int fd =
+		    openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0)
+			continue;
+		_cleanup_free_ char *p = hoist_xasprintf("%s/%s", tmpbase, de->d_name);
+		struct hoist_error e = {0};
+		if (rm_rf_at(AT_FDCWD, p) < 0 && sandbox_remove_tree(o->idmap, p, &e) < 0)
+			continue;
+		say(o, "sandbox: removed '%s' left by an earlier run", p);
+	}
+	closedir(d);
+}
+
+/* The run directory: as the plain user when nothing in it belongs to
+ * another id (the common case, no fork), else from a user namespace. */
+static int remove_rundir(const struct hoist_idmap *m, const char *rundir, struct hoist_error *err)
+{
+	int r = rm_rf_at(AT_FDCWD, rundir);
+	if (r == 0)
+		return 0;
+	if (m->mode == HOIST_IDMODE_ROOT)
+		return hoist_error_set(err, r, "removing '%s': %s", rundir, strerror(-r));
+	return sandbox_remove_tree(m, rundir, err);
+}
+
+static bool crash_signal(int sig)
+{
+	return sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGABRT ||
+	       sig == SIGFPE || sig == SIGTRAP || sig == SIGSYS;
+}
+
+void hoist_sandbox_describe_exit(const struct hoist_sandbox_result *res, char *buf, size_t size)
+{
+	int sig = res->term_signal;
+	if (sig == 0)
+		snprintf(buf, size, "exited with status %d", res->exit_status);
+	else if (res->emulator.name[0] && crash_signal(sig))
+		snprintf(buf, size,
+			 "%s crashed with signal %d (%s): the emulated program faulted or qemu "
+			 "cannot emulate it",
+			 res->emulator.name, sig, strsignal(sig));
+	else
+		snprintf(buf, size, "was killed by signal %d (%s)", sig, strsignal(sig));
 }
 
 static volatile sig_atomic_t forward_pid;
@@ -143,6 +210,9 @@ int hoist_sandbox_run(struct hoist_store *s, const struct hoist_sandbox_opts *o,
 {
 	const struct hoist_idmap *m = o->idmap;
 	struct child_ctx *c = NULL;
+	struct sandbox_emul em = {.interp_fd = -1};
+	_cleanup_close_ int runlock = -1;
+	int map_req[2] = {-1, -1}, map_ack[2] = {-1, -1};
 	_cleanup_free_ char *rundir = NULL, *hosts = NULL, *hn = NULL;
 	_cleanup_strv_ struct hoist_strv stubs = HOIST_STRV_INIT;
 	_cleanup_strv_ struct hoist_strv keep = HOIST_STRV_INIT; /* strings c points into */
@@ -175,13 +245,47 @@ int hoist_sandbox_run(struct hoist_store *s, const struct hoist_sandbox_opts *o,
 		break;
 	}
 
+	if ((r = sandbox_emul_prepare(o->platform, true, &em, err)) < 0)
+		return r;
+	ret->emulator.path = em.path;
+	snprintf(ret->emulator.name, sizeof(ret->emulator.name), "%s", em.name);
+	snprintf(ret->emulator.interpreter, sizeof(ret->emulator.interpreter), "%s",
+		 em.interpreter);
+	switch (em.path) {
+	case HOIST_EMUL_NATIVE:
+		break;
+	case HOIST_EMUL_NATIVE32:
+		say(o, "sandbox: linux/386 runs natively with the 32-bit personality");
+		break;
+	case HOIST_EMUL_HOST_BINFMT:
+		say(o, "sandbox: %s through the host's binfmt_misc entry '%s' (%s, flag F)",
+		    em.platform, em.name, em.interpreter);
+		break;
+	case HOIST_EMUL_PRIVATE_BINFMT:
+		say(o,
+		    "sandbox: %s through a private binfmt_misc entry '%s' (%s) in the run's user "
+		    "namespace%s%s%s",
+		    em.platform, em.name, em.interpreter, em.host_nof[0] ? "; host entry '" : "",
+		    em.host_nof, em.host_nof[0] ? "' lacks the F flag" : "");
+		break;
+	}
+
 	_cleanup_free_ char *tmpbase = hoist_xasprintf("%s/tmp", hoist_store_root(s));
 	sandbox_mkdir_p(tmpbase, 0700);
+	remove_stale_runs(o, tmpbase);
 	rundir = hoist_xasprintf("%s/run-XXXXXX", tmpbase);
-	if (!mkdtemp(rundir))
-		return hoist_error_set(err, -errno, "creating a run directory in '%s': %s", tmpbase,
-				       strerror(errno));
+	if (!mkdtemp(rundir)) {
+		r = hoist_error_set(err, -errno, "creating a run directory in '%s': %s", tmpbase,
+				    strerror(errno));
+		free(rundir);
+		rundir = NULL;
+		goto out;
+	}
 	chmod(rundir, 0755); /* container root must traverse it in subuid mode */
+	/* Held until we return: tells remove_stale_runs() this run is alive. */
+	runlock = open(rundir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (runlock >= 0)
+		(void)flock(runlock, LOCK_EX);
 
 	c = hoist_xcalloc(1, sizeof(*c));
 	c->mode = m->mode;
@@ -194,6 +298,12 @@ int hoist_sandbox_run(struct hoist_store *s, const struct hoist_sandbox_opts *o,
 	c->argv = (char *const *)o->argv;
 	c->envp = (char *const *)o->env;
 	c->parent_pid = getpid();
+	c->map_req_fd = c->map_ack_fd = -1;
+	c->personality32 = em.path == HOIST_EMUL_NATIVE32;
+	if (em.path == HOIST_EMUL_PRIVATE_BINFMT) {
+		snprintf(c->binfmt_rule, sizeof(c->binfmt_rule), "%s", em.rule);
+		c->late_userns = m->mode == HOIST_IDMODE_ROOT;
+	}
 
 	/* PATH for the executable lookup comes from the container env, never ours. */
 	snprintf(c->path_env, sizeof(c->path_env), "%s",
@@ -357,6 +467,12 @@ int hoist_sandbox_run(struct hoist_store *s, const struct hoist_sandbox_opts *o,
 		r = hoist_error_set(err, -errno, "pipe: %s", strerror(errno));
 		goto out;
 	}
+	if (c->late_userns && (pipe2(map_req, O_CLOEXEC) < 0 || pipe2(map_ack, O_CLOEXEC) < 0)) {
+		r = hoist_error_set(err, -errno, "pipe: %s", strerror(errno));
+		goto out;
+	}
+	c->map_req_fd = map_req[1];
+	c->map_ack_fd = map_ack[0];
 	c->sync_fd = sync_pipe[0];
 	c->err_fd = err_pipe[1];
 	c->stdio[0] = o->stdin_fd;
@@ -402,10 +518,42 @@ int hoist_sandbox_run(struct hoist_store *s, const struct hoist_sandbox_opts *o,
 
 	struct child_err ce;
 	ssize_t n;
-	if (r == 0) {
+	int done_status = -1;
+	if (r == 0 && c->late_userns) {
+		/* The child asks once it has unshared; EOF: it failed before. */
+		char ch;
+		close(map_req[1]);
+		close(map_ack[0]);
+		map_req[1] = map_ack[0] = -1;
+		do
+			n = read(map_req[0], &ch, 1);
+		while (n < 0 && errno == EINTR);
+		if (n == 1) {
+			static const char ident[] = "0 0 4294967295\n";
+			char p[64];
+			_cleanup_close_ int ufd = -1, gfd = -1;
+			snprintf(p, sizeof(p), "/proc/%d/uid_map", (int)pid);
+			ufd = open(p, O_WRONLY | O_CLOEXEC);
+			snprintf(p, sizeof(p), "/proc/%d/gid_map", (int)pid);
+			gfd = open(p, O_WRONLY | O_CLOEXEC);
+			if (ufd < 0 || gfd < 0 || write(ufd, ident, strlen(ident)) < 0 ||
+			    write(gfd, ident, strlen(ident)) < 0)
+				r = hoist_error_set(err, -errno,
+						    "writing the maps of the binfmt_misc user "
+						    "namespace: %s",
+						    strerror(errno));
+			else
+				(void)!write(map_ack[1], "x", 1);
+		}
+	}
+	while (r == 0) {
 		do
 			n = read(err_pipe[0], &ce, sizeof(ce));
 		while (n < 0 && errno == EINTR);
+		if (n == (ssize_t)sizeof(ce) && ce.step == CSTEP_DONE) {
+			done_status = ce.wait_status;
+			continue;
+		}
 		if (n == (ssize_t)sizeof(ce)) {
 			ce.what[sizeof(ce.what) - 1] = '\0';
 			if (ce.step == CSTEP_EXEC)
@@ -413,15 +561,27 @@ int hoist_sandbox_run(struct hoist_store *s, const struct hoist_sandbox_opts *o,
 						    ce.err == ENOENT
 							? "executable file not found in $PATH"
 							: strerror(ce.err));
+			else if (ce.step == CSTEP_BINFMT)
+				r = hoist_error_set(
+				    err, -ce.err,
+				    "sandbox: %s: cannot mount a private binfmt_misc (%s; it needs "
+				    "Linux 6.7 or later): register %s globally with the F flag "
+				    "instead (as root: cat /usr/lib/binfmt.d/%s.conf > "
+				    "/proc/sys/fs/binfmt_misc/register)",
+				    em.platform, strerror(ce.err), em.name, em.name);
 			else
 				r = hoist_error_set(err, -ce.err, "sandbox: %s%s%s%s: %s",
 						    step_name(ce.step), ce.what[0] ? " '" : "",
 						    ce.what, ce.what[0] ? "'" : "",
 						    strerror(ce.err));
+			if (ce.step == CSTEP_EXEC && ce.err == ENOEXEC && em.platform[0])
+				hoist_error_prefix(err, "%s under %s", em.platform,
+						   em.name[0] ? em.name : "no emulator");
 		}
-	} else {
-		kill(pid, SIGKILL);
+		break;
 	}
+	if (r < 0)
+		kill(pid, SIGKILL);
 	int st = wait_pid(pid);
 	forward_pid = 0;
 	sigaction(SIGINT, &old_int, NULL);
@@ -436,6 +596,13 @@ int hoist_sandbox_run(struct hoist_store *s, const struct hoist_sandbox_opts *o,
 		goto out;
 	}
 	ret->exit_status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	if (done_status >= 0 && WIFSIGNALED(done_status))
+		ret->term_signal = WTERMSIG(done_status);
+	if (ret->term_signal && em.name[0] && crash_signal(ret->term_signal)) {
+		char what[256];
+		hoist_sandbox_describe_exit(ret, what, sizeof(what));
+		say(o, "sandbox: %s", what);
+	}
 
 	if (o->want_layer && ret->exit_status == 0) {
 		struct upper_diff_args a = {.store = s,
@@ -459,7 +626,12 @@ out:
 			close(sync_pipe[i]);
 		if (err_pipe[i] >= 0)
 			close(err_pipe[i]);
+		if (map_req[i] >= 0)
+			close(map_req[i]);
+		if (map_ack[i] >= 0)
+			close(map_ack[i]);
 	}
+	sandbox_emul_release(&em);
 	if (c)
 		for (size_t i = 0; i < c->n_mounts; i++)
 			if (c->mounts[i].type == HOIST_MOUNT_SECRET && c->mounts[i].src_fd >= 0)
@@ -467,7 +639,7 @@ out:
 	free(c);
 	if (rundir) {
 		struct hoist_error rmerr = {0};
-		if (sandbox_remove_tree(m, rundir, &rmerr) < 0)
+		if (remove_rundir(m, rundir, &rmerr) < 0)
 			say(o, "sandbox: could not remove '%s': %s", rundir, rmerr.msg);
 	}
 	return r;

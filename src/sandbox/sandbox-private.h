@@ -54,3 +54,24 @@ int upper_diff_fn(void *arg, void *out, struct hoist_error *err);
 
 /* Remove a tree that may hold ids of m's mapping (from inside a userns). */
 int sandbox_remove_tree(const struct hoist_idmap *m, const char *path, struct hoist_error *err);
+
+/* Foreign platforms (qemu.c): how the run's binaries get executed. */
+struct sandbox_emul {
+	enum hoist_emulation path;
+	char platform[96];     /* "linux/arm64" when foreign */
+	char name[64];	       /* binfmt entry name, "qemu-aarch64" */
+	char interpreter[256]; /* host path of the interpreter */
+	char host_nof[64];     /* a matching host entry lacking F (ignored), or "" */
+	char rule[1024];       /* private path: the line for binfmt_misc/register */
+	int interp_fd;	       /* private path: the interpreter, for /proc/self/fd/N */
+};
+
+/*
+ * Pick the emulation for platform p (NULL: native) in the order of the
+ * issue: a host F entry, else a private binfmt_misc rule (Linux 6.7+,
+ * Debian's qemu-user-static), else an error naming what to install.
+ * Release with sandbox_emul_release() (closes interp_fd).
+ */
+int sandbox_emul_prepare(const struct hoist_platform *p, bool may_private, struct sandbox_emul *em,
+			 struct hoist_error *err);
+void sandbox_emul_release(struct sandbox_emul *em);
