@@ -14,6 +14,7 @@
  * made here, before clone().
  */
 #include <ctype.h>
+#include <stdlib.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -174,8 +175,13 @@ static bool find_host_entry(const struct arch_info *a, char *ret_name, size_t na
 		if (hoist_read_file_at(dirfd(d), de->d_name, ENTRY_MAX, &data, &len, NULL) < 0 ||
 		    parse_host_entry(data, &e) < 0 || !e.enabled || !entry_matches(&e, sample))
 			continue;
-		if (!e.flag_f) {
-			snprintf(ret_nof, nof_size, "%.63s", de->d_name);
+		/* Debian's "-binfmt-P" interpreters expect the P flag (argv[0]
+		 * preserved); registered without it, every argument shifts by one. */
+		bool p_broken = hoist_endswith(e.interpreter, "-binfmt-P") && !strchr(e.flags, 'P');
+		if (!e.flag_f || p_broken) {
+			snprintf(ret_nof, nof_size, "%.40s' %s", de->d_name,
+				 p_broken ? "has a -binfmt-P interpreter without the P flag"
+					  : "lacks the F flag");
 			continue;
 		}
 		snprintf(ret_name, name_size, "%.63s", de->d_name);
@@ -287,8 +293,12 @@ int sandbox_emul_prepare(const struct hoist_platform *p, bool may_private, struc
 		return hoist_error_set(err, -ENOEXEC, "no qemu-user emulator known for '%s'", want);
 	snprintf(em->platform, sizeof(em->platform), "%s", want);
 
-	char nof[64] = "";
-	if (find_host_entry(a, em->name, sizeof(em->name), em->interpreter, sizeof(em->interpreter),
+	char nof[128] = "";
+	/* HOIST_BINFMT=private ignores the host's table (tests, or a host
+	 * entry that is known to be broken). */
+	const char *force = getenv("HOIST_BINFMT");
+	bool private_only = force && strcmp(force, "private") == 0;
+	if (!private_only && find_host_entry(a, em->name, sizeof(em->name), em->interpreter, sizeof(em->interpreter),
 			    nof, sizeof(nof))) {
 		em->path = HOIST_EMUL_HOST_BINFMT;
 		return 0;
@@ -306,7 +316,7 @@ int sandbox_emul_prepare(const struct hoist_platform *p, bool may_private, struc
 		    "and a private binfmt_misc needs Linux 6.7 or later: register it globally as "
 		    "root (cat %s/qemu-%s.conf > %s/register, with F in the flags) or "
 		    "upgrade the kernel",
-		    want, a->qemu, nof[0] ? " ('" : "", nof, nof[0] ? "' lacks F)" : "",
+		    want, a->qemu, nof[0] ? " ('" : "", nof, nof[0] ? ")" : "",
 		    DEBIAN_BINFMT_D, a->qemu, HOST_BINFMT);
 	int r = private_rule(a, em, err);
 	if (r < 0) {

@@ -264,9 +264,9 @@ int hoist_sandbox_run(struct hoist_store *s, const struct hoist_sandbox_opts *o,
 	case HOIST_EMUL_PRIVATE_BINFMT:
 		say(o,
 		    "sandbox: %s through a private binfmt_misc entry '%s' (%s) in the run's user "
-		    "namespace%s%s%s",
-		    em.platform, em.name, em.interpreter, em.host_nof[0] ? "; host entry '" : "",
-		    em.host_nof, em.host_nof[0] ? "' lacks the F flag" : "");
+		    "namespace%s%s",
+		    em.platform, em.name, em.interpreter, em.host_nof[0] ? "; ignored host entry '" : "",
+		    em.host_nof);
 		break;
 	}
 

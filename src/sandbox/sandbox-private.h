@@ -61,7 +61,7 @@ struct sandbox_emul {
 	char platform[96];     /* "linux/arm64" when foreign */
 	char name[64];	       /* binfmt entry name, "qemu-aarch64" */
 	char interpreter[256]; /* host path of the interpreter */
-	char host_nof[64];     /* a matching host entry lacking F (ignored), or "" */
+	char host_nof[128];    /* "NAME' why": a matching host entry we ignored, or "" */
 	char rule[1024];       /* private path: the line for binfmt_misc/register */
 	int interp_fd;	       /* private path: the interpreter, for /proc/self/fd/N */
 };
