@@ -1,0 +1,118 @@
+#!/bin/sh
+# hoist chain on stand-ins of atom's docker/stock and docker/graphics
+# (tests/chain/fixtures): the chain builds from an offline busybox base,
+# every step's build args arrive, intermediates are tagged, a rebuild is all
+# cache hits, a change in step 5 rebuilds steps 5..9 only, and build.sh's
+# compat mode names things as build.sh does. TAP output.
+set -u
+H=${HOIST_BIN:?}; SRC=${HOIST_SRCDIR:?}
+n=0; failed=0
+ok() { n=$((n+1)); echo "ok $n - $1"; }
+nok() { n=$((n+1)); failed=$((failed+1)); echo "not ok $n - $1"; }
+check() { d=$1; shift; if "$@"; then ok "$d"; else nok "$d"; fi; }
+diag() { sed 's/^/# /' "$@"; }
+skip_all() {
+	if [ -n "${HOIST_TEST_NO_SKIP:-}" ]; then echo "Bail out! skipped in CI: $1"; exit 1; fi
+	echo "1..0 # SKIP $1"; exit 77
+}
+[ -x /bin/busybox ] || skip_all "busybox-static not installed"
+case $(uname -m) in
+x86_64) P=amd64 ;;
+aarch64) P=aarch64 ;;
+*) skip_all "the fixtures' args files are for amd64 and aarch64" ;;
+esac
+
+W=$(mktemp -d /tmp/hoist-chain-test.XXXXXX)
+trap 'rm -rf "$W"' EXIT
+export HOIST_ROOT="$W/store"
+cp -r "$SRC/tests/chain/fixtures" "$W/atom"
+A="$W/atom"
+"$SRC/scripts/mkrootfs-busybox.sh" "$W/bb.tar"
+"$H" import "$W/bb.tar" bb >/dev/null
+check "import the busybox base" [ $? -eq 0 ]
+
+# list: order and args files
+"$H" chain list --platform $P "$A/docker/stock" >"$W/list" 2>&1
+check "list: nine steps in numeric order" \
+	[ "$(awk '{print $3}' "$W/list" | sed 's|.*/||' | tr '\n' ' ')" = \
+	"01-Dockerfile-packages 02-Dockerfile-python 03-Dockerfile-blas 04-Dockerfile-python-numpy 05-Dockerfile-arrow 10-Dockerfile-c-cpp 20-Dockerfile-python-arrow 21-Dockerfile-python-redis 90-Dockerfile-redis " ]
+"$H" chain list --platform aarch64 "$A/docker/stock" >"$W/list-arm" 2>&1
+check "list: aarch64 takes the -aarch64-args files" \
+	grep -q "03-Dockerfile-blas --build-arg 'BLAS_ARGS=TARGET=ARMV8'" "$W/list-arm"
+"$H" chain list --platform linux/arm64 "$A/docker/stock" >"$W/list-arm2" 2>&1
+check "list: linux/arm64 is aarch64" cmp -s "$W/list-arm" "$W/list-arm2"
+
+# build stock then graphics
+cd "$A" || exit 1
+d1=$("$H" chain build --base bb -t atom:stock "$A/docker/stock" "$A/docker/graphics" 2>"$W/b1.log"); st=$?
+check "chain build of stock + graphics" [ $st -eq 0 ]
+[ $st -eq 0 ] || diag "$W/b1.log"
+"$H" run atom:stock cat /chain/log >"$W/log1" 2>&1
+check "steps ran in order, FROM the previous result" \
+	[ "$(cut -d' ' -f1 "$W/log1" | tr '\n' ' ')" = "01 02 03 04 05 10 20 21 90 g10 g90 " ]
+if [ $P = amd64 ]; then
+	check "multi-line args file with comments and blanks arrives" \
+		grep -qx '03 blas \[TARGET=HASWELL\] \[two words\] 0.3.10' "$W/log1"
+	check "a \"\" value arrives empty" grep -qx '20 python-arrow \[\]' "$W/log1"
+	check "graphics args file" grep -qx 'g90 vnc 24' "$W/log1"
+fi
+check "ADD from the context (the repository top) through .dockerignore" grep -q ' 0.3.10$' "$W/log1"
+"$H" inspect atom:stock >"$W/inspect1"
+check "ENV of early and late steps are in the result" \
+	sh -c "grep -q CHAIN_PACKAGES=installed '$W/inspect1' && grep -q CHAIN_DONE=stock '$W/inspect1'"
+check "LABEL of step 5 is in the result" grep -q '"org.example.arrow": "1"' "$W/inspect1"
+"$H" images >"$W/images"
+check "intermediates tagged NAME:chain-<folder>-<NN>-<descriptor>-<platform>" \
+	sh -c "grep -q 'chain-stock-05-arrow-$P' '$W/images' && grep -q 'chain-graphics-90-vnc-$P' '$W/images'"
+
+# no change: every Dockerfile is a cache hit, same digest
+d2=$("$H" chain build --base bb -t atom:stock "$A/docker/stock" "$A/docker/graphics" 2>"$W/b2.log")
+check "rebuild: same digest" [ "$d1" = "$d2" ]
+check "rebuild: 11 Dockerfiles CACHED" [ "$(grep -c '\] CACHED sha256' "$W/b2.log")" = 11 ]
+
+# a change in step 5 rebuilds 5..9 (and graphics on top), not 1..4
+sed -i 's/05 arrow v1/05 arrow v2/' "$A/docker/stock/05-Dockerfile-arrow"
+"$H" chain build --base bb -t atom:stock "$A/docker/stock" >/dev/null 2>"$W/b3.log"
+cached=$(grep '\] CACHED sha256' "$W/b3.log" | sed 's/^\[chain \([0-9]*\)\/.*/\1/' | tr '\n' ' ')
+built=$(grep '\] BUILT sha256' "$W/b3.log" | sed 's/^\[chain \([0-9]*\)\/.*/\1/' | tr '\n' ' ')
+check "change in step 5: steps 1-4 cached ($cached)" [ "$cached" = "1 2 3 4 " ]
+check "change in step 5: steps 5-9 rebuilt ($built)" [ "$built" = "5 6 7 8 9 " ]
+"$H" run atom:stock cat /chain/log >"$W/log3" 2>&1
+check "the changed step's result" grep -qx '05 arrow v2' "$W/log3"
+
+# the base by name of a previous chain result (stacking in two commands)
+"$H" chain build --base atom:stock -t atom:graphics --progress quiet "$A/docker/graphics" >/dev/null 2>"$W/b4.log"
+"$H" run atom:graphics cat /chain/log >"$W/log4" 2>&1
+check "stacking by naming the previous result as --base" \
+	[ "$(cut -d' ' -f1 "$W/log4" | tr '\n' ' ')" = "01 02 03 04 05 10 20 21 90 g10 g90 " ]
+
+# --progress plain shows each instruction with CACHED
+"$H" chain build --base bb -t atom:stock --progress plain "$A/docker/stock" >/dev/null 2>"$W/b5.log"
+check "--progress plain: instructions listed as CACHED" grep -q 'CACHED RUN' "$W/b5.log"
+
+# build.sh compat: PLATFORM REPO TAG BASE_IMAGE FOLDER, from the docker/ folder
+cd "$A/docker" || exit 1
+"$H" chain compat $P atomrepo v1 bb stock >"$W/c.out" 2>"$W/c.log"; st=$?
+check "compat: build.sh's positional arguments" [ $st -eq 0 ]
+[ $st -eq 0 ] || diag "$W/c.log"
+"$H" images >"$W/images2"
+check "compat: result tagged REPO:TAG-FOLDER-PLATFORM" grep -q "atomrepo *v1-stock-$P" "$W/images2"
+check "compat: steps tagged REPO:base-<file>-<folder>-<platform>" \
+	grep -q "atomrepo *base-05-Dockerfile-arrow-stock-$P" "$W/images2"
+check "compat: same result as chain build (same context, cache)" \
+	[ "$(cat "$W/c.out")" = "$("$H" chain build --base bb --context .. --progress quiet stock 2>/dev/null)" ]
+"$H" chain compat $P atomrepo v1 bb stock >/dev/null 2>"$W/c2.log"
+check "compat: the second run is all cache hits" grep -q ' 0 rebuilt' "$W/c2.log"
+"$H" chain compat $P atomrepo v1 bb >/dev/null 2>&1
+check "compat: five arguments at least (usage error 2)" [ $? -eq 2 ]
+
+# errors
+mkdir -p "$W/empty"
+"$H" chain build --base bb "$W/empty" >/dev/null 2>"$W/e1.log"
+check "empty folder: clear error" grep -q 'holds no NN-Dockerfile' "$W/e1.log"
+printf 'NOEQUALS\n' >"$A/docker/stock/packages-$P-args"
+"$H" chain build --base bb "$A/docker/stock" >/dev/null 2>"$W/e2.log"
+check "bad args file: file and line in the error" grep -q "packages-$P-args:1" "$W/e2.log"
+
+echo "1..$n"
+[ $failed -eq 0 ]
