@@ -21,7 +21,7 @@ int build_pull(struct hoist_store *s, const struct hoist_build_opts *o, const ch
 		return hoist_error_set(err, -ENOENT, "'%s' not found in the store", name);
 	rc = hoist_registry_pull(s, o->registry, name, plat, &res, err);
 	if (rc < 0)
-		return hoist_error_prefix(err, "pulling '%s'", name);
+		return rc; /* the message names the reference */
 	memcpy(ret_digest, res.digest, HOIST_DIGEST_MAX);
 	return 0;
 }
