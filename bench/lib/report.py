@@ -16,7 +16,7 @@ SCEN = [
     ('multiarch', 'Three platforms (amd64, arm64, arm/v7), small RUN under qemu', ['cold']),
     ('chain', 'Chain of nine steps (each FROM the previous, one small RUN)', ['cold', 'change5']),
 ]
-PHASE_TEXT = {'cold': 'cold build', 'noop': 'no-op rebuild', 'change1': 'one context file changed',
+PHASE_TEXT = {'total-': 'build + push', 'cold': 'cold build', 'noop': 'no-op rebuild', 'change1': 'one context file changed',
               'push': 'push to an empty registry', 'change5': 'rebuild after a change in step 5'}
 
 
@@ -87,6 +87,19 @@ def main():
     figs = {}
     for r in rows:
         figs.setdefault((r['scen'], r['tool'], r['phase']), Fig()).add(r)
+    # BuildKit and buildah leave the compression of a layer to the push, hoist
+    # does it while building: only build + push compares like with like.
+    for (scen, tool, ph) in list(figs):
+        if scen == 'big' and ph.startswith('build-'):
+            b, p = figs[(scen, tool, ph)], figs.get((scen, tool, 'push-' + ph[6:]))
+            f = Fig()
+            if b.ok() and p is not None and p.ok():
+                f.wall = [x + y for x, y in zip(b.wall, p.wall)]
+                f.cpu = [x + y for x, y in zip(b.cpu, p.cpu)]
+                f.mem = [max(x, y) for x, y in zip(b.mem, p.mem)]
+            else:
+                f.na = b.na or (p.na if p is not None else None) or 'n/a'
+            figs[(scen, tool, 'total-' + ph[6:])] = f
     tools = [t for t in TOOLS if any(k[1] == t for k in figs)]
     peers = [t for t in tools if t != 'hoist']
 
@@ -109,7 +122,7 @@ def main():
             continue
         if phases is None:
             phases = sorted({k[2] for k in figs if k[0] == scen and k[2] != 'all'},
-                            key=lambda p: (int(''.join(ch for ch in p if ch.isdigit()) or 0), p))
+                            key=lambda p: (int(''.join(ch for ch in p if ch.isdigit()) or 0), p.startswith('total'), p))
         md += ['## %s (`%s`)' % (title, scen), '']
         for what, unit, head in (('wall', 's', 'wall time'), ('mem', 'MiB', 'peak memory')):
             md.append('| %s | %s | %s |' % (head, ' | '.join(tools),
@@ -122,7 +135,10 @@ def main():
                 for p in peers:
                     x = ratio(h, fig(scen, p, ph).med(what))
                     rs.append('**%.2f**' % x if x is not None else '–')
-                md.append('| %s | %s | %s |' % (PHASE_TEXT.get(ph, ph), ' | '.join(cells), ' | '.join(rs)))
+                name = PHASE_TEXT.get(ph, ph)
+                if ph.startswith('total-'):
+                    name = '**build + push, %s**' % ph[6:]
+                md.append('| %s | %s | %s |' % (name, ' | '.join(cells), ' | '.join(rs)))
                 if what == 'wall':
                     chart.append(('%s %s' % (scen, ph), {t: fig(scen, t, ph).med('wall') for t in tools}))
             md.append('')
@@ -177,7 +193,7 @@ def main():
         now, v = vs(scen, ph, tgt, peer)
         md.append('| %s | ≤ %.2f × %s | %s | %s |' % (label, tgt, 'the fastest peer' if peer == 'best'
                                                       else 'BuildKit', now, v))
-    big = sorted({k[2] for k in figs if k[0] == 'big' and k[1] == 'hoist'},
+    big = sorted({k[2] for k in figs if k[0] == 'big' and k[1] == 'hoist' and not k[2].startswith('total')},
                  key=lambda p: int(''.join(ch for ch in p if ch.isdigit()) or 0))
     mems = {}
     for ph in big:
