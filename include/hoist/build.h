@@ -96,3 +96,41 @@ void hoist_build_opts_init(struct hoist_build_opts *o);
  */
 int hoist_build_run(struct hoist_store *s, const struct hoist_build_opts *opts,
 		    struct hoist_build_result *ret, struct hoist_error *err);
+
+/* ---- several platforms (src/build/multi.c) ----------------------------- */
+
+/* Largest number of platforms one multi-platform build takes. */
+#define HOIST_BUILD_MAX_PLATFORMS 32
+
+struct hoist_build_multi_result {
+	struct hoist_descriptor index; /* the index (or manifest list) in the store */
+	size_t n;
+	/* per platform, in the order given: each image's result */
+	struct hoist_build_result images[HOIST_BUILD_MAX_PLATFORMS];
+	int steps, steps_cached; /* summed over the platforms */
+};
+
+/*
+ * Build the Dockerfile once per platform in `plats` (1 <= n <=
+ * HOIST_BUILD_MAX_PLATFORMS, no two equal; opts->platform is ignored), one
+ * after the other under one shared store lock, then join the images into an
+ * index of format `fmt` (entries labelled with the target platforms, in the
+ * order given) and tag it with opts->tags. Each platform sees its own
+ * TARGET* args; stages they share (FROM --platform=$BUILDPLATFORM without
+ * TARGET* args) are cache hits after the first. Events carry the platform
+ * in front of the stage name ("linux/arm64 build"); a warning repeated by
+ * every platform is passed on once. A failure names the platform; no tag is
+ * set then. *ret is filled on success.
+ */
+/*
+ * Parse a --platform list "linux/amd64,linux/arm64,arm/v7" (each as
+ * hoist_platform_parse() normalises it; blanks around commas are allowed)
+ * into plats[HOIST_BUILD_MAX_PLATFORMS]. -EINVAL on an empty or bad entry
+ * or one given twice (after normalisation), -E2BIG on too many.
+ */
+int hoist_build_platforms_parse(const char *list, struct hoist_platform *plats, size_t *ret_n,
+				struct hoist_error *err);
+
+int hoist_build_run_multi(struct hoist_store *s, const struct hoist_build_opts *opts,
+			  const struct hoist_platform *plats, size_t n, enum hoist_index_format fmt,
+			  struct hoist_build_multi_result *ret, struct hoist_error *err);

@@ -29,6 +29,9 @@ struct stagestate {
 	struct fstree *tree;	/* NULL: rebuild from img's layers when needed */
 	struct hoist_strv args; /* "K=V" of the ARGs in scope */
 	bool cmd_set;
+	/* What the stage's RUNs execute as and its cache keys name: the build's
+	 * target, FROM --platform, or the platform of the stage it starts from. */
+	struct hoist_platform plat;
 };
 
 struct build {
@@ -451,8 +454,9 @@ static int stage_ref(struct build *b, const char *name)
 	return -1;
 }
 
-static int load_store_image(struct build *b, const char *name, struct hoist_image *img,
-			    const char *file, int line, const char *what, struct hoist_error *err)
+static int load_store_image(struct build *b, const char *name, const struct hoist_platform *plat,
+			    struct hoist_image *img, const char *file, int line, const char *what,
+			    struct hoist_error *err)
 {
 	char dg[HOIST_DIGEST_MAX];
 	struct hoist_ref ref = {0};
@@ -471,17 +475,16 @@ static int load_store_image(struct build *b, const char *name, struct hoist_imag
 		} else {
 			_cleanup_free_ char *s = hoist_ref_string(&ref);
 			if ((b->o->pull || hoist_store_tag_get(b->s, s, dg, &e2) < 0) &&
-			    build_pull(b->s, b->o, s, &b->plat, dg, err) < 0) {
+			    build_pull(b->s, b->o, s, plat, dg, err) < 0) {
 				hoist_ref_release(&ref);
 				return hoist_error_prefix(err, "%s:%d: %s", file, line, what);
 			}
 		}
 		hoist_ref_release(&ref);
 	}
-	if (!hoist_store_blob_exists(b->s, dg) &&
-	    build_pull(b->s, b->o, name, &b->plat, dg, err) < 0)
+	if (!hoist_store_blob_exists(b->s, dg) && build_pull(b->s, b->o, name, plat, dg, err) < 0)
 		return hoist_error_prefix(err, "%s:%d: %s", file, line, what);
-	r = hoist_image_load(b->s, dg, &b->plat, img, err);
+	r = hoist_image_load(b->s, dg, plat, img, err);
 	if (r < 0)
 		return hoist_error_prefix(err, "%s:%d: loading %s '%s'", file, line, what, name);
 	return 0;
@@ -497,7 +500,8 @@ static void add_history(struct build *b, struct stagestate *st, const char *text
 /* Key for a step: parent, platform, text, plus extra fields. */
 static void step_key(struct build *b, struct stagestate *st, const char *text, struct keyhash *k)
 {
-	key_begin(k, st->key, &b->plat);
+	(void)b;
+	key_begin(k, st->key, &st->plat);
 	key_add(k, "step", text);
 }
 
@@ -702,7 +706,10 @@ static int run_copy(struct stepctx *sc, const struct hoist_instr *in, char **env
 		r.dest_is_dir = dl == 0 || strcmp(dest, ".") == 0 || dest[dl - 1] == '/';
 		r.dest = hoist_xstrdup(clean);
 	}
-	if ((in->srcs.n > 1 || in->parents) && !r.dest_is_dir) {
+	/* --parents always copies into the destination as a directory. */
+	if (in->parents)
+		r.dest_is_dir = true;
+	if (in->srcs.n > 1 && !r.dest_is_dir) {
 		rc = hoist_error_set_at(err, -EINVAL, b->file, in->line, 0,
 					"when using %s with more than one source file, the "
 					"destination must be a directory and end with a /",
@@ -724,7 +731,7 @@ static int run_copy(struct stepctx *sc, const struct hoist_instr *in, char **env
 				goto out;
 			src_st = &b->st[si];
 		} else {
-			rc = load_store_image(b, from, &from_img, b->file, in->line,
+			rc = load_store_image(b, from, &st->plat, &from_img, b->file, in->line,
 					      "COPY --from: stage or image", err);
 			if (rc < 0)
 				goto out;
@@ -890,7 +897,7 @@ static int run_run(struct stepctx *sc, const struct hoist_instr *in, struct hois
 	    .in = in,
 	    .file = b->file,
 	    .o = b->o,
-	    .plat = &b->plat,
+	    .plat = &st->plat,
 	    .abs_ctx = b->abs_ctx,
 	    .tmpdir = b->tmpdir,
 	    .tmp_counter = &b->tmpn,
@@ -1257,6 +1264,40 @@ out:
 	return rc;
 }
 
+/*
+ * The stage's platform: FROM --platform (expanded like the image, with the
+ * global and predefined ARGs: `--platform=$BUILDPLATFORM` runs the stage
+ * natively for cross-compiling), else the build's target.
+ */
+static int stage_platform(struct build *b, size_t idx, char **menv, struct hoist_error *err)
+{
+	struct hoist_stage *sg = &b->df->stages[idx];
+	struct stagestate *st = &b->st[idx];
+	_cleanup_free_ char *ps = NULL;
+	struct hoist_error e2 = {0};
+	int rc;
+
+	st->plat = b->plat;
+	if (!sg->from.platform)
+		return 0;
+	if ((rc = expand(b, menv, sg->from.platform, sg->from.line, &ps, err)) < 0)
+		return rc;
+	if (hoist_platform_parse(ps, &st->plat, &e2) < 0)
+		return hoist_error_set_at(err, -EINVAL, b->file, sg->from.line, 0,
+					  "FROM --platform='%s': %s", ps, e2.msg);
+	return 0;
+}
+
+static void config_set_platform(json_t *config, const struct hoist_platform *p)
+{
+	json_object_set_new(config, "architecture", json_string(p->architecture));
+	json_object_set_new(config, "os", json_string(p->os));
+	if (p->variant[0])
+		json_object_set_new(config, "variant", json_string(p->variant));
+	else
+		json_object_del(config, "variant");
+}
+
 /* Start a stage's image from scratch, another stage, or a store image. */
 static int stage_base(struct build *b, size_t idx, struct hoist_strv *triggers,
 		      struct hoist_error *err)
@@ -1286,6 +1327,8 @@ static int stage_base(struct build *b, size_t idx, struct hoist_strv *triggers,
 		menv = all.v;
 	}
 	rc = expand(b, menv, sg->from.image, sg->from.line, &image, err);
+	if (rc >= 0)
+		rc = stage_platform(b, idx, menv, err);
 	hoist_strv_free(menv);
 	if (rc < 0)
 		return rc;
@@ -1299,17 +1342,19 @@ static int stage_base(struct build *b, size_t idx, struct hoist_strv *triggers,
 		hoist_image_copy(&st->img, &p->img);
 		memcpy(st->key, p->key, sizeof(st->key));
 		st->tree = p->tree ? tree_clone(p->tree) : NULL;
-		key_begin(&k, p->key, &b->plat);
+		if (!sg->from.platform)
+			st->plat = p->plat; /* as BuildKit: a stage inherits its base's */
+		key_begin(&k, p->key, &st->plat);
 		key_add(&k, "from-stage", image);
 	} else if (strcasecmp(image, "scratch") == 0) {
 		char ps[64];
 		json_t *conf = json_object();
 		json_t *rootfs = json_object();
-		hoist_platform_format(&b->plat, ps, sizeof(ps));
-		json_object_set_new(conf, "architecture", json_string(b->plat.architecture));
-		json_object_set_new(conf, "os", json_string(b->plat.os));
-		if (b->plat.variant[0])
-			json_object_set_new(conf, "variant", json_string(b->plat.variant));
+		hoist_platform_format(&st->plat, ps, sizeof(ps));
+		json_object_set_new(conf, "architecture", json_string(st->plat.architecture));
+		json_object_set_new(conf, "os", json_string(st->plat.os));
+		if (st->plat.variant[0])
+			json_object_set_new(conf, "variant", json_string(st->plat.variant));
 		json_object_set_new(conf, "config", json_object());
 		json_object_set_new(rootfs, "type", json_string("layers"));
 		json_object_set_new(rootfs, "diff_ids", json_array());
@@ -1318,14 +1363,18 @@ static int stage_base(struct build *b, size_t idx, struct hoist_strv *triggers,
 		hoist_image_release(&st->img);
 		st->img.config = conf;
 		st->tree = fstree_new();
-		key_begin(&k, NULL, &b->plat);
+		key_begin(&k, NULL, &st->plat);
 		key_add(&k, "from", "scratch");
 	} else {
-		rc =
-		    load_store_image(b, image, &st->img, b->file, sg->from.line, "base image", err);
+		rc = load_store_image(b, image, &st->plat, &st->img, b->file, sg->from.line,
+				      "base image", err);
 		if (rc < 0)
 			return rc;
-		key_begin(&k, NULL, &b->plat);
+		/* An explicit platform (--platform, FROM --platform) is what the
+		 * config declares, as BuildKit does for a requested target. */
+		if (b->o->platform || sg->from.platform)
+			config_set_platform(st->img.config, &st->plat);
+		key_begin(&k, NULL, &st->plat);
 		key_add(&k, "from-image", st->img.manifest_digest);
 		/* The base's ONBUILD triggers run in this stage and are not inherited. */
 		json_t *ob = json_object_get(cfg(st), "OnBuild");

@@ -776,6 +776,7 @@ int run_exec(struct hoist_store *s, struct runstate **rsp, struct run_req *r,
 	so.layer_opts.source_date_epoch = r->sde;
 	so.log = sandbox_log;
 	so.log_userdata = r;
+	so.platform = r->plat; /* a foreign stage's RUN goes through qemu-user */
 	rc = hoist_sandbox_run(s, &so, &res, err);
 	close(wfd);
 	wfd = -1;
@@ -790,8 +791,11 @@ int run_exec(struct hoist_store *s, struct runstate **rsp, struct run_req *r,
 		_cleanup_free_ char *tail = log_tail(logfd);
 		if (tail)
 			emit(r, HOIST_BUILD_EVENT_OUTPUT, tail);
-		rc = hoist_error_set_at(err, -ECANCELED, r->file, in->line, 0,
-					"%s exited with status %d", r->text, res.exit_status);
+		char how[256];
+		/* "exited with status N", or a qemu crash named as such */
+		hoist_sandbox_describe_exit(&res, how, sizeof(how));
+		rc = hoist_error_set_at(err, -ECANCELED, r->file, in->line, 0, "%s %s", r->text,
+					how);
 		goto out;
 	}
 	if (!res.has_layer) {

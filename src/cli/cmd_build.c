@@ -23,7 +23,9 @@ static void usage(FILE *f)
 		   "  --build-arg K=V         set a build argument (repeatable)\n"
 		   "  --target STAGE          build up to this stage\n"
 		   "  --label K=V             add a label to the image (repeatable)\n"
-		   "  --platform P            target platform (default: this machine)\n"
+		   "  --platform P[,P...]     target platform(s) (default: this machine); several\n"
+		   "                          build one image each, joined by an index\n"
+		   "  --format oci|docker     index format of a multi-platform build (default oci)\n"
 		   "  --no-cache              do not use the build cache\n"
 		   "  -o, --output SPEC       type=oci,dest=DIR|FILE.tar[,tar=true|false],\n"
 		   "                          type=oci-archive,dest=FILE, type=docker,dest=FILE\n"
@@ -179,7 +181,11 @@ int cmd_build(int argc, char **argv)
 	size_t n_outs = 0;
 	const char *iidfile = NULL, *platform = NULL, *progress = "auto";
 	struct progress prog = {0};
-	struct hoist_platform plat;
+	struct hoist_platform plat, plats[HOIST_BUILD_MAX_PLATFORMS];
+	size_t n_plats = 0;
+	enum hoist_index_format ifmt = HOIST_INDEX_OCI;
+	struct hoist_build_multi_result mres;
+	const char *digest; /* the image, or the index of a multi-platform build */
 	struct hoist_error err = {0};
 	struct hoist_store *s = NULL;
 	_cleanup_free_ char *root = NULL;
@@ -234,6 +240,11 @@ int cmd_build(int argc, char **argv)
 			o.target = v;
 		} else if (OPT("--platform", NULL)) {
 			platform = v;
+		} else if (OPT("--format", NULL)) {
+			if (strcmp(v, "oci") != 0 && strcmp(v, "docker") != 0)
+				return cli_usage_error("build",
+						       "unknown format '%s' (oci or docker)", v);
+			ifmt = strcmp(v, "docker") == 0 ? HOIST_INDEX_DOCKER : HOIST_INDEX_OCI;
 		} else if (OPT("--iidfile", NULL)) {
 			iidfile = v;
 		} else if (OPT("--progress", NULL)) {
@@ -276,11 +287,12 @@ int cmd_build(int argc, char **argv)
 	secrets.v[secrets.n] = NULL;
 	o.secrets = (const char *const *)secrets.v;
 	if (platform) {
-		if (hoist_platform_parse(platform, &plat, &err) < 0) {
+		if (hoist_build_platforms_parse(platform, plats, &n_plats, &err) < 0) {
 			rc = cli_fail(&err);
 			goto out_outs;
 		}
-		o.platform = &plat;
+		plat = plats[0];
+		o.platform = &plat; /* one platform: one image, no index (as buildx) */
 	}
 	hoist_strv_push(&bargs, "");
 	bargs.n--;
@@ -305,9 +317,18 @@ int cmd_build(int argc, char **argv)
 		rc = cli_fail(&err);
 		goto out_outs;
 	}
-	if (hoist_build_run(s, &o, &res, &err) < 0) {
-		rc = cli_fail(&err);
-		goto out;
+	if (n_plats > 1) {
+		if (hoist_build_run_multi(s, &o, plats, n_plats, ifmt, &mres, &err) < 0) {
+			rc = cli_fail(&err);
+			goto out;
+		}
+		digest = mres.index.digest;
+	} else {
+		if (hoist_build_run(s, &o, &res, &err) < 0) {
+			rc = cli_fail(&err);
+			goto out;
+		}
+		digest = res.manifest.digest;
 	}
 
 	/* Names for the archives: the normalized tags. */
@@ -328,7 +349,7 @@ int cmd_build(int argc, char **argv)
 			continue;
 		}
 		struct hoist_export_item item = {.names = (const char *const *)names.v};
-		snprintf(item.digest, sizeof(item.digest), "%s", res.manifest.digest);
+		snprintf(item.digest, sizeof(item.digest), "%s", digest);
 		if (hoist_oci_export(s, outs[k].fmt, outs[k].dest, &item, 1, &err) < 0) {
 			rc = cli_fail(&err);
 			goto out;
@@ -351,8 +372,7 @@ int cmd_build(int argc, char **argv)
 		}
 		for (; dests && *dests; dests++) {
 			char pushed[HOIST_DIGEST_MAX];
-			if (hoist_registry_push(s, o.registry, res.manifest.digest, *dests, pushed,
-						&err) < 0) {
+			if (hoist_registry_push(s, o.registry, digest, *dests, pushed, &err) < 0) {
 				cli_registry_done(&reg);
 				rc = cli_fail(&err);
 				goto out;
@@ -364,12 +384,12 @@ int cmd_build(int argc, char **argv)
 	}
 	if (iidfile) {
 		FILE *f = fopen(iidfile, "we");
-		if (!f || fprintf(f, "%s", res.manifest.digest) < 0 || fclose(f) != 0) {
+		if (!f || fprintf(f, "%s", digest) < 0 || fclose(f) != 0) {
 			fprintf(stderr, "hoist: writing '%s': %s\n", iidfile, strerror(errno));
 			goto out;
 		}
 	}
-	printf("%s\n", res.manifest.digest);
+	printf("%s\n", digest);
 	rc = HOIST_EXIT_OK;
 out:
 	hoist_store_free(s);
