@@ -1,6 +1,6 @@
 #!/bin/sh
 # The README demo: make a base image offline from Debian's busybox-static,
-# build examples/hello (a multi-stage Dockerfile) with it, write an OCI
+# build examples/hello (a multi-stage Dockerfile with a RUN step) with it, write an OCI
 # archive, and show what was built. Needs only hoist, tar and busybox-static.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -23,6 +23,9 @@ echo "== a base image from Debian's busybox-static, made offline"
 echo "== the build"
 "$hoist" --root "$root" build --progress plain -t demo/hello:latest \
 	--output "type=oci-archive,dest=$work/hello.oci.tar" "$here/hello"
+
+echo "== what the RUN step did, run in the image's sandbox"
+"$hoist" --root "$root" run demo/hello:latest cat /srv/www/motd.txt
 
 echo "== the image"
 "$hoist" --root "$root" images
