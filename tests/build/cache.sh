@@ -29,6 +29,45 @@ echo b2 > "$ctx/dir/b.txt"; b; [ "$(grep -c CACHED "$tmp/err")" = 3 ] && grep -q
 chmod 0600 "$ctx/a.txt"; b; [ "$(grep -c CACHED "$tmp/err")" = 1 ]; ok $? "mode change: the COPY and what follows miss"
 b --build-arg V=2; [ "$(grep -c CACHED "$tmp/err")" = 2 ] && grep -q "CACHED COPY a.txt" "$tmp/err"; ok $? "build-arg change: ENV and after miss"
 
+# COPY features: heredocs, --parents (with a /./ pivot), --link, a symlink
+# in the middle of a source path, --exclude, BuildKit's history texts.
+fx=$tmp/fx; mkdir -p "$fx/x/y" "$fx/z"; echo a > "$fx/x/y/a.js"; echo b > "$fx/x/b.js"
+echo c > "$fx/z/c.txt"; echo m > "$fx/z/skip.md"; chmod 0750 "$fx/x"; ln -s x "$fx/lx"
+{
+  printf '%s\n' 'FROM bb' 'ARG V=one' 'ENV E=env' 'COPY <<EOF <<-"TWO" /hd/' \
+    'hello $V $E "q" \$E' 'EOF'
+  printf '\t%s\n' 'tabbed $V' 'TWO'
+  printf '%s\n' 'ADD <<EOF /single.txt' 'single' 'EOF' \
+    'COPY --parents x/y/*.js z /p/' 'COPY --parents ./x/./y/a.js /piv' \
+    'COPY lx/y/a.js /mid/' 'COPY --link x/b.js /lnk/' 'COPY --exclude=*.md z /ex/' \
+    'EXPOSE 80 8080/udp'
+} > "$fx/Dockerfile"
+$H build -q --output "type=oci,dest=$tmp/fxout" "$fx" >/dev/null 2>"$tmp/err"; ok $? "COPY features build ($(tail -1 "$tmp/err"))"
+cat > "$tmp/show.py" <<'PY'
+import json, sys, tarfile
+o = sys.argv[1]
+blob = lambda d: o + '/blobs/sha256/' + d[7:]
+idx = json.load(open(o + '/index.json'))
+m = json.load(open(blob(idx['manifests'][0]['digest'])))
+c = json.load(open(blob(m['config']['digest'])))
+for h in c['history']:
+    print('H', h.get('created_by', ''))
+for l in m['layers'][1:]:
+    t = tarfile.open(blob(l['digest']))
+    for i in t.getmembers():
+        data = t.extractfile(i).read().decode() if i.isfile() else ''
+        print('F', '%o' % i.mode, i.name, json.dumps(data))
+PY
+python3 "$tmp/show.py" "$tmp/fxout" > "$tmp/fx.txt" 2>&1
+has() { grep -qxF -- "$1" "$tmp/fx.txt"; }
+has 'F 644 hd/EOF "hello one env \"q\" $E\n"' && has 'F 644 hd/TWO "tabbed $V\n"' && has 'F 644 single.txt "single\n"'; ok $? "heredocs: expanded (quotes kept) unless the word is quoted, chomped, named after the terminator"
+has 'F 750 p/x ""' && has 'F 644 p/x/y/a.js "a\n"' && has 'F 644 p/z/c.txt "c\n"' && ! grep -q "p/x/b.js" "$tmp/fx.txt"; ok $? "--parents keeps parent directories"
+has 'F 644 piv/y/a.js "a\n"' && ! grep -q "piv/x" "$tmp/fx.txt"; ok $? "--parents with a /./ pivot"
+has 'F 644 mid/a.js "a\n"'; ok $? "a symlink in the middle of a source path resolves in the context"
+has 'F 644 lnk/b.js "b\n"'; ok $? "--link copies"
+has 'F 644 ex/c.txt "c\n"' && ! grep -q "ex/skip.md" "$tmp/fx.txt"; ok $? "--exclude"
+has 'H COPY <<EOF <<TWO /hd/ # buildkit' && has 'H ADD <<EOF /single.txt # buildkit' && has 'H COPY ./x/./y/a.js /piv # buildkit' && has 'H ARG V=one' && has 'H EXPOSE map[80/tcp:{} 8080/udp:{}]'; ok $? "history texts as BuildKit writes them"
+
 # Bad inputs: exit 1, FILE:LINE message, store unchanged.
 imgs_before=$($H images 2>&1 | awk '{print $1, $2, $3}')
 bad() { # name dockerfile-text [args]
