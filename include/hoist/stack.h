@@ -132,7 +132,7 @@ bool hoist_stack_path_match(const char *pattern, const char *path);
  */
 int hoist_stack_git_changed(const char *dir, const char *since, struct hoist_strv *ret,
 			    struct hoist_error *err);
-/* The checked-out branch of the work tree holding dir ("HEAD" when detached). */
+/* The checked-out branch of the work tree holding dir (the short commit id when detached). */
 int hoist_stack_git_branch(const char *dir, char **ret, struct hoist_error *err);
 
 /*

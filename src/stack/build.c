@@ -77,6 +77,23 @@ static char *latest_ref(const struct hoist_stack_image *img, const struct hoist_
 	return hoist_xstrdup(img->image_name);
 }
 
+/*
+ * The local names a built image gets: its ref, and image_name (with and
+ * without the registry prefix) both latest and :tag, so that a child's
+ * `FROM image_name`, `FROM image_name:${BASE_TAG}` (the datahub spelling)
+ * and `FROM $BASE_IMAGE` all find this build.
+ */
+static void local_names(const struct hoist_stack_image *img, const struct hoist_stack_opts *o,
+			const char *tag, struct hoist_strv *out)
+{
+	hoist_strv_take(out, hoist_stack_ref(img, o, tag));
+	hoist_strv_take(out, latest_ref(img, o));
+	if (o->registry_prefix && *o->registry_prefix) {
+		hoist_strv_take(out, hoist_xasprintf("%s:%s", img->image_name, tag));
+		hoist_strv_push(out, img->image_name);
+	}
+}
+
 static int name_cmp(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -314,30 +331,32 @@ static int ensure_local(struct hoist_store *s, const struct hoist_stack_opts *o,
 }
 
 static int build_one(struct hoist_store *s, const struct hoist_stack_spec *spec,
-		     const struct hoist_stack_opts *o, size_t i, const char *ref,
+		     const struct hoist_stack_opts *o, size_t i, const char *tag,
 		     const char *parent_base, const char *hash, char digest[HOIST_DIGEST_MAX],
 		     struct hoist_error *err)
 {
 	const struct hoist_stack_image *img = &spec->images[i];
 	_cleanup_free_ char *ctx = hoist_xasprintf("%s/%s", spec->dir, img->name);
-	_cleanup_free_ char *latest = latest_ref(img, o);
 	_cleanup_free_ char *lh = hoist_xasprintf("%s=%s", HOIST_STACK_LABEL_HASH, hash);
 	_cleanup_free_ char *li = hoist_xasprintf("%s=%s", HOIST_STACK_LABEL_IMAGE, img->name);
 	const char *labels[] = {lh, li, NULL};
-	const char *tags[] = {ref, latest, NULL};
+	struct hoist_strv tags = HOIST_STRV_INIT;
 	struct hoist_strv args = HOIST_STRV_INIT;
 	struct hoist_build_opts bo;
 	struct hoist_build_result br;
 
-	if (parent_base)
+	local_names(img, o, tag, &tags);
+	if (parent_base) {
 		hoist_strv_take(&args, hoist_xasprintf("BASE_IMAGE=%s", parent_base));
+		hoist_strv_take(&args, hoist_xasprintf("BASE_TAG=%s", tag));
+	}
 	for (size_t a = 0; a < img->build_args.n; a++)
 		hoist_strv_push(&args, img->build_args.v[a]);
 	hoist_build_opts_init(&bo);
 	bo.context_dir = ctx;
 	bo.build_args = (const char *const *)args.v;
 	bo.labels = labels;
-	bo.tags = tags;
+	bo.tags = (const char *const *)tags.v;
 	bo.platform = o->platform;
 	bo.no_cache = o->no_cache;
 	bo.on_event = o->on_build_event;
@@ -348,6 +367,7 @@ static int build_one(struct hoist_store *s, const struct hoist_stack_spec *spec,
 	bo.registry = o->registry;
 	int r = hoist_build_run(s, &bo, &br, err);
 	hoist_strv_release(&args);
+	hoist_strv_release(&tags);
 	if (r < 0)
 		return hoist_error_prefix(err, "building image '%s'", img->name);
 	snprintf(digest, HOIST_DIGEST_MAX, "%s", br.manifest.digest);
@@ -413,7 +433,6 @@ int hoist_stack_build(struct hoist_store *s, const struct hoist_stack_spec *spec
 		if (img->parent != SIZE_MAX) {
 			const struct hoist_stack_image *par = &spec->images[img->parent];
 			_cleanup_free_ char *pref = hoist_stack_ref(par, o, tag);
-			_cleanup_free_ char *plat = latest_ref(par, o);
 			char *pd = digests[img->parent];
 			if (!*pd && (r = ensure_local(s, o, pref, pd, err)) < 0) {
 				hoist_error_prefix(err, "image '%s': its parent '%s'", img->name,
@@ -424,14 +443,19 @@ int hoist_stack_build(struct hoist_store *s, const struct hoist_stack_spec *spec
 			    (r = ensure_local(s, o, pref, pd, err)) < 0)
 				goto out;
 			/* `FROM <parent image_name>` finds this build. */
-			if ((r = hoist_store_tag_set(s, plat, pd, err)) < 0 ||
-			    (r = hoist_store_tag_set(s, pref, pd, err)) < 0)
+			struct hoist_strv names = HOIST_STRV_INIT;
+			local_names(par, o, tag, &names);
+			r = 0;
+			for (size_t k2 = 0; k2 < names.n && r >= 0; k2++)
+				r = hoist_store_tag_set(s, names.v[k2], pd, err);
+			hoist_strv_release(&names);
+			if (r < 0)
 				goto out;
 			base = hoist_xasprintf("%s@%s", pref, pd);
 		}
 		emit(o, HOIST_STACK_EV_BUILD, img, ref, NULL, hoist_stack_reason_name(why),
 		     hashes[i]);
-		r = build_one(s, spec, o, i, ref, base, hashes[i], digests[i], err);
+		r = build_one(s, spec, o, i, tag, base, hashes[i], digests[i], err);
 		if (r < 0)
 			goto out;
 		built++;

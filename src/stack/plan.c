@@ -211,9 +211,17 @@ out:
 int hoist_stack_git_branch(const char *dir, char **ret, struct hoist_error *err)
 {
 	struct hoist_buf b = HOIST_BUF_INIT;
-	const char *a[] = {"rev-parse", "--abbrev-ref", "HEAD", NULL};
+	struct hoist_error e2 = {0};
+	/* symbolic-ref also works before the first commit; a detached HEAD
+	 * gets its short commit id instead of the useless "HEAD". */
+	const char *a[] = {"symbolic-ref", "-q", "--short", "HEAD", NULL};
+	const char *a2[] = {"rev-parse", "--short", "HEAD", NULL};
 	hoist_buf_init(&b, 4096);
-	int r = run_git(dir, a, &b, err);
+	int r = run_git(dir, a, &b, &e2);
+	if (r < 0) {
+		hoist_buf_reset(&b);
+		r = run_git(dir, a2, &b, err);
+	}
 	if (r < 0) {
 		hoist_buf_release(&b);
 		return r;

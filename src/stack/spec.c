@@ -12,6 +12,7 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "hoist/ref.h"
 #include "hoist/stack.h"
 
 struct ctx {
@@ -155,6 +156,19 @@ static int parse_image(struct ctx *c, const char *name, yaml_node_t *m,
 	img->image_name = opt_str(map_get(c, m, "image_name"));
 	if (!img->image_name)
 		return bad(c, m, "image '%s': no image_name", name);
+	struct hoist_ref ref = {0};
+	struct hoist_error e2 = {0};
+	r = hoist_ref_parse(img->image_name, &ref, &e2);
+	bool plain =
+	    r == 0 && !ref.digest && !strchr(img->image_name, '@') &&
+	    !strchr(strrchr(img->image_name, '/') ? strrchr(img->image_name, '/') : img->image_name,
+		    ':');
+	hoist_ref_release(&ref);
+	if (!plain)
+		return bad(c, map_get(c, m, "image_name"),
+			   "image '%s': image_name '%s' is not a repository name%s%s", name,
+			   img->image_name, r < 0 ? ": " : " (no tag or digest)",
+			   r < 0 ? e2.msg : "");
 	yaml_node_t *dep = map_get(c, m, "depend_on");
 	if (!is_null(dep)) {
 		struct hoist_strv deps = HOIST_STRV_INIT;
