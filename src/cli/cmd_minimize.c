@@ -104,7 +104,7 @@ int cmd_minimize(int argc, char **argv)
 	hoist_minimize_opts_init(&o);
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+b:t:p:a:i:vqh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "b:t:p:a:i:vqh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'b':
 			o.base = optarg;

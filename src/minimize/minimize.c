@@ -434,6 +434,7 @@ int hoist_minimize_run(struct hoist_store *s, const struct hoist_minimize_opts *
 	if (r < 0)
 		goto out;
 
+	hoist_image_release(&out); /* init gave it an empty config */
 	hoist_image_copy(&out, &base);
 	/* The program's runtime config (Env, Cmd, Entrypoint, ...) comes along. */
 	json_t *scfg = json_object_get(src.config, "config");
