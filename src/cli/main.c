@@ -28,6 +28,7 @@ static const struct hoist_command commands[] = {
     {"login", "Store credentials for a registry", cmd_login},
     {"logout", "Remove stored credentials for a registry", cmd_logout},
     {"manifest", "Work with manifests in a registry", cmd_manifest},
+    {"minimize", "Make a production image: a base plus the library closure", cmd_minimize},
 };
 
 int cli_fail(const struct hoist_error *err)
