@@ -183,6 +183,18 @@ static void hash_ancestors(struct copy_req *r, struct keyhash *k, const char *pa
 	}
 }
 
+/*
+ * --exclude on a selected source itself (`COPY --exclude=*.txt hom* /d/`):
+ * matched against its path in the source and against its base name.
+ */
+static bool match_excluded(const struct hoist_ignore *ex, const char *path)
+{
+	if (!ex || !*path)
+		return false;
+	const char *slash = strrchr(path, '/');
+	return hoist_ignore_match(ex, path) > 0 || (slash && hoist_ignore_match(ex, slash + 1) > 0);
+}
+
 static int compile_excludes(struct copy_req *r, struct hoist_ignore **ret, struct hoist_error *err)
 {
 	*ret = NULL;
@@ -226,6 +238,8 @@ int copy_hash_sources(struct copy_req *r, struct keyhash *k, struct hoist_error 
 		struct matches m = {0};
 		e = select_sources(r, src, &m, err);
 		for (size_t j = 0; j < m.n && e >= 0; j++) {
+			if (match_excluded(ex, m.v[j].path))
+				continue;
 			key_add(k, "match", m.v[j].path);
 			if (r->in->parents)
 				hash_ancestors(r, k, m.v[j].path);
@@ -744,6 +758,8 @@ int copy_run(struct copy_req *r, struct fstree *t, struct hoist_error *err)
 		k = select_sources(r, src, &m, err);
 		for (size_t j = 0; j < m.n && k >= 0; j++) {
 			struct fsnode *sn = m.v[j].node;
+			if (match_excluded(ex, m.v[j].path))
+				continue;
 			if (r->in->parents) {
 				const char *pivot = i < r->pivots.n ? r->pivots.v[i] : "";
 				k = copy_with_parents(r, t, sn, m.v[j].path, pivot, ex, err);

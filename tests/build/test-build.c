@@ -339,6 +339,12 @@ static void test_copy_rules(void)
 	       "--exclude=*.md drops matching entries");
 	fstree_free(t);
 
+	t = do_copy(SRCS("*"), "/e2/", false, "*.md", &r, msg, sizeof(msg));
+	tap_ok(r == 0 && has(t, "/e2/a.txt", HOIST_ENTRY_FILE, 0) && absent(t, "/e2/c.md") &&
+		   absent(t, "/e2/skip.md") && has(t, "/e2/x.txt", HOIST_ENTRY_FILE, 0),
+	       "--exclude applies to wildcard matches themselves and below them");
+	fstree_free(t);
+
 	t = do_copy(SRCS("x/y/*.js", "dir/sub"), "/p/", true, NULL, &r, msg, sizeof(msg));
 	tap_ok(r == 0 && has(t, "/p/x/y/a.js", HOIST_ENTRY_FILE, 0) &&
 		   has(t, "/p/x", HOIST_ENTRY_DIR, 0750) && absent(t, "/p/x/b.js") &&
