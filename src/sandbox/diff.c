@@ -164,6 +164,16 @@ static int walk_entry(struct walk *wk, int dfd, const char *name, const char *pa
 					       strerror(errno));
 		e.type = HOIST_ENTRY_FILE;
 		e.size = (uint64_t)st.st_size;
+		/* File capabilities (setcap in a RUN) belong to the layer, as
+		 * Docker's SCHILY.xattr.security.capability. */
+		char cap[256];
+		struct hoist_xattr x = {.name = (char *)"security.capability", .value = cap};
+		ssize_t cl = fgetxattr(fd, x.name, cap, sizeof(cap));
+		if (cl > 0) {
+			x.len = (size_t)cl;
+			e.xattrs = &x;
+			e.n_xattrs = 1;
+		}
 		return hoist_layer_add(wk->w, &e, fd, err);
 	}
 	if (S_ISLNK(st.st_mode)) {
