@@ -118,7 +118,20 @@ struct hoist_chain_opts {
 	const char *tag_repo; /* repository for intermediate tags; NULL: that of tags[0] */
 	bool no_cache;
 	int64_t source_date_epoch; /* as hoist_build_opts (-1: default) */
-	bool push;		   /* push every final tag (needs registry) */
+	bool push;		   /* push every final tag (needs registry); with a production
+				      image, the production tags */
+
+	/*
+	 * Minimize + production (hoist/minimize.h), one platform only: the
+	 * chain's result is minimized onto production_base (a name or digest;
+	 * pulled when missing and registry is set), with the extra locations of
+	 * the last folder's `minimize-<platform>-args` file if it exists
+	 * (ADDITIONAL_LIB_LOCATIONS, ADDITIONAL_FILES, PRODUCTION_PACKAGES:
+	 * comma lists, as atom's utilities take them), and tagged
+	 * production_tags.
+	 */
+	const char *production_base;
+	const char *const *production_tags;
 
 	/* Passed to every hoist_build_run(). */
 	const struct hoist_registry_opts *registry; /* FROM pulls and --push */
@@ -138,6 +151,8 @@ struct hoist_chain_result {
 	size_t n_steps;		       /* Dockerfiles built, over all platforms */
 	size_t n_rebuilt;	       /* of which at least one step was not a cache hit */
 	int steps, steps_cached;       /* Dockerfile steps over the whole chain */
+	char production_digest[HOIST_DIGEST_MAX]; /* with production_base, else "" */
+	uint64_t source_bytes, production_bytes;  /* compressed layer bytes before / after */
 };
 
 /*

@@ -210,7 +210,8 @@ int hoist_stack_input_hashes(const struct hoist_stack_spec *spec,
 /*
  * Build the images the plan selects, parents first, one at a time (the build
  * engine forks sandboxes and must not run beside libcurl threads, so images
- * are built sequentially). Each image: if its ref already holds a manifest
+ * are built sequentially). Each image: unless opts->no_cache, if its ref
+ * already holds a manifest
  * whose config has the same input-hash label (in the registry when opts->
  * registry is set, else the store), it is left alone; else it is built
  * from dir/<name>/Dockerfile with context dir/<name>, build args

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "hoist/chain.h"
+#include "hoist/minimize.h"
 #include "hoist/ref.h"
 #include "hoist/registry.h"
 
@@ -329,6 +330,88 @@ static int build_platform(struct hoist_store *s, const struct hoist_chain_opts *
 	return 0;
 }
 
+/* "a,b,c" -> items of out. */
+static void split_commas(const char *v, struct hoist_strv *out)
+{
+	for (const char *p = v; *p;) {
+		size_t l = strcspn(p, ",");
+		if (l)
+			hoist_strv_take(out, hoist_xstrndup(p, l));
+		p += l + (p[l] == ',');
+	}
+}
+
+static int production(struct hoist_store *s, const struct hoist_chain_opts *o,
+		      const struct hoist_platform *plat, const char *folder,
+		      struct hoist_chain_result *res, struct hoist_error *err)
+{
+	char pname[64], dg[HOIST_DIGEST_MAX];
+	struct hoist_strv args = HOIST_STRV_INIT, paths = HOIST_STRV_INIT, files = HOIST_STRV_INIT,
+			  install = HOIST_STRV_INIT;
+	struct hoist_minimize_opts mo;
+	struct hoist_minimize_result mr = {0};
+	struct hoist_error e2 = {0};
+	_cleanup_free_ char *data = NULL;
+	size_t len;
+	int r;
+
+	hoist_chain_platform_name(plat, pname, sizeof(pname));
+	_cleanup_free_ char *af = hoist_xasprintf("%s/minimize-%s-args", folder, pname);
+	r = hoist_read_file_at(AT_FDCWD, af, HOIST_CHAIN_MAX_ARGS_FILE, &data, &len, &e2);
+	if (r == 0)
+		r = hoist_chain_args_parse(data, len, af, &args, err);
+	else if (r == -ENOENT)
+		r = 0;
+	else
+		hoist_error_set(err, r, "reading '%s': %s", af, e2.msg);
+	for (size_t i = 0; r == 0 && i < args.n; i++) {
+		const char *kv = args.v[i], *v = strchr(kv, '=') + 1;
+		if (hoist_startswith(kv, "ADDITIONAL_LIB_LOCATIONS="))
+			split_commas(v, &paths);
+		else if (hoist_startswith(kv, "ADDITIONAL_FILES="))
+			split_commas(v, &files);
+		else if (hoist_startswith(kv, "PRODUCTION_PACKAGES="))
+			split_commas(v, &install);
+	}
+	if (r == 0 && hoist_store_resolve(s, o->production_base, dg, &e2) < 0) {
+		if (!o->registry)
+			r = hoist_error_set(err, -ENOENT,
+					    "production base '%s' is not in the store",
+					    o->production_base);
+		else
+			r = hoist_registry_pull(s, o->registry, o->production_base, plat, NULL,
+						err);
+	}
+	if (r == 0) {
+		hoist_minimize_opts_init(&mo);
+		mo.image = res->digest;
+		mo.base = o->production_base;
+		mo.platform = plat;
+		mo.paths = (const char *const *)paths.v;
+		mo.n_paths = paths.n;
+		mo.files = (const char *const *)files.v;
+		mo.n_files = files.n;
+		mo.install = (const char *const *)install.v;
+		mo.n_install = install.n;
+		mo.stdout_fd = o->output_fd > 0 ? o->output_fd : -1;
+		mo.stderr_fd = o->output_fd > 0 ? o->output_fd : -1;
+		r = hoist_minimize_run(s, &mo, &mr, err);
+		if (r < 0)
+			hoist_error_prefix(err, "minimizing onto '%s'", o->production_base);
+	}
+	if (r == 0) {
+		snprintf(res->production_digest, sizeof(res->production_digest), "%s", mr.digest);
+		res->source_bytes = mr.source_layers;
+		res->production_bytes = mr.production_layers;
+	}
+	hoist_minimize_result_release(&mr);
+	hoist_strv_release(&args);
+	hoist_strv_release(&paths);
+	hoist_strv_release(&files);
+	hoist_strv_release(&install);
+	return r;
+}
+
 int hoist_chain_build(struct hoist_store *s, const struct hoist_chain_opts *o,
 		      struct hoist_chain_result *ret, struct hoist_error *err)
 {
@@ -347,6 +430,9 @@ int hoist_chain_build(struct hoist_store *s, const struct hoist_chain_opts *o,
 		return hoist_error_set(err, -EINVAL, "a chain needs a base image and a folder");
 	if (o->push && !o->registry)
 		return hoist_error_set(err, -EINVAL, "push needs registry options");
+	if (o->production_base && o->n_platforms > 1)
+		return hoist_error_set(err, -EINVAL,
+				       "minimize + production takes one platform per chain");
 	if (n_plats > HOIST_CHAIN_MAX_PLATFORMS)
 		return hoist_error_set(err, -E2BIG, "more than %d platforms",
 				       HOIST_CHAIN_MAX_PLATFORMS);
@@ -419,9 +505,25 @@ int hoist_chain_build(struct hoist_store *s, const struct hoist_chain_opts *o,
 			hoist_error_prefix(err, "tagging '%s'", *t);
 			goto out;
 		}
-	for (const char *const *t = o->tags; o->push && t && *t; t++) {
+	const char *const *push_tags = o->tags;
+	const char *push_digest = res.digest;
+	if (o->production_base) {
+		const char *last = NULL;
+		for (const char *const *f = o->folders; *f; f++)
+			last = *f;
+		if ((r = production(s, o, plats, last, &res, err)) < 0)
+			goto out;
+		for (const char *const *t = o->production_tags; t && *t; t++)
+			if ((r = hoist_store_tag_set(s, *t, res.production_digest, err)) < 0) {
+				hoist_error_prefix(err, "tagging '%s'", *t);
+				goto out;
+			}
+		push_tags = o->production_tags;
+		push_digest = res.production_digest;
+	}
+	for (const char *const *t = push_tags; o->push && t && *t; t++) {
 		char pushed[HOIST_DIGEST_MAX];
-		if ((r = hoist_registry_push(s, o->registry, res.digest, *t, pushed, err)) < 0) {
+		if ((r = hoist_registry_push(s, o->registry, push_digest, *t, pushed, err)) < 0) {
 			hoist_error_prefix(err, "pushing '%s'", *t);
 			goto out;
 		}

@@ -37,6 +37,10 @@ static void usage(FILE *f)
 		"  --label K=V             label on every step's result (repeatable)\n"
 		"  --intermediate MODE     chain (default): tag steps NAME:chain-<folder>-<NN>-\n"
 		"                          <descriptor>-<platform>; none: keep them by digest\n"
+		"  --production IMAGE      minimize the result onto IMAGE (hoist minimize;\n"
+		"                          extra paths from the last folder's\n"
+		"                          minimize-<platform>-args); one platform\n"
+		"  --production-tag NAME   name the production image (repeatable)\n"
 		"  --no-cache              rebuild every step\n"
 		"  --push                  push the final tags (registry options below)\n"
 		"  --network MODE          RUN network: host (default) or none\n"
@@ -45,8 +49,10 @@ static void usage(FILE *f)
 		"compat: build.sh's six positional arguments. FOLDER is built with context\n"
 		"FOLDER/../.. (the repository top, as build.sh's '../.'), steps tagged\n"
 		"REPO:base-<file>-<folder>-<platform>, the result REPO:TAG-<folder>-<platform>.\n"
-		"PRODUCTION_IMAGE (minimize + production) is not available yet: it is\n"
-		"reported and skipped. --push pushes the result.\n\n"
+		"With PRODUCTION_IMAGE, the result is minimized onto it: REPO:TAG-<folder>-\n"
+		"<platform> (and REPO:base-production-<folder>-<platform>) name the\n"
+		"production image, REPO:base-minimize-<folder>-<platform> the full one.\n"
+		"--push pushes REPO:TAG-<folder>-<platform>.\n\n"
 		"list: print the steps and the build args each would get.\n\n"
 		"Registry options (for --push and for pulling a missing base):\n%s",
 		cli_registry_options_help());
@@ -232,6 +238,7 @@ int cmd_chain(int argc, char **argv)
 	_cleanup_strv_ struct hoist_strv args = HOIST_STRV_INIT;
 	_cleanup_strv_ struct hoist_strv labels = HOIST_STRV_INIT;
 	_cleanup_strv_ struct hoist_strv pos = HOIST_STRV_INIT;
+	_cleanup_strv_ struct hoist_strv ptags = HOIST_STRV_INIT;
 	_cleanup_free_ char *ctx_alloc = NULL, *final_tag = NULL;
 	int ret = HOIST_EXIT_USAGE;
 
@@ -301,6 +308,14 @@ int cmd_chain(int argc, char **argv)
 			}
 		} else if (r < 0) {
 			goto out;
+		} else if (VAL("--production", NULL) > 0) {
+			o.production_base = v;
+		} else if (r < 0) {
+			goto out;
+		} else if (VAL("--production-tag", NULL) > 0) {
+			hoist_strv_push(&ptags, v);
+		} else if (r < 0) {
+			goto out;
 		} else if (VAL("--network", NULL) > 0) {
 			o.network = v;
 		} else if (r < 0) {
@@ -357,7 +372,16 @@ int cmd_chain(int argc, char **argv)
 		hoist_strv_push(&folders, pos.v[4]);
 		base_name(pos.v[4], folder, sizeof(folder));
 		final_tag = hoist_xasprintf("%s:%s-%s-%s", pos.v[1], pos.v[2], folder, pos.v[0]);
-		hoist_strv_push(&tags, final_tag);
+		if (pos.n == 6) {
+			o.production_base = pos.v[5];
+			hoist_strv_push(&ptags, final_tag);
+			hoist_strv_take(&ptags, hoist_xasprintf("%s:base-production-%s-%s",
+								pos.v[1], folder, pos.v[0]));
+			hoist_strv_take(&tags, hoist_xasprintf("%s:base-minimize-%s-%s", pos.v[1],
+							       folder, pos.v[0]));
+		} else {
+			hoist_strv_push(&tags, final_tag);
+		}
 		o.tag_repo = pos.v[1];
 		o.tag_style = HOIST_CHAIN_TAG_BUILDSH;
 		if (!o.context_dir) {
@@ -369,11 +393,6 @@ int cmd_chain(int argc, char **argv)
 			}
 			o.context_dir = ctx_alloc;
 		}
-		if (pos.n == 6 && !cc.quiet)
-			fprintf(stderr,
-				"hoist chain: PRODUCTION_IMAGE '%s': minimize and "
-				"production are not available in this build; skipped\n",
-				pos.v[5]);
 	} else {
 		for (size_t k = 0; k < pos.n; k++)
 			hoist_strv_push(&folders, pos.v[k]);
@@ -385,7 +404,11 @@ int cmd_chain(int argc, char **argv)
 			cli_usage_error("chain", "build: no folder given");
 			goto out;
 		}
-		if (o.push && !tags.n) {
+		if (ptags.n && !o.production_base) {
+			cli_usage_error("chain", "--production-tag needs --production");
+			goto out;
+		}
+		if (o.push && !(o.production_base ? ptags.n : tags.n)) {
 			cli_usage_error("chain", "--push needs a --tag");
 			goto out;
 		}
@@ -394,6 +417,7 @@ int cmd_chain(int argc, char **argv)
 	o.tags = (const char *const *)tags.v;
 	o.build_args = (const char *const *)args.v;
 	o.labels = (const char *const *)labels.v;
+	o.production_tags = (const char *const *)ptags.v;
 	o.platforms = plats;
 	o.n_platforms = n_plats;
 	o.registry = cli_registry_finish(&reg);
@@ -416,7 +440,14 @@ int cmd_chain(int argc, char **argv)
 	if (!cc.quiet)
 		fprintf(stderr, "[chain] %zu Dockerfiles, %zu rebuilt; %d steps, %d cached\n",
 			res.n_steps, res.n_rebuilt, res.steps, res.steps_cached);
-	printf("%s\n", res.digest);
+	if (o.production_base && !cc.quiet) {
+		char a[32], b[32];
+		cli_human_size(res.source_bytes, a, sizeof(a));
+		cli_human_size(res.production_bytes, b, sizeof(b));
+		fprintf(stderr, "[chain] production image %s: %s -> %s\n", res.production_digest, a,
+			b);
+	}
+	printf("%s\n", o.production_base ? res.production_digest : res.digest);
 	ret = HOIST_EXIT_OK;
 out:
 	cli_registry_release(&reg);

@@ -407,7 +407,9 @@ int hoist_stack_build(struct hoist_store *s, const struct hoist_stack_spec *spec
 		 * when we push; else the store. */
 		char have[HOIST_DIGEST_MAX] = "", label[HOIST_DIGEST_MAX + 8];
 		struct hoist_error e2 = {0};
-		if (o->push) {
+		if (o->no_cache) {
+			/* --no-cache: rebuild what the plan names, whatever is there */
+		} else if (o->push) {
 			r = registry_has(o->registry, ref, hashes[i], have, err);
 			if (r < 0) {
 				hoist_error_prefix(err, "checking '%s' in the registry", ref);

@@ -106,6 +106,27 @@ check "compat: the second run is all cache hits" grep -q ' 0 rebuilt' "$W/c2.log
 "$H" chain compat $P atomrepo v1 bb >/dev/null 2>&1
 check "compat: five arguments at least (usage error 2)" [ $? -eq 2 ]
 
+# minimize + production (hoist minimize): the last folder's minimize-<platform>-args
+cd "$A" || exit 1
+"$H" chain build --base bb -t atom:full --production bb --production-tag atom:prod \
+	docker/stock >"$W/p.out" 2>"$W/p.log"; st=$?
+check "--production: the chain result minimized onto a base" [ $st -eq 0 ]
+[ $st -eq 0 ] || diag "$W/p.log"
+check "--production: size before and after reported" grep -q 'production image sha256:.* -> ' "$W/p.log"
+"$H" run atom:prod cat /chain/log >"$W/plog" 2>&1
+check "--production: ADDITIONAL_FILES are in the production image" cmp -s "$W/plog" "$W/log3"
+"$H" run atom:prod test -e /atom/third-party/OpenBLAS/VERSION
+check "--production: ... a file given by path too" [ $? -eq 0 ]
+cd "$A/docker" || exit 1
+"$H" chain compat $P atomrepo v2 bb stock bb >"$W/cp.out" 2>"$W/cp.log"; st=$?
+check "compat with PRODUCTION_IMAGE" [ $st -eq 0 ]
+[ $st -eq 0 ] || diag "$W/cp.log"
+"$H" images >"$W/images3"
+check "compat: REPO:TAG-FOLDER-PLATFORM is the production image" \
+	sh -c "[ \"\$(awk '\$2==\"v2-stock-$P\" {print \$3}' '$W/images3')\" = \"\$(awk '\$2==\"base-production-stock-$P\" {print \$3}' '$W/images3')\" ]"
+check "compat: the full image is REPO:base-minimize-FOLDER-PLATFORM" \
+	grep -q "atomrepo *base-minimize-stock-$P" "$W/images3"
+
 # errors
 mkdir -p "$W/empty"
 "$H" chain build --base bb "$W/empty" >/dev/null 2>"$W/e1.log"
