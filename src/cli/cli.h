@@ -99,5 +99,7 @@ int cmd_login(int argc, char **argv);
 int cmd_logout(int argc, char **argv);
 int cmd_manifest(int argc, char **argv);
 int cmd_minimize(int argc, char **argv);
+int cmd_chain(int argc, char **argv);
+int cmd_stack(int argc, char **argv);
 /* `hoist inspect docker://REF [--raw] [--platform P]`; argv as cmd_inspect's. */
 int cli_inspect_remote(int argc, char **argv);
