@@ -1298,6 +1298,27 @@ static void config_set_platform(json_t *config, const struct hoist_platform *p)
 		json_object_del(config, "variant");
 }
 
+/*
+ * A single-platform base for another platform than the stage's is used as
+ * it is (BuildKit's InvalidBaseImagePlatform), with a warning: its RUNs
+ * will likely fail under the wrong emulator.
+ */
+static void base_platform_check(struct build *b, struct stagestate *st, const char *image, int line)
+{
+	struct hoist_platform have;
+	char os_version[64], hs[96], ws[96];
+	/* (variants not compared: an arm/v6 base serves arm/v7, as an index pick does) */
+	if (hoist_index_config_platform(st->img.config, &have, os_version, NULL) < 0 ||
+	    (strcmp(have.os, st->plat.os) == 0 &&
+	     strcmp(have.architecture, st->plat.architecture) == 0))
+		return;
+	hoist_platform_format(&have, hs, sizeof(hs));
+	hoist_platform_format(&st->plat, ws, sizeof(ws));
+	_cleanup_free_ char *w = hoist_xasprintf("%s:%d: base image '%s' is for %s, not %s",
+						 b->file, line, image, hs, ws);
+	emit(b, HOIST_BUILD_EVENT_WARNING, -1, 0, 0, w, false, 0);
+}
+
 /* Start a stage's image from scratch, another stage, or a store image. */
 static int stage_base(struct build *b, size_t idx, struct hoist_strv *triggers,
 		      struct hoist_error *err)
@@ -1372,8 +1393,10 @@ static int stage_base(struct build *b, size_t idx, struct hoist_strv *triggers,
 			return rc;
 		/* An explicit platform (--platform, FROM --platform) is what the
 		 * config declares, as BuildKit does for a requested target. */
-		if (b->o->platform || sg->from.platform)
+		if (b->o->platform || sg->from.platform) {
+			base_platform_check(b, st, image, sg->from.line);
 			config_set_platform(st->img.config, &st->plat);
+		}
 		key_begin(&k, NULL, &st->plat);
 		key_add(&k, "from-image", st->img.manifest_digest);
 		/* The base's ONBUILD triggers run in this stage and are not inherited. */

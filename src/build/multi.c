@@ -161,9 +161,12 @@ int hoist_build_platforms_parse(const char *list, struct hoist_platform *plats, 
 		if (rc < 0)
 			return rc;
 		for (size_t j = 0; j < n; j++)
-			if (hoist_platform_equal(&plats[j], &plats[n]))
-				return hoist_error_set(err, -EINVAL, "platform '%s' given twice",
-						       one);
+			if (hoist_platform_equal(&plats[j], &plats[n])) {
+				char ps[96];
+				hoist_platform_format(&plats[n], ps, sizeof(ps));
+				return hoist_error_set(err, -EINVAL,
+						       "platform '%s' (%s) given twice", one, ps);
+			}
 		n++;
 		p += strcspn(p, ",");
 		if (!*p)

@@ -151,6 +151,17 @@ check "one --platform arm64: /arch ($out)" [ "$out" = aarch64 ]
 "$H" build --platform linux/arm64,aarch64 "$T/arch" >/dev/null 2>"$T/err"
 check "a platform given twice (after normalisation) is refused" [ $? -eq 1 ]
 
+# A single-platform base of another architecture: used, with a warning.
+mkdir -p "$T/warn"
+printf 'FROM bb:amd64\nRUN true\n' >"$T/warn/Dockerfile"
+"$H" build --platform linux/amd64,linux/arm64 "$T/warn" >/dev/null 2>"$T/err"
+check "a foreign single-platform base is used" [ $? -eq 0 ]
+check "with one warning" [ "$(grep -c "base image 'bb:amd64' is for linux/amd64, not linux/arm64" "$T/err")" = 1 ]
+printf 'FROM --platform=$NOPE bb\n' >"$T/warn/Dockerfile"
+"$H" build "$T/warn" >/dev/null 2>"$T/err"; st=$?
+check "FROM --platform expanding to nothing is an error" \
+	sh -c "[ $st -ne 0 ] && grep -q \"Dockerfile:1: FROM --platform=''\" '$T/err'"
+
 # --output type=oci: the index and all three images.
 "$H" build --platform "$PLATS" -o "type=oci,dest=$T/layout" "$T/arch" >/dev/null 2>"$T/err"
 check "--output type=oci" [ $? -eq 0 ]
