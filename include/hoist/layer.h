@@ -64,10 +64,37 @@ void hoist_entry_copy(struct hoist_entry *dst, const struct hoist_entry *src);
 
 /* ---- writing a layer ------------------------------------------------- */
 
+enum hoist_layer_compression {
+	HOIST_LAYER_GZIP = 0, /* application/vnd.oci.image.layer.v1.tar+gzip */
+	HOIST_LAYER_ZSTD,     /* application/vnd.oci.image.layer.v1.tar+zstd */
+};
+
+/* Most compression threads a writer uses when neither opts nor env say. */
+#define HOIST_LAYER_MAX_THREADS 8
+
 struct hoist_layer_opts {
 	int gzip_level;		   /* 1..9; 0 means the default (6, as Docker) */
 	int64_t source_date_epoch; /* < 0: none; else clamp every mtime to it */
+	/* Added later; zero-initialised callers get gzip as before. */
+	enum hoist_layer_compression compression;
+	int zstd_level; /* 1..19; 0 means the default (3, as zstd's CLI) */
+	/*
+	 * Compression threads: 0 means $HOIST_COMPRESS_THREADS, else the online
+	 * CPUs (at most HOIST_LAYER_MAX_THREADS). 1 compresses in the calling
+	 * thread and never starts one. The blob is byte-identical whatever the
+	 * count: gzip layers are cut into fixed 1 MiB blocks (pigz's scheme),
+	 * zstd layers use libzstd's workers with a fixed job size. Threads are
+	 * started only once a layer passes one block and are all joined before
+	 * hoist_layer_writer_finish() or _abort() returns.
+	 */
+	int threads;
 };
+
+/*
+ * Parse "gzip" or "zstd" into *ret; -EINVAL for anything else. For the CLI
+ * options of `hoist build` and `hoist import`.
+ */
+int hoist_layer_compression_parse(const char *s, enum hoist_layer_compression *ret);
 
 struct hoist_layer_writer;
 
@@ -90,9 +117,10 @@ int hoist_layer_add_whiteout(struct hoist_layer_writer *w, const char *path,
 			     struct hoist_error *err);
 int hoist_layer_add_opaque(struct hoist_layer_writer *w, const char *dir, struct hoist_error *err);
 /*
- * Finish the tar and the gzip stream, commit the blob to the store, and
- * return its descriptor (media type HOIST_MT_OCI_LAYER_GZIP) and diffID.
- * Frees the writer.
+ * Finish the tar and the compressed stream, commit the blob to the store,
+ * and return its descriptor (media type HOIST_MT_OCI_LAYER_GZIP, or
+ * HOIST_MT_OCI_LAYER_ZSTD for zstd) and diffID. Frees the writer; no
+ * compression thread outlives the call.
  */
 int hoist_layer_writer_finish(struct hoist_layer_writer *w, struct hoist_descriptor *ret_desc,
 			      char ret_diff_id[HOIST_DIGEST_MAX], struct hoist_error *err);

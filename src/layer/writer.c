@@ -1,18 +1,19 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Writing a layer in one pass: libarchive emits PAX tar blocks into our write
- * callback, which hashes them (the diffID) and deflates them (gzip wrapper,
- * no timestamp, so the output is deterministic) straight into the store's
- * blob writer, which hashes the compressed bytes (the digest). Nothing holds
- * more than a few buffers of the layer.
+ * callback, which hashes them (the diffID) and hands them to the compressor
+ * (compress.c: gzip in parallel fixed-size blocks, or zstd; no timestamp, so
+ * the output is deterministic whatever the thread count) which writes into
+ * the store's blob writer, which hashes the compressed bytes (the digest).
+ * Nothing holds more than a few blocks of the layer.
  */
 #include <archive.h>
 #include <archive_entry.h>
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
-#include <zlib.h>
 
+#include "compress.h"
 #include "layer-private.h"
 
 #define ZCHUNK 65536
@@ -21,36 +22,15 @@ struct hoist_layer_writer {
 	struct hoist_store *store;
 	struct hoist_blob_writer *blob;
 	struct archive *a;
-	z_stream z;
-	gz_header gzh; /* zlib keeps a pointer to it until the header is out */
-	bool z_ready;
+	struct lz *lz;
+	enum hoist_layer_compression kind;
 	struct hoist_sha256 diff;
 	bool diff_done;
 	int64_t epoch;
 	bool aborting; /* discard whatever libarchive still flushes */
 	int failed;    /* first error; the tar is unusable after it */
 	struct hoist_error cb_err;
-	unsigned char zout[ZCHUNK];
 };
-
-static int deflate_out(struct hoist_layer_writer *w, int flush)
-{
-	int zrc;
-	do {
-		w->z.next_out = w->zout;
-		w->z.avail_out = sizeof(w->zout);
-		zrc = deflate(&w->z, flush);
-		if (zrc == Z_STREAM_ERROR)
-			return hoist_error_set(&w->cb_err, -EIO, "gzip: stream error");
-		size_t have = sizeof(w->zout) - w->z.avail_out;
-		if (have) {
-			int rc = hoist_blob_writer_write(w->blob, w->zout, have, &w->cb_err);
-			if (rc < 0)
-				return rc;
-		}
-	} while (w->z.avail_out == 0 || (flush == Z_FINISH && zrc != Z_STREAM_END));
-	return 0;
-}
 
 static la_ssize_t write_cb(struct archive *a, void *data, const void *buf, size_t len)
 {
@@ -62,9 +42,7 @@ static la_ssize_t write_cb(struct archive *a, void *data, const void *buf, size_
 	if (w->failed)
 		return -1;
 	hoist_sha256_update(&w->diff, buf, len);
-	w->z.next_in = (Bytef *)buf;
-	w->z.avail_in = (uInt)len;
-	rc = deflate_out(w, Z_NO_FLUSH);
+	rc = lz_write(w->lz, buf, len, &w->cb_err);
 	if (rc < 0) {
 		w->failed = rc;
 		archive_set_error(a, -rc, "%s", w->cb_err.msg);
@@ -79,8 +57,7 @@ static void writer_free(struct hoist_layer_writer *w)
 		w->aborting = true;
 		archive_write_free(w->a);
 	}
-	if (w->z_ready)
-		deflateEnd(&w->z);
+	lz_free(w->lz); /* joins the compression threads */
 	if (!w->diff_done)
 		hoist_sha256_release(&w->diff);
 	if (w->blob)
@@ -98,11 +75,29 @@ int hoist_layer_writer_new(struct hoist_store *s, const struct hoist_layer_opts 
 			   struct hoist_layer_writer **ret, struct hoist_error *err)
 {
 	struct hoist_layer_writer *w = hoist_xcalloc(1, sizeof(*w));
-	int level = opts && opts->gzip_level > 0 ? opts->gzip_level : 6;
+	enum hoist_layer_compression kind = opts ? opts->compression : HOIST_LAYER_GZIP;
+	int level;
+	unsigned threads;
 	int rc;
 
-	if (level > 9)
-		level = 9;
+	if (kind == HOIST_LAYER_ZSTD) {
+		level = opts && opts->zstd_level > 0 ? opts->zstd_level : 3;
+		if (level > 19)
+			level = 19; /* above needs --ultra and its memory */
+	} else if (kind == HOIST_LAYER_GZIP) {
+		level = opts && opts->gzip_level > 0 ? opts->gzip_level : 6;
+		if (level > 9)
+			level = 9;
+	} else {
+		free(w);
+		return hoist_error_set(err, -EINVAL, "unknown layer compression %d", (int)kind);
+	}
+	rc = lz_threads(opts, &threads, err);
+	if (rc < 0) {
+		free(w);
+		return rc;
+	}
+	w->kind = kind;
 	w->store = s;
 	w->epoch = opts ? opts->source_date_epoch : -1;
 	hoist_sha256_init(&w->diff);
@@ -112,15 +107,11 @@ int hoist_layer_writer_new(struct hoist_store *s, const struct hoist_layer_opts 
 		w->blob = NULL;
 		goto fail;
 	}
-	/* windowBits 15 + 16: a gzip wrapper; the header carries no name and mtime 0. */
-	if (deflateInit2(&w->z, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
-		rc = hoist_error_set(err, -ENOMEM, "gzip: cannot initialise");
+	rc = lz_new(kind, level, threads, w->blob, &w->lz, err);
+	if (rc < 0) {
+		w->lz = NULL;
 		goto fail;
 	}
-	w->z_ready = true;
-	w->gzh.time = 0;
-	w->gzh.os = 255; /* "unknown", as Go's compress/gzip writes it */
-	deflateSetHeader(&w->z, &w->gzh);
 
 	w->a = archive_write_new();
 	if (!w->a)
@@ -341,13 +332,11 @@ int hoist_layer_writer_finish(struct hoist_layer_writer *w, struct hoist_descrip
 	}
 	archive_write_free(w->a);
 	w->a = NULL;
-	w->z.next_in = NULL;
-	w->z.avail_in = 0;
-	rc = deflate_out(w, Z_FINISH);
-	if (rc < 0) {
-		hoist_error_set(err, rc, "%s", w->cb_err.msg);
+	rc = lz_finish(w->lz, err);
+	lz_free(w->lz);
+	w->lz = NULL;
+	if (rc < 0)
 		goto fail;
-	}
 	hoist_sha256_final(&w->diff, diff_id);
 	w->diff_done = true;
 	size = hoist_blob_writer_size(w->blob);
@@ -356,7 +345,8 @@ int hoist_layer_writer_finish(struct hoist_layer_writer *w, struct hoist_descrip
 	if (rc < 0)
 		goto fail;
 	memset(ret_desc, 0, sizeof(*ret_desc));
-	snprintf(ret_desc->media_type, sizeof(ret_desc->media_type), "%s", HOIST_MT_OCI_LAYER_GZIP);
+	snprintf(ret_desc->media_type, sizeof(ret_desc->media_type), "%s",
+		 w->kind == HOIST_LAYER_ZSTD ? HOIST_MT_OCI_LAYER_ZSTD : HOIST_MT_OCI_LAYER_GZIP);
 	memcpy(ret_desc->digest, digest, HOIST_DIGEST_MAX);
 	ret_desc->size = (int64_t)size;
 	memcpy(ret_diff_id, diff_id, HOIST_DIGEST_MAX);

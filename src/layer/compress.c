@@ -1,0 +1,475 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Layer compression, pigz-style. The producer (the thread running the tar
+ * writer) fills fixed-size blocks; workers deflate them independently, each
+ * primed with the last 32 KiB of the block before it, so the ratio stays
+ * close to one stream's; the producer writes finished blocks in order into
+ * the blob writer (which hashes them: the digest needs the bytes in order
+ * anyway) and folds their CRCs together with crc32_combine(). Because the
+ * block size is a constant and a block's bytes depend only on its input and
+ * its dictionary, the blob is the same for 1, 2 or 8 threads.
+ *
+ * Memory is a ring of LZ_SLOTS_PER_THREAD blocks per thread: the producer
+ * waits for the oldest block when the ring is full (back-pressure), so a
+ * 2 GB layer costs what a 2 MB one does.
+ *
+ * Threads start only when a layer passes its first block, and lz_finish()
+ * and lz_free() join them all: the sandbox clones only when none run.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include "compress.h"
+#include "hoist/util.h"
+
+enum job_state { JOB_FREE, JOB_FILLING, JOB_QUEUED, JOB_DONE };
+
+struct job {
+	unsigned char *in; /* LZ_BLOCK bytes */
+	size_t in_len;
+	unsigned char dict[LZ_DICT];
+	size_t dict_len;
+	bool last;
+	unsigned char *out;
+	size_t out_len, out_cap;
+	uLong crc;
+	int rc;
+	enum job_state state;
+};
+
+struct lz {
+	enum hoist_layer_compression kind;
+	int level;
+	unsigned threads;
+	struct hoist_blob_writer *blob;
+
+	/* gzip */
+	struct job *ring;
+	size_t n_slots;
+	uint64_t seq_fill; /* block being filled: ring[seq_fill % n_slots] */
+	uint64_t seq_emit; /* next block to write out */
+	uint64_t seq_take; /* next queued block a worker takes */
+	uint64_t seq_queued;
+	bool filling; /* ring[seq_fill % n_slots] is taking bytes (producer's only) */
+	unsigned char dict[LZ_DICT]; /* last bytes of the previous block */
+	size_t dict_len;
+	uLong crc;
+	uint64_t total;
+	bool header_out;
+	z_stream self_z; /* for threads == 1, and nothing else */
+	bool self_z_ready;
+	pthread_mutex_t mu;
+	pthread_cond_t work_cv, done_cv;
+	pthread_t *tids;
+	unsigned n_started;
+	bool stop;
+
+	/* zstd */
+	ZSTD_CCtx *zc;
+	unsigned char *zout;
+	size_t zout_cap;
+
+	bool finished;
+};
+
+int hoist_layer_compression_parse(const char *s, enum hoist_layer_compression *ret)
+{
+	if (!strcmp(s, "gzip"))
+		*ret = HOIST_LAYER_GZIP;
+	else if (!strcmp(s, "zstd"))
+		*ret = HOIST_LAYER_ZSTD;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+int lz_threads(const struct hoist_layer_opts *opts, unsigned *ret, struct hoist_error *err)
+{
+	const char *env = getenv("HOIST_COMPRESS_THREADS");
+	uint64_t v;
+
+	if (opts && opts->threads > 0) {
+		v = (uint64_t)opts->threads;
+	} else if (env && *env) {
+		if (hoist_parse_u64(env, 256, &v) < 0 || v == 0)
+			return hoist_error_set(err, -EINVAL,
+					       "invalid HOIST_COMPRESS_THREADS '%s' (1..256)", env);
+	} else {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		v = n < 1 ? 1 : (uint64_t)n;
+		if (v > HOIST_LAYER_MAX_THREADS)
+			v = HOIST_LAYER_MAX_THREADS;
+	}
+	if (v > 256)
+		v = 256;
+	*ret = (unsigned)v;
+	return 0;
+}
+
+/* ---- gzip ------------------------------------------------------------ */
+
+static int deflate_init(z_stream *zs, int level)
+{
+	memset(zs, 0, sizeof(*zs));
+	/* Raw deflate: the gzip header and trailer are ours, written once. */
+	return deflateInit2(zs, level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) == Z_OK ? 0
+										       : -ENOMEM;
+}
+
+/* Deflate one block; runs on a worker (or the producer for one thread). */
+static int compress_job(struct job *j, z_stream *zs)
+{
+	int zrc;
+
+	if (deflateReset(zs) != Z_OK)
+		return -EIO;
+	if (j->dict_len && deflateSetDictionary(zs, j->dict, (uInt)j->dict_len) != Z_OK)
+		return -EIO;
+	j->crc = crc32(0, j->in, (uInt)j->in_len);
+	/* deflateBound() leaves out the sync marker: room for it, and grow if short. */
+	size_t need = deflateBound(zs, (uLong)j->in_len) + 64;
+	if (j->out_cap < need) {
+		free(j->out);
+		j->out = hoist_xmalloc(need);
+		j->out_cap = need;
+	}
+	zs->next_in = j->in;
+	zs->avail_in = (uInt)j->in_len;
+	zs->next_out = j->out;
+	zs->avail_out = (uInt)j->out_cap;
+	for (;;) {
+		zrc = deflate(zs, j->last ? Z_FINISH : Z_SYNC_FLUSH);
+		if (zrc == Z_STREAM_ERROR)
+			return -EIO;
+		if (j->last ? zrc == Z_STREAM_END : zs->avail_out > 0)
+			break;
+		size_t used = j->out_cap - zs->avail_out;
+		j->out_cap *= 2;
+		j->out = hoist_xrealloc(j->out, j->out_cap);
+		zs->next_out = j->out + used;
+		zs->avail_out = (uInt)(j->out_cap - used);
+	}
+	j->out_len = j->out_cap - zs->avail_out;
+	return 0;
+}
+
+static void *worker_main(void *arg)
+{
+	struct lz *z = arg;
+	z_stream zs;
+	bool ready = deflate_init(&zs, z->level) == 0;
+
+	pthread_mutex_lock(&z->mu);
+	for (;;) {
+		while (!z->stop && z->seq_take == z->seq_queued)
+			pthread_cond_wait(&z->work_cv, &z->mu);
+		if (z->seq_take == z->seq_queued) /* stopping and nothing left */
+			break;
+		struct job *j = &z->ring[z->seq_take % z->n_slots];
+		z->seq_take++;
+		pthread_mutex_unlock(&z->mu);
+		int rc = ready ? compress_job(j, &zs) : -ENOMEM;
+		pthread_mutex_lock(&z->mu);
+		j->rc = rc;
+		j->state = JOB_DONE;
+		pthread_cond_broadcast(&z->done_cv);
+	}
+	pthread_mutex_unlock(&z->mu);
+	if (ready)
+		deflateEnd(&zs);
+	return NULL;
+}
+
+static void stop_workers(struct lz *z)
+{
+	if (!z->n_started)
+		return;
+	pthread_mutex_lock(&z->mu);
+	z->stop = true;
+	pthread_cond_broadcast(&z->work_cv);
+	pthread_mutex_unlock(&z->mu);
+	for (unsigned i = 0; i < z->n_started; i++)
+		pthread_join(z->tids[i], NULL);
+	z->n_started = 0;
+}
+
+static int start_workers(struct lz *z, struct hoist_error *err)
+{
+	z->tids = hoist_xcalloc(z->threads, sizeof(*z->tids));
+	for (unsigned i = 0; i < z->threads; i++) {
+		int e = pthread_create(&z->tids[i], NULL, worker_main, z);
+		if (e) {
+			/* Fewer workers only cost speed; none at all would hang. */
+			if (z->n_started)
+				break;
+			return hoist_error_set(err, -e, "starting a compression thread: %s",
+					       strerror(e));
+		}
+		z->n_started++;
+	}
+	return 0;
+}
+
+static int write_header(struct lz *z, struct hoist_error *err)
+{
+	/* mtime 0, no name; XFL as zlib sets it; OS 255 "unknown", as Go writes it. */
+	unsigned char h[10] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255};
+	h[8] = z->level == 9 ? 2 : z->level == 1 ? 4 : 0;
+	z->header_out = true;
+	return hoist_blob_writer_write(z->blob, h, sizeof(h), err);
+}
+
+/* Write the oldest block out, waiting for it. */
+static int emit_one(struct lz *z, struct hoist_error *err)
+{
+	struct job *j = &z->ring[z->seq_emit % z->n_slots];
+	int rc;
+
+	if (z->n_started) {
+		pthread_mutex_lock(&z->mu);
+		while (j->state != JOB_DONE)
+			pthread_cond_wait(&z->done_cv, &z->mu);
+		pthread_mutex_unlock(&z->mu);
+	}
+	if (j->rc < 0)
+		return hoist_error_set(err, j->rc, "gzip: compressing a block failed");
+	if (!z->header_out && (rc = write_header(z, err)) < 0)
+		return rc;
+	rc = hoist_blob_writer_write(z->blob, j->out, j->out_len, err);
+	if (rc < 0)
+		return rc;
+	z->crc = crc32_combine(z->crc, j->crc, (z_off_t)j->in_len);
+	z->total += j->in_len;
+	j->state = JOB_FREE;
+	z->seq_emit++;
+	return 0;
+}
+
+/* Hand the block being filled to a worker (or compress it here). */
+static int submit(struct lz *z, bool last, struct hoist_error *err)
+{
+	struct job *j = &z->ring[z->seq_fill % z->n_slots];
+	int rc;
+
+	j->last = last;
+	memcpy(j->dict, z->dict, z->dict_len);
+	j->dict_len = z->dict_len;
+	if (j->in_len >= LZ_DICT) {
+		memcpy(z->dict, j->in + j->in_len - LZ_DICT, LZ_DICT);
+		z->dict_len = LZ_DICT;
+	}
+	z->seq_fill++;
+	z->filling = false;
+	if (z->threads == 1) {
+		j->rc = compress_job(j, &z->self_z);
+		j->state = JOB_DONE;
+		return emit_one(z, err);
+	}
+	if (!z->n_started && (rc = start_workers(z, err)) < 0)
+		return rc;
+	pthread_mutex_lock(&z->mu);
+	j->state = JOB_QUEUED;
+	z->seq_queued = z->seq_fill;
+	pthread_cond_signal(&z->work_cv);
+	pthread_mutex_unlock(&z->mu);
+	return 0;
+}
+
+/* The block to fill, after making room in the ring. */
+static int fill_slot(struct lz *z, struct job **ret, struct hoist_error *err)
+{
+	struct job *j = &z->ring[z->seq_fill % z->n_slots];
+	int rc;
+
+	if (z->filling) {
+		*ret = j;
+		return 0;
+	}
+	while (z->seq_fill - z->seq_emit >= z->n_slots)
+		if ((rc = emit_one(z, err)) < 0)
+			return rc;
+	if (!j->in)
+		j->in = hoist_xmalloc(LZ_BLOCK);
+	j->in_len = 0;
+	j->state = JOB_FILLING;
+	z->filling = true;
+	*ret = j;
+	return 0;
+}
+
+static int gzip_write(struct lz *z, const unsigned char *p, size_t len, struct hoist_error *err)
+{
+	while (len > 0) {
+		struct job *j;
+		int rc = fill_slot(z, &j, err);
+		if (rc < 0)
+			return rc;
+		if (j->in_len == LZ_BLOCK) {
+			/* Full, and more follows: only now is it known not to be the last. */
+			if ((rc = submit(z, false, err)) < 0)
+				return rc;
+			continue;
+		}
+		size_t n = LZ_BLOCK - j->in_len;
+		if (n > len)
+			n = len;
+		memcpy(j->in + j->in_len, p, n);
+		j->in_len += n;
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static int gzip_finish(struct lz *z, struct hoist_error *err)
+{
+	struct job *j;
+	unsigned char t[8];
+	int rc;
+
+	/* The block being filled (empty for an empty stream) is the last. */
+	if ((rc = fill_slot(z, &j, err)) < 0 || (rc = submit(z, true, err)) < 0)
+		return rc;
+	while (z->seq_emit < z->seq_fill)
+		if ((rc = emit_one(z, err)) < 0)
+			return rc;
+	stop_workers(z);
+	for (int i = 0; i < 4; i++) {
+		t[i] = (unsigned char)(z->crc >> (8 * i));
+		t[4 + i] = (unsigned char)(z->total >> (8 * i)); /* ISIZE: mod 2^32 */
+	}
+	return hoist_blob_writer_write(z->blob, t, sizeof(t), err);
+}
+
+/* ---- zstd ------------------------------------------------------------ */
+
+static int zstd_drain(struct lz *z, ZSTD_inBuffer *in, ZSTD_EndDirective mode,
+		      struct hoist_error *err)
+{
+	for (;;) {
+		ZSTD_outBuffer out = {z->zout, z->zout_cap, 0};
+		size_t left = ZSTD_compressStream2(z->zc, &out, in, mode);
+		if (ZSTD_isError(left))
+			return hoist_error_set(err, -EIO, "zstd: %s", ZSTD_getErrorName(left));
+		if (out.pos) {
+			int rc = hoist_blob_writer_write(z->blob, z->zout, out.pos, err);
+			if (rc < 0)
+				return rc;
+		}
+		if (mode == ZSTD_e_end ? left == 0 : in->pos == in->size)
+			return 0;
+	}
+}
+
+static int zstd_setup(struct lz *z, struct hoist_error *err)
+{
+	z->zc = ZSTD_createCCtx();
+	if (!z->zc)
+		return hoist_error_set(err, -ENOMEM, "zstd: cannot initialise");
+	z->zout_cap = ZSTD_CStreamOutSize();
+	z->zout = hoist_xmalloc(z->zout_cap);
+	/*
+	 * Workers always (at least one): libzstd's output with nbWorkers >= 1
+	 * does not depend on their number, but nbWorkers = 0 cuts differently.
+	 * The job size is fixed for the same reason and to bound memory.
+	 */
+	size_t r;
+	if (ZSTD_isError(r = ZSTD_CCtx_setParameter(z->zc, ZSTD_c_compressionLevel, z->level)) ||
+	    ZSTD_isError(r = ZSTD_CCtx_setParameter(z->zc, ZSTD_c_checksumFlag, 1)) ||
+	    ZSTD_isError(r = ZSTD_CCtx_setParameter(z->zc, ZSTD_c_nbWorkers, (int)z->threads)) ||
+	    ZSTD_isError(r = ZSTD_CCtx_setParameter(z->zc, ZSTD_c_jobSize, (int)LZ_ZSTD_JOB)))
+		return hoist_error_set(err, -EINVAL, "zstd: %s", ZSTD_getErrorName(r));
+	return 0;
+}
+
+/* ---- common ---------------------------------------------------------- */
+
+int lz_new(enum hoist_layer_compression kind, int level, unsigned threads,
+	   struct hoist_blob_writer *blob, struct lz **ret, struct hoist_error *err)
+{
+	struct lz *z = hoist_xcalloc(1, sizeof(*z));
+	int rc;
+
+	z->kind = kind;
+	z->level = level;
+	z->threads = threads ? threads : 1;
+	z->blob = blob;
+	z->crc = crc32(0, NULL, 0);
+	pthread_mutex_init(&z->mu, NULL);
+	pthread_cond_init(&z->work_cv, NULL);
+	pthread_cond_init(&z->done_cv, NULL);
+	if (kind == HOIST_LAYER_ZSTD) {
+		if ((rc = zstd_setup(z, err)) < 0)
+			goto fail;
+	} else {
+		z->n_slots = z->threads == 1 ? 1 : LZ_SLOTS_PER_THREAD * (size_t)z->threads;
+		z->ring = hoist_xcalloc(z->n_slots, sizeof(*z->ring));
+		if (z->threads == 1) {
+			if (deflate_init(&z->self_z, level) < 0) {
+				rc = hoist_error_set(err, -ENOMEM, "gzip: cannot initialise");
+				goto fail;
+			}
+			z->self_z_ready = true;
+		}
+	}
+	*ret = z;
+	return 0;
+fail:
+	lz_free(z);
+	return rc;
+}
+
+int lz_write(struct lz *z, const void *buf, size_t len, struct hoist_error *err)
+{
+	if (z->kind == HOIST_LAYER_ZSTD) {
+		ZSTD_inBuffer in = {buf, len, 0};
+		return zstd_drain(z, &in, ZSTD_e_continue, err);
+	}
+	return gzip_write(z, buf, len, err);
+}
+
+int lz_finish(struct lz *z, struct hoist_error *err)
+{
+	int rc;
+	if (z->finished)
+		return hoist_error_set(err, -EINVAL, "compressor already finished");
+	z->finished = true;
+	if (z->kind == HOIST_LAYER_ZSTD) {
+		ZSTD_inBuffer in = {NULL, 0, 0};
+		rc = zstd_drain(z, &in, ZSTD_e_end, err);
+		/* libzstd's workers go with its pool; free it now, not later. */
+		ZSTD_freeCCtx(z->zc);
+		z->zc = NULL;
+		return rc;
+	}
+	rc = gzip_finish(z, err);
+	stop_workers(z);
+	return rc;
+}
+
+void lz_free(struct lz *z)
+{
+	if (!z)
+		return;
+	stop_workers(z);
+	ZSTD_freeCCtx(z->zc);
+	free(z->zout);
+	for (size_t i = 0; i < z->n_slots; i++) {
+		free(z->ring[i].in);
+		free(z->ring[i].out);
+	}
+	free(z->ring);
+	free(z->tids);
+	if (z->self_z_ready)
+		deflateEnd(&z->self_z);
+	pthread_cond_destroy(&z->done_cv);
+	pthread_cond_destroy(&z->work_cv);
+	pthread_mutex_destroy(&z->mu);
+	free(z);
+}
