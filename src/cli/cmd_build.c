@@ -15,32 +15,33 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: hoist build [OPTIONS] CONTEXT\n\n"
-		   "Build an image from a Dockerfile.\n\n"
-		   "Options:\n"
-		   "  -f, --file FILE         the Dockerfile (default: CONTEXT/Dockerfile)\n"
-		   "  -t, --tag NAME[:TAG]    tag the result (repeatable)\n"
-		   "  --build-arg K=V         set a build argument (repeatable)\n"
-		   "  --target STAGE          build up to this stage\n"
-		   "  --label K=V             add a label to the image (repeatable)\n"
-		   "  --platform P[,P...]     target platform(s) (default: this machine); several\n"
-		   "                          build one image each, joined by an index\n"
-		   "  --format oci|docker     index format of a multi-platform build (default oci)\n"
-		   "  --no-cache              do not use the build cache\n"
-		   "  -o, --output SPEC       type=oci,dest=DIR|FILE.tar[,tar=true|false],\n"
-		   "                          type=oci-archive,dest=FILE, type=docker,dest=FILE\n"
-		   "                          type=registry[,name=REF] (push, as --push)\n"
-		   "  --progress MODE         plain, tty or auto (default auto)\n"
-		   "  --secret id=ID,src=FILE a secret for RUN --mount=type=secret (repeatable)\n"
-		   "  --network MODE          RUN network: host (default) or none\n"
-		   "  --identity MODE         sandbox identity: auto, root, subuid, single\n"
-		   "  --pull                  always check the registry for FROM images\n"
-		   "  --push                  push every -t name after the build\n"
-		   "  --insecure-registry HOST  allow plain HTTP and unverified TLS for HOST\n"
-		   "  --tls-ca FILE           extra CA bundle for registries\n"
-		   "  --iidfile FILE          write the image (manifest) digest to FILE\n"
-		   "  -q, --quiet             print only the digest\n"
-		   "  -h, --help              print this help\n");
+	fprintf(f,
+		"Usage: hoist build [OPTIONS] CONTEXT\n\n"
+		"Build an image from a Dockerfile.\n\n"
+		"Options:\n"
+		"  -f, --file FILE         the Dockerfile (default: CONTEXT/Dockerfile)\n"
+		"  -t, --tag NAME[:TAG]    tag the result (repeatable)\n"
+		"  --build-arg K=V         set a build argument (repeatable)\n"
+		"  --target STAGE          build up to this stage\n"
+		"  --label K=V             add a label to the image (repeatable)\n"
+		"  --platform P[,P...]     target platform(s) (default: this machine); several\n"
+		"                          build one image each, joined by an index\n"
+		"  --format oci|docker     index format of a multi-platform build (default oci)\n"
+		"  --no-cache              do not use the build cache\n"
+		"  -o, --output SPEC       type=oci,dest=DIR|FILE.tar[,tar=true|false],\n"
+		"                          type=oci-archive,dest=FILE, type=docker,dest=FILE\n"
+		"                          type=registry[,name=REF] (push, as --push)\n"
+		"  --progress MODE         plain, tty or auto (default auto)\n"
+		"  --secret id=ID,src=FILE a secret for RUN --mount=type=secret (repeatable)\n"
+		"  --network MODE          RUN network: host (default) or none\n"
+		"  --identity MODE         sandbox identity: auto, root, subuid, single\n"
+		"  --pull                  always check the registry for FROM images\n"
+		"  --push                  push every -t name after the build\n"
+		"  --insecure-registry HOST  allow plain HTTP and unverified TLS for HOST\n"
+		"  --tls-ca FILE           extra CA bundle for registries\n"
+		"  --iidfile FILE          write the image (manifest) digest to FILE\n"
+		"  -q, --quiet             print only the digest\n"
+		"  -h, --help              print this help\n");
 }
 
 struct output {
@@ -215,14 +216,14 @@ int cmd_build(int argc, char **argv)
 				return HOIST_EXIT_USAGE;
 		} else if (OPT("--secret", NULL)) {
 			if (!strstr(v, "id=") || !(strstr(v, "src=") || strstr(v, "source=")))
-				return cli_usage_error("build", "bad --secret '%s' (id=ID,src=FILE)",
-						       v);
+				return cli_usage_error("build",
+						       "bad --secret '%s' (id=ID,src=FILE)", v);
 			hoist_strv_push(&secrets, v);
 		} else if (OPT("--network", NULL)) {
 			if (strcmp(v, "host") != 0 && strcmp(v, "none") != 0 &&
 			    strcmp(v, "default") != 0)
-				return cli_usage_error("build", "unknown network '%s' (host or none)",
-						       v);
+				return cli_usage_error("build",
+						       "unknown network '%s' (host or none)", v);
 			o.network = v;
 		} else if (OPT("--identity", NULL)) {
 			o.identity = v;
