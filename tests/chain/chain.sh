@@ -127,6 +127,27 @@ check "compat: REPO:TAG-FOLDER-PLATFORM is the production image" \
 check "compat: the full image is REPO:base-minimize-FOLDER-PLATFORM" \
 	grep -q "atomrepo *base-minimize-stock-$P" "$W/images3"
 
+# several platforms: one chain per platform (aarch64 RUNs under qemu-user),
+# joined in an index; each platform got its own args files
+cd "$A" || exit 1
+if [ $P = amd64 ] && [ -x /usr/bin/qemu-aarch64-static ] &&
+	HOIST_BIN=$H "$SRC/tests/lib/mkmultiarch.sh" "$HOIST_ROOT" mbb >/dev/null 2>"$W/ma.log"; then
+	"$H" chain build --platform amd64,aarch64 --base mbb -t atom:multi docker/stock \
+		>/dev/null 2>"$W/m.log"; st=$?
+	check "--platform amd64,aarch64 builds" [ $st -eq 0 ]
+	[ $st -eq 0 ] || diag "$W/m.log"
+	check "--platform amd64,aarch64: an index" grep -q '^\[chain\] index sha256:' "$W/m.log"
+	"$H" run --platform linux/arm64 atom:multi sh -c 'uname -m; cat /chain/log' >"$W/mlog" 2>&1
+	check "the arm64 image ran its RUNs as aarch64, with the -aarch64-args" \
+		sh -c "grep -qx aarch64 '$W/mlog' && grep -qx '03 blas \[TARGET=ARMV8\] \[none\] 0.3.10' '$W/mlog' &&
+			grep -qx '20 python-arrow \[-DARROW_ARMV8_ARCH=armv8-a\]' '$W/mlog'"
+	"$H" chain build --platform amd64,aarch64 --base mbb -t atom:multi docker/stock \
+		>/dev/null 2>"$W/m2.log"
+	check "multi-platform rebuild: all cached" grep -q '18 Dockerfiles, 0 rebuilt' "$W/m2.log"
+else
+	n=$((n+1)); echo "ok $n # SKIP no qemu-aarch64-static or multi-arch busybox debs"
+fi
+
 # errors
 mkdir -p "$W/empty"
 "$H" chain build --base bb "$W/empty" >/dev/null 2>"$W/e1.log"
