@@ -75,6 +75,11 @@ struct hoist_build_opts {
 	 * image is in the store. */
 	const struct hoist_registry_opts *registry;
 	bool pull;
+	/* Layer compression: an enum hoist_layer_compression (0 gzip, 1 zstd),
+	 * and its level (0: that compression's default). A cache hit reuses the
+	 * stored layer whatever its compression; --no-cache recompresses. */
+	int compression;
+	int compression_level;
 };
 
 struct hoist_build_result {

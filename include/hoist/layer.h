@@ -80,10 +80,12 @@ struct hoist_layer_opts {
 	int zstd_level; /* 1..19; 0 means the default (3, as zstd's CLI) */
 	/*
 	 * Compression threads: 0 means $HOIST_COMPRESS_THREADS, else the online
-	 * CPUs (at most HOIST_LAYER_MAX_THREADS). 1 compresses in the calling
-	 * thread and never starts one. The blob is byte-identical whatever the
-	 * count: gzip layers are cut into fixed 1 MiB blocks (pigz's scheme),
-	 * zstd layers use libzstd's workers with a fixed job size. Threads are
+	 * CPUs (at most HOIST_LAYER_MAX_THREADS). For gzip, 1 compresses in
+	 * the calling thread and never starts one; zstd always runs at least one
+	 * libzstd worker (nbWorkers 0 would cut the stream differently). The
+	 * blob is byte-identical whatever the count: gzip layers are cut into
+	 * fixed 1 MiB blocks (pigz's scheme), zstd layers use libzstd's workers
+	 * with a fixed job size (checked on libzstd 1.5.4). Threads are
 	 * started only once a layer passes one block and are all joined before
 	 * hoist_layer_writer_finish() or _abort() returns.
 	 */

@@ -505,10 +505,22 @@ static void step_key(struct build *b, struct stagestate *st, const char *text, s
 	key_add(k, "step", text);
 }
 
+static struct hoist_layer_opts build_layer_opts(const struct build *b)
+{
+	struct hoist_layer_opts lo = {.source_date_epoch = b->sde,
+				      .compression =
+					  (enum hoist_layer_compression)b->o->compression};
+	if (lo.compression == HOIST_LAYER_ZSTD)
+		lo.zstd_level = b->o->compression_level;
+	else
+		lo.gzip_level = b->o->compression_level;
+	return lo;
+}
+
 static int do_layer_of(struct build *b, struct stagestate *st, struct fstree *t, unsigned gen,
 		       const char *history, struct hoist_error *err)
 {
-	struct hoist_layer_opts lo = {.gzip_level = 0, .source_date_epoch = b->sde};
+	struct hoist_layer_opts lo = build_layer_opts(b);
 	struct hoist_descriptor d;
 	char diff_id[HOIST_DIGEST_MAX];
 	int r = fstree_write_layer(t, b->s, &lo, gen, &d, diff_id, err);
@@ -541,7 +553,7 @@ static void merge_tree(struct fsnode *dst, const struct fsnode *src, unsigned ge
 static int do_layer(struct build *b, struct stagestate *st, const char *history,
 		    struct hoist_error *err)
 {
-	struct hoist_layer_opts lo = {.gzip_level = 0, .source_date_epoch = b->sde};
+	struct hoist_layer_opts lo = build_layer_opts(b);
 	struct hoist_descriptor d;
 	char diff_id[HOIST_DIGEST_MAX];
 	int r = fstree_write_layer(st->tree, b->s, &lo, st->tree->gen, &d, diff_id, err);

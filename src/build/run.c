@@ -772,8 +772,12 @@ int run_exec(struct hoist_store *s, struct runstate **rsp, struct run_req *r,
 	so.stdout_fd = wfd;
 	so.stderr_fd = wfd;
 	so.want_layer = true;
-	so.layer_opts.gzip_level = 0;
 	so.layer_opts.source_date_epoch = r->sde;
+	so.layer_opts.compression = (enum hoist_layer_compression)r->o->compression;
+	if (so.layer_opts.compression == HOIST_LAYER_ZSTD)
+		so.layer_opts.zstd_level = r->o->compression_level;
+	else
+		so.layer_opts.gzip_level = r->o->compression_level;
 	so.log = sandbox_log;
 	so.log_userdata = r;
 	so.platform = r->plat; /* a foreign stage's RUN goes through qemu-user */

@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "hoist/build.h"
+#include "hoist/layer.h"
 #include "hoist/oci.h"
 #include "hoist/ref.h"
 #include "hoist/store.h"
@@ -28,6 +29,8 @@ static void usage(FILE *f)
 		"                          build one image each, joined by an index\n"
 		"  --format oci|docker     index format of a multi-platform build (default oci)\n"
 		"  --no-cache              do not use the build cache\n"
+		"  --compression gzip|zstd layer compression (default gzip)\n"
+		"  --compression-level N   gzip 1..9 (default 6), zstd 1..19 (default 3)\n"
 		"  -o, --output SPEC       type=oci,dest=DIR|FILE.tar[,tar=true|false],\n"
 		"                          type=oci-archive,dest=FILE, type=docker,dest=FILE\n"
 		"                          type=registry[,name=REF] (push, as --push)\n"
@@ -246,6 +249,17 @@ int cmd_build(int argc, char **argv)
 				return cli_usage_error("build",
 						       "unknown format '%s' (oci or docker)", v);
 			ifmt = strcmp(v, "docker") == 0 ? HOIST_INDEX_DOCKER : HOIST_INDEX_OCI;
+		} else if (OPT("--compression", NULL)) {
+			enum hoist_layer_compression c;
+			if (hoist_layer_compression_parse(v, &c) < 0)
+				return cli_usage_error(
+				    "build", "unknown compression '%s' (gzip or zstd)", v);
+			o.compression = (int)c;
+		} else if (OPT("--compression-level", NULL)) {
+			uint64_t lvl;
+			if (hoist_parse_u64(v, 19, &lvl) < 0 || lvl == 0)
+				return cli_usage_error("build", "bad --compression-level '%s'", v);
+			o.compression_level = (int)lvl;
 		} else if (OPT("--iidfile", NULL)) {
 			iidfile = v;
 		} else if (OPT("--progress", NULL)) {
@@ -267,6 +281,9 @@ int cmd_build(int argc, char **argv)
 		}
 #undef OPT
 	}
+	if (o.compression != HOIST_LAYER_ZSTD && o.compression_level > 9)
+		return cli_usage_error("build", "bad --compression-level %d (gzip: 1..9)",
+				       o.compression_level);
 	if (!o.context_dir) {
 		rc = cli_usage_error("build", "no build context given");
 		goto out_outs;

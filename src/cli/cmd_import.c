@@ -28,6 +28,8 @@ static void usage(FILE *f)
 		   "and group names, and gzip-compressed. With SOURCE_DATE_EPOCH set, every\n"
 		   "timestamp is clamped to it and the result is reproducible.\n\n"
 		   "Options:\n"
+		   "  --compression gzip|zstd   layer compression (default gzip)\n"
+		   "  --compression-level N     gzip 1..9 (default 6), zstd 1..19 (default 3)\n"
 		   "  --platform P   os/arch[/variant] recorded in the config (default: this\n"
 		   "                 machine's)\n"
 		   "  -h, --help     print this help and exit\n");
@@ -58,6 +60,7 @@ int cmd_import(int argc, char **argv)
 {
 	const char *args[2];
 	const char *platform_arg = NULL;
+	const char *comp_arg = NULL, *level_arg = NULL;
 	int nargs = 0;
 	struct hoist_error err = {0};
 	struct hoist_platform plat;
@@ -80,6 +83,14 @@ int cmd_import(int argc, char **argv)
 			platform_arg = argv[++i];
 		} else if (hoist_startswith(argv[i], "--platform=")) {
 			platform_arg = argv[i] + strlen("--platform=");
+		} else if (!strcmp(argv[i], "--compression") && i + 1 < argc) {
+			comp_arg = argv[++i];
+		} else if (hoist_startswith(argv[i], "--compression=")) {
+			comp_arg = argv[i] + strlen("--compression=");
+		} else if (!strcmp(argv[i], "--compression-level") && i + 1 < argc) {
+			level_arg = argv[++i];
+		} else if (hoist_startswith(argv[i], "--compression-level=")) {
+			level_arg = argv[i] + strlen("--compression-level=");
 		} else if (argv[i][0] == '-' && argv[i][1] != '\0') {
 			return cli_usage_error("import", "unknown option '%s'", argv[i]);
 		} else {
@@ -90,6 +101,20 @@ int cmd_import(int argc, char **argv)
 	}
 	if (nargs != 2)
 		return cli_usage_error("import", "expected ROOTFS.tar and NAME");
+	if (comp_arg && hoist_layer_compression_parse(comp_arg, &opts.compression) < 0)
+		return cli_usage_error("import", "unknown compression '%s' (gzip or zstd)",
+				       comp_arg);
+	if (level_arg) {
+		uint64_t v;
+		uint64_t max = opts.compression == HOIST_LAYER_ZSTD ? 19 : 9;
+		if (hoist_parse_u64(level_arg, max, &v) < 0 || v == 0)
+			return cli_usage_error("import", "bad --compression-level '%s' (1..%llu)",
+					       level_arg, (unsigned long long)max);
+		if (opts.compression == HOIST_LAYER_ZSTD)
+			opts.zstd_level = (int)v;
+		else
+			opts.gzip_level = (int)v;
+	}
 	if (platform_arg) {
 		if (hoist_platform_parse(platform_arg, &plat, &err) < 0)
 			return cli_usage_error("import", "%s", err.msg);
