@@ -441,9 +441,23 @@ int hoist_stack_build(struct hoist_store *s, const struct hoist_stack_spec *spec
 						   par->name);
 				goto out;
 			}
-			if (!hoist_store_blob_exists(s, pd) &&
-			    (r = ensure_local(s, o, pref, pd, err)) < 0)
-				goto out;
+			if (!hoist_store_blob_exists(s, pd)) {
+				/* found up to date in the registry, not here: pull that
+				 * very build (a local tag of the name may be older) */
+				struct hoist_pull_result pr;
+				if (!o->registry) {
+					r = hoist_error_set(err, -ENOENT,
+							    "'%s' is not in the store", pref);
+					goto out;
+				}
+				r = hoist_registry_pull(s, o->registry, pref, o->platform, &pr,
+							err);
+				if (r < 0) {
+					hoist_error_prefix(err, "pulling '%s'", pref);
+					goto out;
+				}
+				snprintf(pd, HOIST_DIGEST_MAX, "%s", pr.digest);
+			}
 			/* `FROM <parent image_name>` finds this build. */
 			struct hoist_strv names = HOIST_STRV_INIT;
 			local_names(par, o, tag, &names);

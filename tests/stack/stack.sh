@@ -119,6 +119,19 @@ B --since HEAD~1 --tag t1 >/dev/null 2>"$T/b6.log"
 check "BuildAll change: six planned, all already in the registry" \
 	sh -c "[ \"\$(grep -c 'up to date' '$T/b6.log')\" = 6 ] && grep -q '0 images built' '$T/b6.log'"
 
+# BuildAll + a leaf change, fresh store: the parents are up to date in the
+# registry (not in the store) and are pulled for the one child rebuilt
+newstore 5
+echo again >>"$T/repo/tests_common/conftest.py"
+echo 2 >>"$T/repo/images/leaf-A1/version.txt"
+G commit -qam "tests_common + leaf-A1"
+B --since HEAD~1 --tag t1 >/dev/null 2>"$T/b7.log"; st=$?
+check "BuildAll + leaf: five up to date, leaf-A1 built on the registry's parent" \
+	sh -c "[ $st -eq 0 ] && [ \"\$(grep -c 'up to date' '$T/b7.log')\" = 5 ] && grep -q '1 image built' '$T/b7.log'"
+[ $st -eq 0 ] || diag "$(cat "$T/b7.log")"
+"$H" run "$R/fakeuser/leaf-a1:t1" cat /stack.log >"$T/a1log" 2>&1
+check "leaf-A1 holds base and branch-A" [ "$(tr '\n' ' ' <"$T/a1log")" = "base branch-A leaf-A1 " ]
+
 # local-only builds compare with the store
 newstore 3
 "$H" stack build "$SPEC" --all --tag loc >/dev/null 2>"$T/l1.log"
