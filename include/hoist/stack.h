@@ -161,7 +161,7 @@ struct hoist_stack_event {
 	const struct hoist_stack_image *image;
 	const char *ref;    /* "[registry/]image_name:tag" */
 	const char *digest; /* manifest digest, or NULL */
-	const char *where;  /* UPTODATE: "registry" or "store" */
+	const char *where;  /* UPTODATE: "registry" or "store"; BUILD: the plan's reason */
 	const char *input_hash;
 };
 typedef void (*hoist_stack_event_fn)(const struct hoist_stack_event *ev, void *userdata);
