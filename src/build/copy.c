@@ -219,7 +219,6 @@ int copy_hash_sources(struct copy_req *r, struct keyhash *k, struct hoist_error 
 			e = download(r, i, src, err);
 			if (e >= 0) {
 				char d[HOIST_DIGEST_MAX];
-				_cleanup_free_ char *data = NULL;
 				struct hoist_sha256 h;
 				_cleanup_close_ int fd =
 				    open(r->downloads[i], O_RDONLY | O_CLOEXEC);

@@ -166,7 +166,7 @@ static int match_chunk(const char *chunk, size_t clen, const char *s, const char
 			chunk++;
 			if (chunk >= end)
 				return -EINVAL;
-			/* fall through */
+			__attribute__((fallthrough));
 		default:
 			if (!failed) {
 				if (*chunk != *s)

@@ -160,7 +160,6 @@ static void test_real_layouts(void)
 	}
 
 	/* a multi-platform index: the right manifest per platform */
-	_cleanup_free_ char *amd = NULL, *arm = NULL;
 	char d1[HOIST_DIGEST_MAX], d2[HOIST_DIGEST_MAX], mi[HOIST_DIGEST_MAX];
 	_cleanup_free_ char *p1 =
 	    hoist_xasprintf("%s/oci-image-spec/real-layouts/%s", corpora, "busybox-musl-amd64");
