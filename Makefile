@@ -38,6 +38,7 @@ check: deps
 	  -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
 	meson compile -C $(CHECK_BUILD)
 	HOIST_TEST_NO_SKIP=1 meson test -C $(CHECK_BUILD) --print-errorlogs --num-processes 2
+	python3 scripts/check-no-skips.py $(CHECK_BUILD)/meson-logs/testlog.json
 
 fuzz:
 	CC=clang meson setup build-fuzz -Dfuzzing=true -Db_lundef=false

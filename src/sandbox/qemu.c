@@ -298,8 +298,8 @@ int sandbox_emul_prepare(const struct hoist_platform *p, bool may_private, struc
 	 * entry that is known to be broken). */
 	const char *force = getenv("HOIST_BINFMT");
 	bool private_only = force && strcmp(force, "private") == 0;
-	if (!private_only && find_host_entry(a, em->name, sizeof(em->name), em->interpreter, sizeof(em->interpreter),
-			    nof, sizeof(nof))) {
+	if (!private_only && find_host_entry(a, em->name, sizeof(em->name), em->interpreter,
+					     sizeof(em->interpreter), nof, sizeof(nof))) {
 		em->path = HOIST_EMUL_HOST_BINFMT;
 		return 0;
 	}
@@ -316,8 +316,8 @@ int sandbox_emul_prepare(const struct hoist_platform *p, bool may_private, struc
 		    "and a private binfmt_misc needs Linux 6.7 or later: register it globally as "
 		    "root (cat %s/qemu-%s.conf > %s/register, with F in the flags) or "
 		    "upgrade the kernel",
-		    want, a->qemu, nof[0] ? " ('" : "", nof, nof[0] ? ")" : "",
-		    DEBIAN_BINFMT_D, a->qemu, HOST_BINFMT);
+		    want, a->qemu, nof[0] ? " ('" : "", nof, nof[0] ? ")" : "", DEBIAN_BINFMT_D,
+		    a->qemu, HOST_BINFMT);
 	int r = private_rule(a, em, err);
 	if (r < 0) {
 		sandbox_emul_release(em);

@@ -265,8 +265,8 @@ int hoist_sandbox_run(struct hoist_store *s, const struct hoist_sandbox_opts *o,
 		say(o,
 		    "sandbox: %s through a private binfmt_misc entry '%s' (%s) in the run's user "
 		    "namespace%s%s",
-		    em.platform, em.name, em.interpreter, em.host_nof[0] ? "; ignored host entry '" : "",
-		    em.host_nof);
+		    em.platform, em.name, em.interpreter,
+		    em.host_nof[0] ? "; ignored host entry '" : "", em.host_nof);
 		break;
 	}
 
