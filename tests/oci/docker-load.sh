@@ -1,0 +1,69 @@
+#!/bin/bash
+# A hoist-built image (with a RUN step) written as a docker-archive loads into
+# a real Docker engine (Debian's docker.io, dockerd started by hand with a
+# private data root and socket, no bridge, no iptables) and the container
+# prints what the Dockerfile says. Needs root: dockerd does.
+set -uo pipefail
+H=${HOIST_BIN:?}
+n=0; failed=0
+ok() { n=$((n + 1)); echo "ok $n - $*"; }
+nok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
+check() { local d=$1; shift; if "$@"; then ok "$d"; else nok "$d"; fi; }
+skip_all() {
+	[ -n "${HOIST_TEST_NO_SKIP:-}" ] && { echo "Bail out! $1"; exit 1; }
+	echo "1..0 # SKIP $1"; exit 77
+}
+[ "$(id -u)" = 0 ] || skip_all "dockerd needs root"
+command -v dockerd >/dev/null && [ -x /usr/bin/docker ] || skip_all "docker.io is not installed"
+[ -x /bin/busybox ] || skip_all "busybox-static is not installed"
+
+# A short base path: the socket path must fit in sun_path.
+T=$(mktemp -d /tmp/hdl.XXXXXX)
+D=$T/d
+DOCKER="/usr/bin/docker -H unix://$D/docker.sock"
+cleanup() {
+	[ -f "$D/bgpid" ] && kill "$(cat "$D/bgpid")" 2>/dev/null
+	for _ in $(seq 1 50); do [ -e "/proc/$(cat "$D/bgpid" 2>/dev/null || echo 0)" ] || break; sleep 0.2; done
+	umount -R "$D/root" 2>/dev/null
+	umount "$D/exec/netns/default" 2>/dev/null
+	umount -R "$D/exec" 2>/dev/null
+	rm -rf "$T"
+}
+trap cleanup EXIT
+mkdir -p "$D"
+dockerd --data-root "$D/root" --exec-root "$D/exec" -H "unix://$D/docker.sock" \
+	--pidfile "$D/docker.pid" --storage-driver overlay2 --bridge=none --iptables=false \
+	--ip-masq=false >"$D/dockerd.log" 2>&1 &
+echo $! >"$D/bgpid"
+for _ in $(seq 1 150); do $DOCKER version >/dev/null 2>&1 && break; sleep 0.2; done
+if ! $DOCKER version >/dev/null 2>&1; then
+	sed 's/^/# /' "$D/dockerd.log" | tail -20
+	nok "dockerd starts"; echo "1..$n"; exit 1
+fi
+ok "dockerd starts"
+
+cd "$T"
+"${HOIST_SRCDIR:?}/scripts/mkrootfs-busybox.sh" bb.tar
+R="$H --root $T/store"
+$R import bb.tar hoist-dl/bb:1 >/dev/null
+mkdir ctx
+echo "copied by COPY" >ctx/note.txt
+cat >ctx/Dockerfile <<'DF'
+FROM hoist-dl/bb:1
+COPY note.txt /srv/note.txt
+RUN echo "made by RUN" > /srv/run.txt && rm /etc/group
+WORKDIR /srv
+ENV GREETING="hello from hoist"
+CMD ["/bin/sh", "-c", "cat note.txt run.txt; echo \"$GREETING\"; test -e /etc/group || echo no-group"]
+DF
+check "hoist build --output type=docker" sh -c "$R build -q -t hoist-dl/app:1 \
+	--output 'type=docker,dest=$T/app.tar' ctx >/dev/null"
+check "docker load" sh -c "$DOCKER load -i '$T/app.tar' | grep -q 'Loaded image: hoist-dl/app:1'"
+out=$($DOCKER run --rm --network=host hoist-dl/app:1 2>&1)
+expected=$(printf 'copied by COPY\nmade by RUN\nhello from hoist\nno-group')
+if [ "$out" = "$expected" ]; then ok "docker run prints what the Dockerfile says"
+else nok "docker run prints what the Dockerfile says"; printf '%s\n' "$out" | sed 's/^/# /'; fi
+cfg=$($DOCKER image inspect -f '{{.Config.WorkingDir}} {{json .Config.Cmd}}' hoist-dl/app:1)
+check "docker sees WorkingDir and Cmd" test "$cfg" = '/srv ["/bin/sh","-c","cat note.txt run.txt; echo \"$GREETING\"; test -e /etc/group || echo no-group"]'
+echo "1..$n"
+[ $failed -eq 0 ]
