@@ -41,30 +41,6 @@ static bool env_has(const struct hoist_strv *env, const char *key)
 	return false;
 }
 
-static int resolve(struct hoist_store *s, const char *name, char out[HOIST_DIGEST_MAX],
-		   struct hoist_error *err)
-{
-	if (hoist_digest_valid(name)) {
-		snprintf(out, HOIST_DIGEST_MAX, "%s", name);
-		return 0;
-	}
-	struct hoist_ref ref = {0};
-	int r = hoist_ref_parse(name, &ref, err);
-	if (r < 0)
-		return r;
-	if (ref.digest) {
-		snprintf(out, HOIST_DIGEST_MAX, "%s", ref.digest);
-	} else {
-		_cleanup_free_ char *full = hoist_ref_string(&ref);
-		r = hoist_store_tag_get(s, full, out, err);
-		if (r == -ENOENT)
-			r = hoist_error_set(err, -ENOENT, "image '%s' not found in the store",
-					    name);
-	}
-	hoist_ref_release(&ref);
-	return r;
-}
-
 int hoist_stack_exec(struct hoist_store *s, const char *name, const char *const *argv,
 		     const char *const *binds, int stdout_fd, int stderr_fd, int *ret_status,
 		     struct hoist_error *err)
@@ -81,7 +57,7 @@ int hoist_stack_exec(struct hoist_store *s, const char *name, const char *const 
 	int r;
 
 	hoist_image_init(&img);
-	if ((r = resolve(s, name, digest, err)) < 0 ||
+	if ((r = hoist_store_resolve(s, name, digest, err)) < 0 ||
 	    (r = hoist_image_load(s, digest, NULL, &img, err)) < 0)
 		goto out;
 	const json_t *cfg = json_object_get(img.config, "config");
@@ -167,7 +143,7 @@ static int local_ref(struct hoist_store *s, const struct hoist_stack_opts *o, co
 {
 	char dg[HOIST_DIGEST_MAX];
 	struct hoist_error e2 = {0};
-	if (resolve(s, ref, dg, &e2) == 0)
+	if (hoist_store_resolve(s, ref, dg, &e2) == 0)
 		return 0;
 	if (!o->registry)
 		return hoist_error_set(err, -ENOENT, "image '%s' not found in the store", ref);
