@@ -38,6 +38,14 @@ int cli_fail(const struct hoist_error *err);
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* True when argv[i] is -h or --help. */
 bool cli_is_help(const char *arg);
+/*
+ * An option with a value at argv[*i]: "--name VALUE", "--name=VALUE", or
+ * "SHORT VALUE" when shortname is non-NULL. Returns 1 and sets *ret_value
+ * (advancing *i past a separate value), 0 when argv[*i] is another option,
+ * -1 when the value is missing.
+ */
+int cli_opt_value(int argc, char **argv, int *i, const char *longname, const char *shortname,
+		  const char **ret_value);
 
 int cmd_dockerfile(int argc, char **argv);
 int cmd_context(int argc, char **argv);

@@ -151,25 +151,12 @@ static void on_event(const struct hoist_build_event *ev, void *userdata)
 			ev->text, ev->seconds);
 }
 
-/* "--name VALUE", "--name=VALUE" or "-x VALUE". */
-static bool match_opt(int argc, char **argv, int *i, const char *longname, const char *shortname,
-		      const char **v, bool *missing)
+/* cli_opt_value()'s answer as a condition; a missing value is noted for the usage error. */
+static bool opt_taken(int r, bool *missing)
 {
-	const char *a = argv[*i];
-	size_t ll = strlen(longname);
-	if (strcmp(a, longname) == 0 || (shortname && strcmp(a, shortname) == 0)) {
-		if (*i + 1 >= argc) {
-			*missing = true;
-			return false;
-		}
-		*v = argv[++*i];
-		return true;
-	}
-	if (strncmp(a, longname, ll) == 0 && a[ll] == '=') {
-		*v = a + ll + 1;
-		return true;
-	}
-	return false;
+	if (r < 0)
+		*missing = true;
+	return r > 0;
 }
 
 int cmd_build(int argc, char **argv)
@@ -202,7 +189,8 @@ int cmd_build(int argc, char **argv)
 		const char *a = argv[i];
 		const char *v = NULL;
 		bool missing = false;
-#define OPT(longname, shortname) match_opt(argc, argv, &i, longname, shortname, &v, &missing)
+#define OPT(longname, shortname)                                                                   \
+	opt_taken(cli_opt_value(argc, argv, &i, longname, shortname, &v), &missing)
 		if (cli_is_help(a)) {
 			usage(stdout);
 			return HOIST_EXIT_OK;

@@ -108,25 +108,6 @@ static void on_build(const struct hoist_build_event *ev, void *userdata)
 			ev->seconds);
 }
 
-/* "--name V" / "--name=V" (and a short alias): 1 taken, 0 not, -1 missing value. */
-static int opt_value(int argc, char **argv, int *i, const char *lng, const char *shrt,
-		     const char **v)
-{
-	const char *a = argv[*i];
-	size_t n = strlen(lng);
-	if (strncmp(a, lng, n) == 0 && a[n] == '=') {
-		*v = a + n + 1;
-		return 1;
-	}
-	if (strcmp(a, lng) == 0 || (shrt && strcmp(a, shrt) == 0)) {
-		if (*i + 1 >= argc)
-			return -1;
-		*v = argv[++*i];
-		return 1;
-	}
-	return 0;
-}
-
 /* "amd64,aarch64" -> platforms. */
 static int add_platforms(const char *list, struct hoist_platform *out, size_t *n,
 			 struct hoist_error *err)
@@ -155,7 +136,7 @@ static int chain_list(int argc, char **argv)
 	_cleanup_strv_ struct hoist_strv folders = HOIST_STRV_INIT;
 	for (int i = 1; i < argc; i++) {
 		const char *v;
-		int r = opt_value(argc, argv, &i, "--platform", NULL, &v);
+		int r = cli_opt_value(argc, argv, &i, "--platform", NULL, &v);
 		if (r < 0)
 			return cli_usage_error("chain", "option '%s' needs a value", argv[i]);
 		if (r > 0) {
@@ -265,7 +246,7 @@ int cmd_chain(int argc, char **argv)
 			goto out;
 		}
 #define VAL(lng, shrt)                                                                             \
-	((r = opt_value(argc, argv, &i, lng, shrt, &v)) < 0                                        \
+	((r = cli_opt_value(argc, argv, &i, lng, shrt, &v)) < 0                                    \
 	     ? (cli_usage_error("chain", "option '%s' needs a value", a), -1)                      \
 	     : r)
 		if (VAL("--base", NULL) > 0) {

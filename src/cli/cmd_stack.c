@@ -100,24 +100,6 @@ static void on_build(const struct hoist_build_event *ev, void *userdata)
 			ev->cached ? "CACHED " : "", ev->text);
 }
 
-static int opt_value(int argc, char **argv, int *i, const char *lng, const char *shrt,
-		     const char **v)
-{
-	const char *a = argv[*i];
-	size_t n = strlen(lng);
-	if (strncmp(a, lng, n) == 0 && a[n] == '=') {
-		*v = a + n + 1;
-		return 1;
-	}
-	if (strcmp(a, lng) == 0 || (shrt && strcmp(a, shrt) == 0)) {
-		if (*i + 1 >= argc)
-			return -1;
-		*v = argv[++*i];
-		return 1;
-	}
-	return 0;
-}
-
 static void print_plan(const struct hoist_stack_spec *spec, const struct hoist_stack_plan *p,
 		       const char *tag, const struct hoist_stack_opts *o)
 {
@@ -176,7 +158,7 @@ int cmd_stack(int argc, char **argv)
 		    "--platform", "--network", "--identity", "--progress", "--output"};
 		size_t k;
 		for (k = 0; k < ARRAY_SIZE(valued); k++) {
-			r = opt_value(argc, argv, &i, valued[k], k == 9 ? "-o" : NULL, &v);
+			r = cli_opt_value(argc, argv, &i, valued[k], k == 9 ? "-o" : NULL, &v);
 			if (r < 0) {
 				cli_usage_error("stack", "option '%s' needs a value", a);
 				goto out;

@@ -57,6 +57,25 @@ bool cli_is_help(const char *arg)
 	return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0;
 }
 
+int cli_opt_value(int argc, char **argv, int *i, const char *longname, const char *shortname,
+		  const char **ret_value)
+{
+	const char *a = argv[*i];
+	size_t n = strlen(longname);
+
+	if (strncmp(a, longname, n) == 0 && a[n] == '=') {
+		*ret_value = a + n + 1;
+		return 1;
+	}
+	if (strcmp(a, longname) == 0 || (shortname && strcmp(a, shortname) == 0)) {
+		if (*i + 1 >= argc)
+			return -1;
+		*ret_value = argv[++*i];
+		return 1;
+	}
+	return 0;
+}
+
 static void log_to_stderr(int level, const char *msg, void *userdata)
 {
 	(void)userdata;
