@@ -239,3 +239,30 @@ void hoist_sandbox_describe_exit(const struct hoist_sandbox_result *res, char *b
  */
 int hoist_sandbox_run(struct hoist_store *s, const struct hoist_sandbox_opts *opts,
 		      struct hoist_sandbox_result *ret, struct hoist_error *err);
+
+/* ---- running an image as `docker run` does --------------------------- */
+
+/*
+ * What `docker run` derives from an image before it starts a command: the
+ * lower dirs of its layers, the user (`user` if non-NULL, else the config's
+ * User), the environment (the config's Env, then each "K=V" of
+ * `env_overrides` replacing or adding, then PATH and HOME defaults as runc
+ * gives them) and the working directory (`workdir` if non-NULL, else the
+ * config's WorkingDir, else "/"). `hoist run` and `hoist stack info/test`
+ * share it. Release with hoist_image_run_release().
+ */
+struct hoist_image_run {
+	struct hoist_rootfs rootfs;
+	struct hoist_user user;
+	struct hoist_strv env; /* NULL-terminated in env.v */
+	char *cwd;
+};
+
+int hoist_image_run_prepare(struct hoist_store *s, const struct hoist_idmap *idmap,
+			    const struct hoist_image *img, const char *user,
+			    const char *const *env_overrides, const char *workdir,
+			    struct hoist_image_run *ret, struct hoist_error *err);
+/* Point o's rootfs, idmap, env, cwd, uid, gid and groups at ir (borrowed). */
+void hoist_image_run_apply(const struct hoist_image_run *ir, const struct hoist_idmap *idmap,
+			   struct hoist_sandbox_opts *o);
+void hoist_image_run_release(struct hoist_image_run *ir);

@@ -53,59 +53,12 @@ static void log_debug(const char *msg, void *ud)
 	hoist_log(1, "%s", msg);
 }
 
-/* Set K=V in env, replacing an earlier K. */
-static void env_set(struct hoist_strv *env, const char *kv)
-{
-	const char *eq = strchr(kv, '=');
-	size_t klen = eq ? (size_t)(eq - kv) : strlen(kv);
-	for (size_t i = 0; i < env->n; i++)
-		if (strncmp(env->v[i], kv, klen) == 0 && env->v[i][klen] == '=') {
-			free(env->v[i]);
-			env->v[i] = hoist_xstrdup(kv);
-			return;
-		}
-	hoist_strv_push(env, kv);
-}
-
-static bool env_has(const struct hoist_strv *env, const char *key)
-{
-	size_t klen = strlen(key);
-	for (size_t i = 0; i < env->n; i++)
-		if (strncmp(env->v[i], key, klen) == 0 && env->v[i][klen] == '=')
-			return true;
-	return false;
-}
-
+/* Append the strings of a JSON array. */
 static void push_json_strings(struct hoist_strv *v, const json_t *a)
 {
 	size_t i;
 	json_t *x;
 	json_array_foreach(a, i, x) if (json_is_string(x)) hoist_strv_push(v, json_string_value(x));
-}
-
-/* IMAGE as a tag or digest in the store -> manifest/index digest. */
-static int resolve_image(struct hoist_store *s, const char *name, char out[HOIST_DIGEST_MAX],
-			 struct hoist_error *err)
-{
-	if (hoist_digest_valid(name)) {
-		snprintf(out, HOIST_DIGEST_MAX, "%s", name);
-		return 0;
-	}
-	struct hoist_ref ref = {0};
-	int r = hoist_ref_parse(name, &ref, err);
-	if (r < 0)
-		return r;
-	if (ref.digest) {
-		snprintf(out, HOIST_DIGEST_MAX, "%s", ref.digest);
-	} else {
-		_cleanup_free_ char *full = hoist_ref_string(&ref);
-		r = hoist_store_tag_get(s, full, out, err);
-		if (r == -ENOENT)
-			r = hoist_error_set(err, -ENOENT, "image '%s' not found in the store",
-					    name);
-	}
-	hoist_ref_release(&ref);
-	return r;
 }
 
 static int commit_image(struct hoist_store *s, const struct hoist_image *base,
@@ -263,12 +216,9 @@ int cmd_run(int argc, char **argv)
 	struct hoist_error err = {0};
 	struct hoist_store *s = NULL;
 	struct hoist_image img;
-	struct hoist_rootfs rootfs = {0};
+	struct hoist_image_run ir = {0};
 	struct hoist_idmap idmap;
-	struct hoist_user u;
-	_cleanup_strv_ struct hoist_strv env = HOIST_STRV_INIT;
 	_cleanup_strv_ struct hoist_strv args = HOIST_STRV_INIT;
-	_cleanup_strv_ struct hoist_strv diff_ids = HOIST_STRV_INIT;
 	_cleanup_free_ char *root = hoist_store_default_root(hoist_global.root);
 	char digest[HOIST_DIGEST_MAX];
 	int ret = EXIT_SANDBOX, r;
@@ -284,7 +234,7 @@ int cmd_run(int argc, char **argv)
 		have_plat = true;
 	}
 	if ((r = hoist_store_open(root, &s, &err)) < 0 ||
-	    (r = resolve_image(s, image_name, digest, &err)) < 0 ||
+	    (r = hoist_store_resolve(s, image_name, digest, &err)) < 0 ||
 	    (r = hoist_image_load(s, digest, have_plat ? &plat : NULL, &img, &err)) < 0) {
 		cli_fail(&err);
 		goto out;
@@ -294,17 +244,10 @@ int cmd_run(int argc, char **argv)
 	if (!have_plat && hoist_index_config_platform(img.config, &plat, NULL, NULL) == 0)
 		have_plat = true;
 	const json_t *cfg = json_object_get(img.config, "config");
-	const json_t *ids = json_object_get(json_object_get(img.config, "rootfs"), "diff_ids");
-	push_json_strings(&diff_ids, ids);
-	if (diff_ids.n != img.n_layers) {
-		hoist_error_set(&err, -EBADMSG, "image '%s': %zu diff_ids for %zu layers",
-				image_name, diff_ids.n, img.n_layers);
-		cli_fail(&err);
-		goto out;
-	}
 	if ((r = hoist_idmap_detect(want, &idmap, &err)) < 0 ||
-	    (r = hoist_rootfs_prepare(s, &idmap, img.layers, (const char *const *)diff_ids.v,
-				      img.n_layers, &rootfs, &err)) < 0) {
+	    (r = hoist_image_run_prepare(s, &idmap, &img, user, (const char *const *)envopts.v,
+					 workdir, &ir, &err)) < 0) {
+		hoist_error_prefix(&err, "image '%s'", image_name);
 		cli_fail(&err);
 		goto out;
 	}
@@ -327,32 +270,10 @@ int cmd_run(int argc, char **argv)
 		goto out;
 	}
 
-	const char *cfg_user = json_string_value(json_object_get(cfg, "User"));
-	if ((r = hoist_user_resolve(&rootfs, user ? user : cfg_user, &u, &err)) < 0) {
-		cli_fail(&err);
-		goto out;
-	}
-	push_json_strings(&env, json_object_get(cfg, "Env"));
-	for (size_t i = 0; i < envopts.n; i++)
-		env_set(&env, envopts.v[i]);
-	if (!env_has(&env, "PATH"))
-		env_set(&env, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-	if (!env_has(&env, "HOME")) {
-		_cleanup_free_ char *home = hoist_xasprintf("HOME=%s", u.home);
-		env_set(&env, home);
-	}
-	const char *cfg_wd = json_string_value(json_object_get(cfg, "WorkingDir"));
 	struct hoist_sandbox_opts o;
 	hoist_sandbox_opts_init(&o);
-	o.rootfs = &rootfs;
-	o.idmap = &idmap;
+	hoist_image_run_apply(&ir, &idmap, &o);
 	o.argv = (const char *const *)args.v;
-	o.env = (const char *const *)env.v;
-	o.cwd = workdir ? workdir : (cfg_wd && *cfg_wd ? cfg_wd : "/");
-	o.uid = u.uid;
-	o.gid = u.gid;
-	o.groups = u.groups;
-	o.n_groups = u.n_groups;
 	o.net = net;
 	o.hostname = hostname;
 	o.mounts = mounts;
@@ -389,7 +310,7 @@ int cmd_run(int argc, char **argv)
 		fprintf(stderr, "hoist: command failed with status %d: nothing committed\n", ret);
 	}
 out:
-	hoist_rootfs_release(&rootfs);
+	hoist_image_run_release(&ir);
 	hoist_image_release(&img);
 	hoist_store_free(s);
 	return ret;

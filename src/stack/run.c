@@ -21,38 +21,16 @@
 #define INFO_OUTPUT_MAX ((size_t)1 << 20)
 #define MAX_BINDS 16
 
-static void push_json_strings(struct hoist_strv *v, const json_t *a)
-{
-	size_t i;
-	json_t *x;
-	json_array_foreach(a, i, x)
-	{
-		if (json_is_string(x))
-			hoist_strv_push(v, json_string_value(x));
-	}
-}
-
-static bool env_has(const struct hoist_strv *env, const char *key)
-{
-	size_t klen = strlen(key);
-	for (size_t i = 0; i < env->n; i++)
-		if (strncmp(env->v[i], key, klen) == 0 && env->v[i][klen] == '=')
-			return true;
-	return false;
-}
-
 int hoist_stack_exec(struct hoist_store *s, const char *name, const char *const *argv,
 		     const char *const *binds, int stdout_fd, int stderr_fd, int *ret_status,
 		     struct hoist_error *err)
 {
 	struct hoist_image img;
-	struct hoist_rootfs rootfs = {0};
+	struct hoist_image_run ir = {0};
 	struct hoist_idmap idmap;
-	struct hoist_user u;
 	struct hoist_sandbox_mount mounts[MAX_BINDS];
 	size_t n_mounts = 0;
-	struct hoist_strv env = HOIST_STRV_INIT, diff_ids = HOIST_STRV_INIT,
-			  bindstr = HOIST_STRV_INIT;
+	struct hoist_strv bindstr = HOIST_STRV_INIT;
 	char digest[HOIST_DIGEST_MAX];
 	int r;
 
@@ -60,14 +38,6 @@ int hoist_stack_exec(struct hoist_store *s, const char *name, const char *const 
 	if ((r = hoist_store_resolve(s, name, digest, err)) < 0 ||
 	    (r = hoist_image_load(s, digest, NULL, &img, err)) < 0)
 		goto out;
-	const json_t *cfg = json_object_get(img.config, "config");
-	push_json_strings(&diff_ids,
-			  json_object_get(json_object_get(img.config, "rootfs"), "diff_ids"));
-	if (diff_ids.n != img.n_layers) {
-		r = hoist_error_set(err, -EBADMSG, "image '%s': %zu diff_ids for %zu layers", name,
-				    diff_ids.n, img.n_layers);
-		goto out;
-	}
 	for (const char *const *b = binds; b && *b; b++) {
 		if (n_mounts >= MAX_BINDS) {
 			r = hoist_error_set(err, -E2BIG, "more than %d bind mounts", MAX_BINDS);
@@ -85,30 +55,14 @@ int hoist_stack_exec(struct hoist_store *s, const char *name, const char *const 
 		    .type = HOIST_MOUNT_BIND, .source = spec, .target = c + 1, .rw = false};
 	}
 	if ((r = hoist_idmap_detect(HOIST_IDMODE_AUTO, &idmap, err)) < 0 ||
-	    (r = hoist_rootfs_prepare(s, &idmap, img.layers, (const char *const *)diff_ids.v,
-				      img.n_layers, &rootfs, err)) < 0)
+	    (r = hoist_image_run_prepare(s, &idmap, &img, NULL, NULL, NULL, &ir, err)) < 0) {
+		hoist_error_prefix(err, "image '%s'", name);
 		goto out;
-	const char *cfg_user = json_string_value(json_object_get(cfg, "User"));
-	if ((r = hoist_user_resolve(&rootfs, cfg_user, &u, err)) < 0)
-		goto out;
-	push_json_strings(&env, json_object_get(cfg, "Env"));
-	if (!env_has(&env, "PATH"))
-		hoist_strv_push(
-		    &env, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-	if (!env_has(&env, "HOME"))
-		hoist_strv_take(&env, hoist_xasprintf("HOME=%s", u.home));
-	const char *wd = json_string_value(json_object_get(cfg, "WorkingDir"));
+	}
 	struct hoist_sandbox_opts so;
 	hoist_sandbox_opts_init(&so);
-	so.rootfs = &rootfs;
-	so.idmap = &idmap;
+	hoist_image_run_apply(&ir, &idmap, &so);
 	so.argv = argv;
-	so.env = (const char *const *)env.v;
-	so.cwd = wd && *wd ? wd : "/";
-	so.uid = u.uid;
-	so.gid = u.gid;
-	so.groups = u.groups;
-	so.n_groups = u.n_groups;
 	so.mounts = mounts;
 	so.n_mounts = n_mounts;
 	so.stdin_fd = -1;
@@ -119,10 +73,8 @@ int hoist_stack_exec(struct hoist_store *s, const char *name, const char *const 
 	if (r == 0)
 		*ret_status = res.exit_status;
 out:
-	hoist_rootfs_release(&rootfs);
+	hoist_image_run_release(&ir);
 	hoist_image_release(&img);
-	hoist_strv_release(&env);
-	hoist_strv_release(&diff_ids);
 	hoist_strv_release(&bindstr);
 	return r;
 }
