@@ -113,6 +113,8 @@ struct ctxfiles {
 	char *cache_path;
 	struct statcache_rec *cache;
 	size_t n_cache;
+	size_t n_sorted; /* cache[0..n_sorted) is sorted; misses append after it */
+	size_t alloc_cache;
 	int64_t cache_written_ns; /* when the loaded stat cache was written */
 	bool cache_dirty;
 };

@@ -38,6 +38,7 @@ struct statcache_rec {
 	char *path;
 	uint64_t size, ino;
 	int64_t mtime_ns, ctime_ns;
+	size_t seq; /* position before sorting: ties keep the newest */
 	char hex[HOIST_SHA256_HEX + 1];
 };
 
@@ -48,8 +49,9 @@ static int64_t ns_of(const struct timespec *ts)
 
 static int rec_cmp(const void *a, const void *b)
 {
-	return strcmp(((const struct statcache_rec *)a)->path,
-		      ((const struct statcache_rec *)b)->path);
+	const struct statcache_rec *x = a, *y = b;
+	int k = strcmp(x->path, y->path);
+	return k ? k : (x->seq > y->seq) - (x->seq < y->seq);
 }
 
 static int ent_cmp(const void *a, const void *b)
@@ -64,10 +66,41 @@ char *statcache_path(struct hoist_store *s, const char *abs_root)
 	return hoist_xasprintf("%s/statcache/%s", hoist_store_root(s), d + 7);
 }
 
+/* Room for one more record at the end (amortised doubling). */
+static struct statcache_rec *cache_append(struct ctxfiles *c)
+{
+	if (c->n_cache == c->alloc_cache) {
+		c->alloc_cache = c->alloc_cache ? c->alloc_cache * 2 : 256;
+		c->cache = hoist_xrealloc(c->cache, c->alloc_cache * sizeof(*c->cache));
+	}
+	struct statcache_rec *r = &c->cache[c->n_cache++];
+	memset(r, 0, sizeof(*r));
+	return r;
+}
+
+/* Sort every record and drop duplicate paths (a path appended twice in one
+ * build, or twice in a hand-edited file), keeping the last one appended. */
+static void cache_sort(struct ctxfiles *c)
+{
+	/* Stable by construction: ties are broken by position, so "last wins". */
+	for (size_t i = 0; i < c->n_cache; i++)
+		c->cache[i].seq = i;
+	qsort(c->cache, c->n_cache, sizeof(*c->cache), rec_cmp);
+	size_t o = 0;
+	for (size_t i = 0; i < c->n_cache; i++) {
+		if (i + 1 < c->n_cache && strcmp(c->cache[i].path, c->cache[i + 1].path) == 0) {
+			free(c->cache[i].path);
+			continue;
+		}
+		c->cache[o++] = c->cache[i];
+	}
+	c->n_cache = c->n_sorted = o;
+}
+
 static void load_statcache(struct ctxfiles *c)
 {
 	_cleanup_free_ char *data = NULL;
-	size_t len = 0, alloc = 0;
+	size_t len = 0;
 	if (hoist_read_file_at(AT_FDCWD, c->cache_path, STATCACHE_MAX, &data, &len, NULL) < 0)
 		return;
 	char *p = data, *end = data + len;
@@ -98,15 +131,11 @@ static void load_statcache(struct ctxfiles *c)
 			rec.mtime_ns = mt;
 			rec.ctime_ns = ct;
 			rec.path = hoist_xstrdup(p + off);
-			if (c->n_cache == alloc) {
-				alloc = alloc ? alloc * 2 : 256;
-				c->cache = hoist_xrealloc(c->cache, alloc * sizeof(*c->cache));
-			}
-			c->cache[c->n_cache++] = rec;
+			*cache_append(c) = rec;
 		}
 		p = nl + 1;
 	}
-	qsort(c->cache, c->n_cache, sizeof(*c->cache), rec_cmp);
+	cache_sort(c);
 }
 
 struct walkctx {
@@ -202,9 +231,11 @@ struct ctxent *ctxfiles_find(struct ctxfiles *c, const char *path)
 	return NULL;
 }
 
+/* Only the sorted prefix is searched: records appended by this build are for
+ * paths that missed, and each context entry is hashed at most once. */
 static struct statcache_rec *cache_find(struct ctxfiles *c, const char *path)
 {
-	size_t lo = 0, hi = c->n_cache;
+	size_t lo = 0, hi = c->n_sorted;
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
 		int k = strcmp(c->cache[mid].path, path);
@@ -264,13 +295,10 @@ int ctxfiles_hash(struct ctxfiles *c, struct ctxent *e, struct hoist_error *err)
 	if (strchr(e->path, '\n'))
 		return 0;
 	if (!rec) {
-		c->cache = hoist_xrealloc(c->cache, (c->n_cache + 1) * sizeof(*c->cache));
-		rec = &c->cache[c->n_cache++];
-		memset(rec, 0, sizeof(*rec));
+		/* Appended unsorted: a cold context misses on every file, and
+		 * sorting per insertion made that quadratic (20,000 files: 6 s). */
+		rec = cache_append(c);
 		rec->path = hoist_xstrdup(e->path);
-		/* keep sorted for bsearch: insertion is rare (only on misses) */
-		qsort(c->cache, c->n_cache, sizeof(*c->cache), rec_cmp);
-		rec = cache_find(c, e->path);
 	}
 	rec->size = (uint64_t)e->st.st_size;
 	rec->ino = (uint64_t)e->st.st_ino;
@@ -286,6 +314,7 @@ void ctxfiles_save(struct ctxfiles *c)
 {
 	if (!c || !c->cache_dirty)
 		return;
+	cache_sort(c);
 	struct hoist_buf b = HOIST_BUF_INIT;
 	_cleanup_free_ char *dir = NULL, *tmp = NULL;
 	hoist_buf_init(&b, STATCACHE_MAX);
