@@ -186,3 +186,114 @@ int copy_hash_sources(struct copy_req *r, struct keyhash *k, struct hoist_error 
 /* Do the copy into tree t (generation t->gen). */
 int copy_run(struct copy_req *r, struct fstree *t, struct hoist_error *err);
 void copy_req_release(struct copy_req *r);
+
+/* ---- the engine (engine*.c) ------------------------------------------- */
+
+/*
+ * The engine is split by concern: engine.c (driver, stage step loop, shared
+ * helpers), engine-stage.c (FROM, the stage graph), engine-meta.c
+ * (instruction dispatch, config-only instructions), engine-fs.c (COPY/ADD,
+ * RUN, user lookup), engine-cache.c (cache records, layers, history).
+ */
+
+struct runstate; /* run-private.h */
+
+struct stagestate {
+	bool built, building;
+	struct hoist_image img;
+	char key[HOIST_DIGEST_MAX];
+	struct fstree *tree;	/* NULL: rebuild from img's layers when needed */
+	struct hoist_strv args; /* "K=V" of the ARGs in scope */
+	bool cmd_set;
+	/* What the stage's RUNs execute as and its cache keys name: the build's
+	 * target, FROM --platform, or the platform of the stage it starts from. */
+	struct hoist_platform plat;
+};
+
+struct build {
+	struct hoist_store *s;
+	const struct hoist_build_opts *o;
+	struct hoist_dockerfile *df;
+	const char *file;
+	struct hoist_context *ctx;
+	char *abs_ctx;
+	struct ctxfiles *cf;
+	struct fstree *ctxtree;
+	struct hoist_strv bargs; /* "K=V" from the options */
+	bool *bargs_used;
+	struct hoist_strv meta;	  /* global ARGs */
+	struct hoist_strv predef; /* TARGETPLATFORM, ... */
+	struct stagestate *st;
+	struct hoist_platform plat;
+	int64_t sde;
+	char *tmpdir;
+	unsigned tmpn;
+	int steps, cached;
+	struct runstate *run; /* RUN: identity mapping (run.c) */
+	bool locked;	      /* holds the store lock shared */
+};
+struct stepctx {
+	struct build *b;
+	struct stagestate *st;
+	size_t stage;
+	int stepno, n_steps;
+};
+
+/* engine.c */
+void build_emit(struct build *b, enum hoist_build_event_kind kind, int stage, int step, int n_steps,
+		const char *text, bool cached, double secs);
+double build_now(void);
+/* The "created" timestamp: SOURCE_DATE_EPOCH, else now. New string. */
+char *build_created_now(struct build *b);
+int64_t build_mtime_now(struct build *b);
+/* "K=V" vectors: the last K wins on lookup; set replaces in place. */
+const char *kv_lookup(const struct hoist_strv *v, const char *name);
+void kv_set(struct hoist_strv *v, const char *key, const char *value);
+/* A --build-arg by name, marking it used; NULL if not given. */
+const char *build_barg(struct build *b, const char *name);
+/* The image config's "config" object (created when missing). */
+json_t *stage_cfg(struct stagestate *st);
+/* Expansion environment: the stage's ARGs, then its Env (ENV wins). */
+char **stage_expand_env(struct stagestate *st);
+int build_expand(struct build *b, char **envp, const char *word, int line, char **ret,
+		 struct hoist_error *err);
+int build_expand_words(struct build *b, char **envp, const char *word, int line, char ***ret,
+		       struct hoist_error *err);
+/* Build stage idx (its base stages and --from stages first); once. */
+int build_stage(struct build *b, size_t idx, struct hoist_error *err);
+
+/* engine-stage.c */
+/* A stage by name or index, -1 if neither. */
+int stage_ref(struct build *b, const char *name);
+/* An image by reference or digest from the store, pulled when missing. */
+int load_store_image(struct build *b, const char *name, const struct hoist_platform *plat,
+		     struct hoist_image *img, const char *file, int line, const char *what,
+		     struct hoist_error *err);
+/* Start a stage's image (FROM); the base's ONBUILD triggers go to *triggers. */
+int stage_base(struct build *b, size_t idx, struct hoist_strv *triggers, struct hoist_error *err);
+
+/* engine-cache.c */
+int ensure_tree(struct build *b, struct stagestate *st, struct hoist_error *err);
+int record_put(struct build *b, struct stagestate *st, struct hoist_error *err);
+/* 1 on a hit (st->img replaced), 0 on a miss. */
+int record_get(struct build *b, struct stagestate *st);
+void add_history(struct build *b, struct stagestate *st, const char *text, bool empty);
+/* Key for a step: parent, platform, text, plus extra fields. */
+void step_key(struct build *b, struct stagestate *st, const char *text, struct keyhash *k);
+int do_layer_of(struct build *b, struct stagestate *st, struct fstree *t, unsigned gen,
+		const char *history, struct hoist_error *err);
+/* Overlay `src` (a --link layer's tree) onto `dst`: entries replace, dirs merge. */
+void merge_tree(struct fsnode *dst, const struct fsnode *src, unsigned gen);
+int do_layer(struct build *b, struct stagestate *st, const char *history, struct hoist_error *err);
+
+/* engine-fs.c */
+/* "user[:group]" as BuildKit's readUser resolves it; why says what failed. */
+int resolve_owner(struct fstree *t, const char *spec, uint32_t *uid, uint32_t *gid, char *why,
+		  size_t why_size);
+int run_copy(struct stepctx *sc, const struct hoist_instr *in, char **envp,
+	     struct hoist_error *err);
+/* RUN: run.c prepares and executes; the cache and history stay here. */
+int run_run(struct stepctx *sc, const struct hoist_instr *in, struct hoist_error *err);
+
+/* engine-meta.c */
+int run_step(struct stepctx *sc, const struct hoist_instr *in, struct hoist_error *err);
