@@ -240,6 +240,15 @@ void hoist_sandbox_describe_exit(const struct hoist_sandbox_result *res, char *b
 int hoist_sandbox_run(struct hoist_store *s, const struct hoist_sandbox_opts *opts,
 		      struct hoist_sandbox_result *ret, struct hoist_error *err);
 
+/*
+ * In subuid mode the first run (or layer unpack) of a process makes one
+ * user namespace with the mapping, and every later one of the process
+ * joins it (newuidmap/newgidmap run once, not per RUN). No process keeps
+ * it: this process holds it open through a descriptor. Release that here
+ * (idempotent; exit releases it too); a later run makes a new one.
+ */
+void hoist_sandbox_cleanup(void);
+
 /* ---- running an image as `docker run` does --------------------------- */
 
 /*

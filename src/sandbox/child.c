@@ -40,7 +40,10 @@
 
 pid_t sandbox_clone(uint64_t flags)
 {
-	struct clone_args args = {.flags = flags, .exit_signal = SIGCHLD};
+	/* clone3 refuses an exit signal with CLONE_PARENT: the child gets
+	 * the caller's own (SIGCHLD, ours being a sandbox_clone too). */
+	struct clone_args args = {.flags = flags,
+				  .exit_signal = flags & CLONE_PARENT ? 0 : SIGCHLD};
 	long r = syscall(SYS_clone3, &args, sizeof(args));
 	if (r < 0)
 		return -errno;
@@ -509,7 +512,9 @@ void child_main(const struct child_ctx *c)
 {
 	char ch;
 	/* getppid() is 0 across the PID namespace, so the race of hoist dying
-	 * before PDEATHSIG is set is caught by the sync read: EOF then. */
+	 * before PDEATHSIG is set is caught by the sync read: EOF then, once
+	 * our copy of the write end is gone too. */
+	close(c->sync_wr_fd);
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (read(c->sync_fd, &ch, 1) != 1)
 		_exit(125);
@@ -599,4 +604,55 @@ void child_main(const struct child_ctx *c)
 			_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
 		}
 	}
+}
+
+pid_t child_start(const struct child_ctx *c, uint64_t flags)
+{
+	if (c->userns_fd < 0) {
+		pid_t pid = sandbox_clone(flags);
+		if (pid == 0)
+			child_main(c);
+		return pid;
+	}
+	/*
+	 * Joining a user namespace takes setns() from a single-threaded
+	 * process, which hoist itself must not do (it would stay there). A
+	 * helper joins it, so that the mount, PID, UTS, IPC (and network)
+	 * namespaces of its clone are owned by it; CLONE_PARENT makes that
+	 * clone our child (waited for, PDEATHSIG tied to us) and the helper
+	 * only reports the pid and leaves. Both sides make system calls only.
+	 */
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	pid_t helper = sandbox_clone(0);
+	if (helper == 0) {
+		int v;
+		close(p[0]);
+		if (setns(c->userns_fd, CLONE_NEWUSER) < 0) {
+			v = -errno;
+		} else {
+			v = sandbox_clone((flags & ~(uint64_t)CLONE_NEWUSER) | CLONE_PARENT);
+			if (v == 0) {
+				close(p[1]);
+				child_main(c);
+			}
+		}
+		(void)!write(p[1], &v, sizeof(v));
+		_exit(0);
+	}
+	close(p[1]);
+	if (helper < 0) {
+		close(p[0]);
+		return helper;
+	}
+	int v = -ECHILD;
+	ssize_t n;
+	do
+		n = read(p[0], &v, sizeof(v));
+	while (n < 0 && errno == EINTR);
+	close(p[0]);
+	while (waitpid(helper, NULL, 0) < 0 && errno == EINTR)
+		;
+	return n == (ssize_t)sizeof(v) ? v : -ECHILD;
 }

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "hoist/util.h"
+#include "run-private.h"
 #include "sandbox-private.h"
 
 #define SUBID_RANGE 65536u
@@ -204,6 +205,99 @@ int idmap_write(const struct hoist_idmap *m, pid_t pid, struct hoist_error *err)
 	}
 }
 
+/*
+ * The shared user namespaces (run-private.h). newuidmap and newgidmap are
+ * setuid execs costing several ms each; paying them per RUN (and per
+ * unpack, layer and tree removal) was most of the subuid mode's start-up
+ * cost (issue 5). A hoist process uses one mapping in practice; a few slots
+ * cover library callers that mix them.
+ */
+#define SHARED_MAX 4
+static struct {
+	struct hoist_idmap key;
+	int fd;
+} shared[SHARED_MAX];
+static size_t n_shared, next_evict;
+
+static bool same_idmap(const struct hoist_idmap *a, const struct hoist_idmap *b)
+{
+	return a->mode == b->mode && a->uid == b->uid && a->gid == b->gid &&
+	       a->subuid == b->subuid && a->subgid == b->subgid && a->count == b->count;
+}
+
+/* A new user namespace with m's maps, as an fd to it (no process keeps it). */
+static int make_userns(const struct hoist_idmap *m, int *ret_fd, struct hoist_error *err)
+{
+	int hold[2];
+	if (pipe2(hold, O_CLOEXEC) < 0)
+		return hoist_error_set(err, -errno, "pipe: %s", strerror(errno));
+	/* The holder only waits for EOF: our end closing, or our death. */
+	pid_t pid = sandbox_clone(CLONE_NEWUSER);
+	if (pid == 0) {
+		char c;
+		close(hold[1]);
+		while (read(hold[0], &c, 1) < 0 && errno == EINTR)
+			;
+		_exit(0);
+	}
+	close(hold[0]);
+	if (pid < 0) {
+		close(hold[1]);
+		return hoist_error_set(err, pid, "clone(CLONE_NEWUSER): %s", strerror(-pid));
+	}
+	int fd = -1, r = idmap_write(m, pid, err);
+	if (r == 0) {
+		char path[64];
+		snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)pid);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			r = hoist_error_set(err, -errno, "opening '%s': %s", path, strerror(errno));
+	}
+	close(hold[1]);
+	wait_pid(pid);
+	if (r < 0)
+		return r;
+	*ret_fd = fd;
+	return 0;
+}
+
+int idmap_userns(const struct hoist_idmap *m, int *ret_fd, struct hoist_error *err)
+{
+	/* Single mode's maps are three small writes: nothing to save there. */
+	if (m->mode != HOIST_IDMODE_SUBUID) {
+		*ret_fd = -1;
+		return 0;
+	}
+	for (size_t i = 0; i < n_shared; i++)
+		if (same_idmap(&shared[i].key, m)) {
+			*ret_fd = shared[i].fd;
+			return 0;
+		}
+	int fd = -1, r = make_userns(m, &fd, err);
+	if (r < 0)
+		return r;
+	size_t slot = n_shared;
+	if (slot == SHARED_MAX) {
+		/* Callers use the fd only until their next call here. */
+		slot = next_evict;
+		next_evict = (next_evict + 1) % SHARED_MAX;
+		close(shared[slot].fd);
+	} else {
+		n_shared++;
+	}
+	shared[slot].key = *m;
+	shared[slot].fd = fd;
+	*ret_fd = fd;
+	return 0;
+}
+
+void hoist_sandbox_cleanup(void)
+{
+	for (size_t i = 0; i < n_shared; i++)
+		close(shared[i].fd);
+	n_shared = next_evict = 0;
+}
+
 int wait_pid(pid_t pid)
 {
 	int st;
@@ -242,7 +336,10 @@ int userns_call(const struct hoist_idmap *m, userns_fn fn, void *arg, void *out,
 	if (m->mode == HOIST_IDMODE_ROOT)
 		return fn(arg, out, err);
 
-	int sync[2] = {-1, -1}, reply[2] = {-1, -1};
+	int ufd, sync[2] = {-1, -1}, reply[2] = {-1, -1};
+	int r = idmap_userns(m, &ufd, err);
+	if (r < 0)
+		return r;
 	if (pipe2(sync, O_CLOEXEC) < 0 || pipe2(reply, O_CLOEXEC) < 0) {
 		int e = -errno;
 		if (sync[0] >= 0) {
@@ -267,15 +364,26 @@ int userns_call(const struct hoist_idmap *m, userns_fn fn, void *arg, void *out,
 		close(sync[1]);
 		close(reply[0]);
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (unshare(CLONE_NEWUSER) < 0) {
+		if (ufd >= 0) {
+			/* The maps are there already: no round trip to the parent. */
+			if (setns(ufd, CLONE_NEWUSER) < 0) {
+				rep.rc = hoist_error_set(&rep.err, -errno,
+							 "joining the user namespace: %s",
+							 strerror(errno));
+				(void)!write(reply[1], "e", 1);
+				goto reply;
+			}
+			if (write(reply[1], "r", 1) != 1)
+				_exit(1);
+		} else if (unshare(CLONE_NEWUSER) < 0) {
 			rep.rc = hoist_error_set(&rep.err, -errno, "unshare(CLONE_NEWUSER): %s",
 						 strerror(errno));
 			(void)!write(reply[1], "e", 1);
 			goto reply;
-		}
-		/* Ready for our maps; the parent answers with one byte once written. */
-		if (write(reply[1], "r", 1) != 1 || read(sync[0], &c, 1) != 1)
+		} else if (write(reply[1], "r", 1) != 1 || read(sync[0], &c, 1) != 1) {
+			/* Ready for our maps; the parent answers with one byte once written. */
 			_exit(1);
+		}
 		if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0) {
 			rep.rc =
 			    hoist_error_set(&rep.err, -errno, "becoming root in the namespace: %s",
@@ -293,14 +401,13 @@ int userns_call(const struct hoist_idmap *m, userns_fn fn, void *arg, void *out,
 
 	/* The child must have unshared before its maps can be written. */
 	char ready = 0;
-	int r = 0;
 	if (read_full(reply[0], &ready, 1) != 1)
 		r = hoist_error_set(err, -EIO, "helper process died");
 	else if (ready != 'r')
 		r = -ENOTSUP; /* its reply follows */
-	if (r == 0)
+	if (r == 0 && ufd < 0)
 		r = idmap_write(m, pid, err);
-	if (r == 0 && write(sync[1], "x", 1) != 1)
+	if (r == 0 && ufd < 0 && write(sync[1], "x", 1) != 1)
 		r = hoist_error_set(err, -EPIPE, "helper process died");
 	close(sync[1]);
 

@@ -66,6 +66,10 @@ struct child_ctx {
 	bool apt_fake;
 	pid_t parent_pid;
 	int sync_fd, err_fd;
+	int sync_wr_fd; /* the parent's end, closed first so that its death reads as EOF */
+	/* >= 0: the process's shared user namespace (idmap_userns) to join
+	 * instead of making one; its maps are already written. */
+	int userns_fd;
 	int stdio[3];
 	uid_t uid;
 	gid_t gid;
@@ -98,3 +102,24 @@ pid_t sandbox_clone(uint64_t flags);
 
 /* The sandbox child: sets up the root and runs the command. Never returns. */
 __attribute__((noreturn)) void child_main(const struct child_ctx *c);
+
+/*
+ * Start child_main(c) in new namespaces (flags: clone3 CLONE_NEW*) and
+ * return its pid, a child of this process, or -errno. With c->userns_fd
+ * >= 0, CLONE_NEWUSER in flags is replaced by joining that namespace: a
+ * short-lived helper (reaped here) calls setns() and clones the child with
+ * CLONE_PARENT, because the other namespaces must be owned by the joined
+ * one and a new PID namespace only applies to children.
+ */
+pid_t child_start(const struct child_ctx *c, uint64_t flags);
+
+/*
+ * The user namespace with m's mapping that every sandbox and userns_call()
+ * of this process shares (subuid mode: newuidmap/newgidmap run once per
+ * process and mapping instead of once per namespace). Made on first use by
+ * a holder child that exits as soon as the maps are written; the namespace
+ * lives on through the fd, which stays owned by the cache (O_CLOEXEC, never
+ * reaches a container command) until hoist_sandbox_cleanup() or exit.
+ * *ret_fd is -1 when m's mode does not share (root, single).
+ */
+int idmap_userns(const struct hoist_idmap *m, int *ret_fd, struct hoist_error *err);

@@ -474,7 +474,10 @@ int hoist_sandbox_run(struct hoist_store *s, const struct hoist_sandbox_opts *o,
 	c->map_req_fd = map_req[1];
 	c->map_ack_fd = map_ack[0];
 	c->sync_fd = sync_pipe[0];
+	c->sync_wr_fd = sync_pipe[1];
 	c->err_fd = err_pipe[1];
+	if ((r = idmap_userns(m, &c->userns_fd, err)) < 0)
+		goto out;
 	c->stdio[0] = o->stdin_fd;
 	c->stdio[1] = o->stdout_fd;
 	c->stdio[2] = o->stderr_fd;
@@ -485,19 +488,17 @@ int hoist_sandbox_run(struct hoist_store *s, const struct hoist_sandbox_opts *o,
 	if (c->net_none)
 		flags |= CLONE_NEWNET;
 	fflush(NULL);
-	pid = sandbox_clone(flags);
+	pid = child_start(c, flags);
 	if (pid < 0) {
 		r = hoist_error_set(err, pid, "clone: %s", strerror(-pid));
 		goto out;
 	}
-	if (pid == 0)
-		child_main(c); /* never returns */
 
 	close(sync_pipe[0]);
 	sync_pipe[0] = -1;
 	close(err_pipe[1]);
 	err_pipe[1] = -1;
-	r = idmap_write(m, pid, err);
+	r = c->userns_fd >= 0 ? 0 : idmap_write(m, pid, err);
 	struct sigaction ign_pipe = {.sa_handler = SIG_IGN}, old_pipe;
 	sigaction(SIGPIPE, &ign_pipe, &old_pipe);
 	if (r == 0 && write(sync_pipe[1], "x", 1) != 1)
