@@ -149,11 +149,13 @@ int hoist_stack_plan(const struct hoist_stack_spec *spec, const struct hoist_str
 /* ---- building -------------------------------------------------------- */
 
 enum hoist_stack_event_kind {
-	HOIST_STACK_EV_BUILD,	 /* an image starts building */
-	HOIST_STACK_EV_BUILT,	 /* it built (digest) */
-	HOIST_STACK_EV_UPTODATE, /* its tag already holds this input hash (where) */
-	HOIST_STACK_EV_PUSHED,	 /* pushed (digest) */
-	HOIST_STACK_EV_NOTBUILT, /* not in the plan: its tag is used as it is */
+	HOIST_STACK_EV_BUILD,	   /* an image starts building */
+	HOIST_STACK_EV_BUILT,	   /* it built (digest) */
+	HOIST_STACK_EV_UPTODATE,   /* its tag already holds this input hash (where) */
+	HOIST_STACK_EV_PUSHED,	   /* pushed (digest) */
+	HOIST_STACK_EV_NOTBUILT,   /* not in the plan: its tag is used as it is */
+	HOIST_STACK_EV_FAILED,	   /* its job failed (message: the error; log) */
+	HOIST_STACK_EV_NOTSTARTED, /* planned, never started (message: why) */
 };
 
 struct hoist_stack_event {
@@ -163,8 +165,14 @@ struct hoist_stack_event {
 	const char *digest; /* manifest digest, or NULL */
 	const char *where;  /* UPTODATE: "registry" or "store"; BUILD: the plan's reason */
 	const char *input_hash;
+	const char *message; /* FAILED: the error as hoist_error_format() gives it;
+				NOTSTARTED: "parent 'x' failed", ...; else NULL */
+	const char *log;     /* FAILED: the image's log file (may be NULL) */
 };
 typedef void (*hoist_stack_event_fn)(const struct hoist_stack_event *ev, void *userdata);
+/* A build engine event of one image's build. */
+typedef void (*hoist_stack_build_event_fn)(const struct hoist_stack_image *img,
+					   const struct hoist_build_event *ev, void *userdata);
 
 struct hoist_stack_opts {
 	const char
@@ -178,8 +186,17 @@ struct hoist_stack_opts {
 	const struct hoist_platform *platform;	    /* NULL: the host */
 	const char *network;
 	const char *identity;
-	int output_fd;
-	hoist_build_event_fn on_build_event;
+	int output_fd; /* info/test: command output also goes here (> 0) */
+	/* build: worker processes at once (0: the online CPUs; 1: one image at
+	 * a time, parents first, as the plan lists them) */
+	unsigned jobs;
+	/* build: after a failure, go on with the images that do not depend on
+	 * the failed one (default: start nothing new, let running jobs finish) */
+	bool keep_going;
+	/* build: folder of the per-image logs <name>.log (created; each run
+	 * overwrites them). NULL: ROOT/logs/stack */
+	const char *log_dir;
+	hoist_stack_build_event_fn on_build_event;
 	hoist_stack_event_fn on_event;
 	void *userdata;
 };
@@ -208,19 +225,33 @@ int hoist_stack_input_hashes(const struct hoist_stack_spec *spec,
 			     struct hoist_error *err);
 
 /*
- * Build the images the plan selects, parents first, one at a time (the build
- * engine forks sandboxes and must not run beside libcurl threads, so images
- * are built sequentially). Each image: unless opts->no_cache, if its ref
- * already holds a manifest
- * whose config has the same input-hash label (in the registry when opts->
- * registry is set, else the store), it is left alone; else it is built
- * from dir/<name>/Dockerfile with context dir/<name>, build args
+ * Build the images the plan selects, each parent before its children, in
+ * up to opts->jobs worker processes at once (not threads: RUN clones user
+ * namespaces, which needs a single-threaded process, and a store handle is
+ * per process). This process schedules: an image's job starts as soon as
+ * its parent's job is done; each job runs in a forked worker that opens its
+ * own store handle, calls the build library (never the CLI) and sends its
+ * events and result (digest, status, error) back through a pipe; events are
+ * passed to opts->on_event / on_build_event here, in this process, each
+ * naming its image. Each job also writes everything it does (steps, RUN
+ * output, the error) to <log_dir>/<name>.log.
+ *
+ * A job: unless opts->no_cache, if its ref already holds a manifest whose
+ * config has the same input-hash label (in the registry when opts->push,
+ * else the store), it is left alone; else it is built from
+ * dir/<name>/Dockerfile with context dir/<name>, build args
  * BASE_IMAGE=<parent ref>@<digest> plus its build_args, labels
  * org.hoist.input-hash and org.hoist.stack.image, tagged <ref> and
  * <registry_prefix/>image_name (latest, so that `FROM image_name` in a
  * child finds it), and pushed with opts->push. A parent outside the plan
- * is taken from its ref (the store, else pulled). ret_built (may be NULL)
- * counts the images built.
+ * is taken from its ref (the store, else pulled).
+ *
+ * After the first failure no new job starts (unless opts->keep_going: then
+ * only the failed images' descendants are left out); running jobs finish.
+ * Every planned image that never started gets a NOTSTARTED event. On
+ * failure err holds the first failure (with a count of the others) and its
+ * code is returned. ret_built (may be NULL) counts the images built, also
+ * on failure.
  */
 int hoist_stack_build(struct hoist_store *s, const struct hoist_stack_spec *spec,
 		      const struct hoist_stack_plan *plan, const struct hoist_stack_opts *opts,

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -19,6 +20,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"Usage: hoist stack plan SPEC [--since REF | --all] [--only NAME]...\n"
 		"       hoist stack build SPEC [--since REF | --all] [--only NAME]... [--push]\n"
+		"                         [--jobs N] [--keep-going] [--log-dir DIR]\n"
 		"       hoist stack info SPEC [-o FILE] [--only NAME]...\n"
 		"       hoist stack test SPEC [--only NAME]...\n"
 		"       hoist stack tag-stable SPEC [--only NAME]...\n\n"
@@ -26,10 +28,11 @@ static void usage(FILE *f)
 		"image is the folder of its name next to the spec, built FROM its parent\n"
 		"(depend_on) with BASE_IMAGE=<parent>, tagged image_name:<prefix>-<branch>.\n\n"
 		"  plan        print what would be built and why, build nothing\n"
-		"  build       build it, parents first; an image whose tag already holds a\n"
-		"              build with the same input hash (label org.hoist.input-hash;\n"
-		"              checked in the registry with --push, else in the store) is\n"
-		"              not rebuilt\n"
+		"  build       build it, each parent before its children, independent\n"
+		"              branches at the same time (--jobs); an image whose tag\n"
+		"              already holds a build with the same input hash (label\n"
+		"              org.hoist.input-hash; checked in the registry with --push,\n"
+		"              else in the store) is not rebuilt\n"
 		"  info        run each image's info_cmds in it; Markdown on stdout or -o\n"
 		"  test        run the files of each image's test/ folder inside it\n"
 		"  tag-stable  retag <tag> as 'stable' (and plans' tag_stable_postfix) in\n"
@@ -44,11 +47,18 @@ static void usage(FILE *f)
 		"  --plan NAME        take tag_prefix from this entry of plans:\n"
 		"  --registry HOST    put HOST/ before every image_name (e.g. a test registry)\n"
 		"  --push             push each image built (and check the registry first)\n"
+		"  -j, --jobs N       build: images built at once, each in its own worker\n"
+		"                     process (default: the online CPUs; 1: one at a time)\n"
+		"  --keep-going       build: after a failure, go on with the images that do\n"
+		"                     not depend on it (default: start nothing new)\n"
+		"  --log-dir DIR      build: write each image's full log to DIR/NAME.log\n"
+		"                     (default: STORE/logs/stack); a failure prints its tail\n"
 		"  --no-cache         do not use the build cache\n"
 		"  --platform P       build for P (default: host)\n"
 		"  --network MODE     RUN network: host (default) or none\n"
 		"  --identity MODE    sandbox identity: auto, root, subuid, single\n"
-		"  --progress MODE    auto (images), plain (every instruction), quiet\n"
+		"  --progress MODE    auto (images), plain (every instruction, each line\n"
+		"                     prefixed [IMAGE]), quiet\n"
 		"  -o, --output FILE  info: write the report to FILE\n\n"
 		"Registry options:\n%s",
 		cli_registry_options_help());
@@ -56,12 +66,57 @@ static void usage(FILE *f)
 
 struct stack_cli {
 	bool quiet, plain;
+	size_t failed, not_started;
 };
+
+#define LOG_TAIL_LINES 20
+#define LOG_TAIL_BYTES 16384
+
+/* The last lines of an image's log, each as "[NAME] | line". */
+static void print_log_tail(const char *name, const char *path)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	char buf[LOG_TAIL_BYTES + 1];
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return;
+	off_t off = st.st_size > LOG_TAIL_BYTES ? st.st_size - LOG_TAIL_BYTES : 0;
+	ssize_t n = pread(fd, buf, LOG_TAIL_BYTES, off);
+	if (n <= 0)
+		return;
+	while (n > 0 && buf[n - 1] == '\n')
+		n--;
+	buf[n] = '\0';
+	char *start = buf;
+	int lines = 0;
+	for (ssize_t i = n; i-- > 0;)
+		if (buf[i] == '\n' && ++lines == LOG_TAIL_LINES) {
+			start = buf + i + 1;
+			break;
+		}
+	if (start == buf && off > 0) {
+		/* cut mid-line: drop the partial first line */
+		char *nl = strchr(buf, '\n');
+		start = nl ? nl + 1 : buf;
+	}
+	fprintf(stderr, "[%s] last lines of %s:\n", name, path);
+	for (char *line = start; line && *line;) {
+		char *nl = strchr(line, '\n');
+		if (nl)
+			*nl = '\0';
+		fprintf(stderr, "[%s] | %s\n", name, line);
+		line = nl ? nl + 1 : NULL;
+	}
+}
 
 static void on_stack(const struct hoist_stack_event *ev, void *userdata)
 {
-	const struct stack_cli *c = userdata;
-	if (c->quiet)
+	struct stack_cli *c = userdata;
+	if (ev->kind == HOIST_STACK_EV_FAILED)
+		c->failed++;
+	else if (ev->kind == HOIST_STACK_EV_NOTSTARTED)
+		c->not_started++;
+	if (c->quiet && ev->kind != HOIST_STACK_EV_FAILED)
 		return;
 	switch (ev->kind) {
 	case HOIST_STACK_EV_BUILD:
@@ -81,22 +136,29 @@ static void on_stack(const struct hoist_stack_event *ev, void *userdata)
 	case HOIST_STACK_EV_NOTBUILT:
 		fprintf(stderr, "[stack] skip %s (not in the plan)\n", ev->image->name);
 		break;
+	case HOIST_STACK_EV_FAILED:
+		fprintf(stderr, "[stack] failed %s: %s\n", ev->image->name, ev->message);
+		if (ev->log)
+			print_log_tail(ev->image->name, ev->log);
+		break;
+	case HOIST_STACK_EV_NOTSTARTED:
+		fprintf(stderr, "[stack] not built %s: %s\n", ev->image->name, ev->message);
+		break;
 	}
 }
 
-static void on_build(const struct hoist_build_event *ev, void *userdata)
+static void on_build(const struct hoist_stack_image *img, const struct hoist_build_event *ev,
+		     void *userdata)
 {
 	const struct stack_cli *c = userdata;
-	if (ev->kind == HOIST_BUILD_EVENT_OUTPUT) {
-		fprintf(stderr, "%s\n", ev->text);
-		return;
-	}
-	if (c->quiet || !c->plain)
+	/* A failed RUN's output tail: the image's log tail is printed with
+	 * its failure instead. */
+	if (ev->kind == HOIST_BUILD_EVENT_OUTPUT || c->quiet || !c->plain)
 		return;
 	if (ev->kind == HOIST_BUILD_EVENT_WARNING)
-		fprintf(stderr, "warning: %s\n", ev->text);
+		fprintf(stderr, "[%s] warning: %s\n", img->name, ev->text);
 	else if (ev->kind == HOIST_BUILD_EVENT_STEP && ev->step > 0)
-		fprintf(stderr, "  [%d/%d] %s%s\n", ev->step + 1, ev->n_steps,
+		fprintf(stderr, "[%s] [%d/%d] %s%s\n", img->name, ev->step + 1, ev->n_steps,
 			ev->cached ? "CACHED " : "", ev->text);
 }
 
@@ -154,11 +216,15 @@ int cmd_stack(int argc, char **argv)
 			goto out;
 		}
 		static const char *const valued[] = {
-		    "--since",	  "--only",    "--tag",	     "--plan",	   "--registry",
-		    "--platform", "--network", "--identity", "--progress", "--output"};
+		    "--since",	 "--only",     "--tag",	     "--plan",	 "--registry", "--platform",
+		    "--network", "--identity", "--progress", "--output", "--jobs",     "--log-dir"};
 		size_t k;
 		for (k = 0; k < ARRAY_SIZE(valued); k++) {
-			r = cli_opt_value(argc, argv, &i, valued[k], k == 9 ? "-o" : NULL, &v);
+			r = cli_opt_value(argc, argv, &i, valued[k],
+					  k == 9    ? "-o"
+					  : k == 10 ? "-j"
+						    : NULL,
+					  &v);
 			if (r < 0) {
 				cli_usage_error("stack", "option '%s' needs a value", a);
 				goto out;
@@ -207,6 +273,19 @@ int cmd_stack(int argc, char **argv)
 		case 9:
 			output = v;
 			continue;
+		case 10: {
+			uint64_t jobs;
+			if (hoist_parse_u64(v, 1024, &jobs) < 0 || jobs == 0) {
+				cli_usage_error(
+				    "stack", "--jobs needs a number from 1 to 1024, not '%s'", v);
+				goto out;
+			}
+			o.jobs = (unsigned)jobs;
+			continue;
+		}
+		case 11:
+			o.log_dir = v;
+			continue;
 		default:
 			break;
 		}
@@ -214,6 +293,8 @@ int cmd_stack(int argc, char **argv)
 			all = true;
 		} else if (!strcmp(a, "--push")) {
 			o.push = true;
+		} else if (!strcmp(a, "--keep-going")) {
+			o.keep_going = true;
 		} else if (!strcmp(a, "--no-cache")) {
 			o.no_cache = true;
 		} else if ((r = cli_registry_arg(&reg, "stack", argc, argv, &i)) != 0) {
@@ -285,6 +366,9 @@ int cmd_stack(int argc, char **argv)
 		if (r == 0 && !sc.quiet)
 			fprintf(stderr, "[stack] %zu image%s built\n", built,
 				built == 1 ? "" : "s");
+		else if (sc.failed)
+			fprintf(stderr, "[stack] %zu image%s built, %zu failed, %zu not built\n",
+				built, built == 1 ? "" : "s", sc.failed, sc.not_started);
 	} else if (which == 2) {
 		r = hoist_stack_info(s, &spec, &o, onlyv, &out, &err);
 	} else if (which == 3) {

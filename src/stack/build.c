@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * hoist stack build: input hashes, the registry / store check for an
- * identical build, and the builds themselves in parent-first order.
+ * hoist stack build: input hashes, and one image's job (the registry /
+ * store check for an identical build, the build, the push); sched.c runs
+ * the jobs in worker processes.
  */
 #include <ctype.h>
 #include <dirent.h>
@@ -16,6 +17,7 @@
 #include "hoist/ref.h"
 #include "hoist/registry.h"
 #include "hoist/stack.h"
+#include "stack-private.h"
 
 #define HASH_MAX_FILES 100000
 #define HASH_MAX_DEPTH 64
@@ -330,13 +332,13 @@ static int ensure_local(struct hoist_store *s, const struct hoist_stack_opts *o,
 	return 0;
 }
 
-static int build_one(struct hoist_store *s, const struct hoist_stack_spec *spec,
-		     const struct hoist_stack_opts *o, size_t i, const char *tag,
-		     const char *parent_base, const char *hash, char digest[HOIST_DIGEST_MAX],
-		     struct hoist_error *err)
+static int build_one(const struct stack_job *j, const char *parent_base,
+		     char digest[HOIST_DIGEST_MAX], struct hoist_error *err)
 {
-	const struct hoist_stack_image *img = &spec->images[i];
-	_cleanup_free_ char *ctx = hoist_xasprintf("%s/%s", spec->dir, img->name);
+	const struct hoist_stack_opts *o = j->o;
+	const struct hoist_stack_image *img = &j->spec->images[j->i];
+	const char *hash = j->hashes[j->i];
+	_cleanup_free_ char *ctx = hoist_xasprintf("%s/%s", j->spec->dir, img->name);
 	_cleanup_free_ char *lh = hoist_xasprintf("%s=%s", HOIST_STACK_LABEL_HASH, hash);
 	_cleanup_free_ char *li = hoist_xasprintf("%s=%s", HOIST_STACK_LABEL_IMAGE, img->name);
 	const char *labels[] = {lh, li, NULL};
@@ -345,10 +347,10 @@ static int build_one(struct hoist_store *s, const struct hoist_stack_spec *spec,
 	struct hoist_build_opts bo;
 	struct hoist_build_result br;
 
-	local_names(img, o, tag, &tags);
+	local_names(img, o, j->tag, &tags);
 	if (parent_base) {
 		hoist_strv_take(&args, hoist_xasprintf("BASE_IMAGE=%s", parent_base));
-		hoist_strv_take(&args, hoist_xasprintf("BASE_TAG=%s", tag));
+		hoist_strv_take(&args, hoist_xasprintf("BASE_TAG=%s", j->tag));
 	}
 	for (size_t a = 0; a < img->build_args.n; a++)
 		hoist_strv_push(&args, img->build_args.v[a]);
@@ -359,13 +361,13 @@ static int build_one(struct hoist_store *s, const struct hoist_stack_spec *spec,
 	bo.tags = (const char *const *)tags.v;
 	bo.platform = o->platform;
 	bo.no_cache = o->no_cache;
-	bo.on_event = o->on_build_event;
-	bo.userdata = o->userdata;
+	bo.on_event = j->on_build;
+	bo.userdata = j->build_userdata;
 	bo.network = o->network;
 	bo.identity = o->identity;
-	bo.output_fd = o->output_fd;
+	bo.output_fd = j->log_fd > 0 ? j->log_fd : 0;
 	bo.registry = o->registry;
-	int r = hoist_build_run(s, &bo, &br, err);
+	int r = hoist_build_run(j->s, &bo, &br, err);
 	hoist_strv_release(&args);
 	hoist_strv_release(&tags);
 	if (r < 0)
@@ -374,123 +376,96 @@ static int build_one(struct hoist_store *s, const struct hoist_stack_spec *spec,
 	return 0;
 }
 
-int hoist_stack_build(struct hoist_store *s, const struct hoist_stack_spec *spec,
-		      const struct hoist_stack_plan *plan, const struct hoist_stack_opts *o,
-		      size_t *ret_built, struct hoist_error *err)
+/*
+ * The parent of image i in the store, under its local names (so that
+ * `FROM <parent image_name>` finds it): built or checked in this run, else
+ * its tag as it is. "<parent ref>@<digest>" in *ret.
+ */
+static int resolve_parent(const struct stack_job *j, char **ret, struct hoist_error *err)
 {
-	size_t n = spec->n_images, built = 0;
-	_cleanup_free_ char *tag = NULL;
-	char **hashes = NULL;
-	/* The digest each image resolved to in this run ("" = not needed yet). */
-	char(*digests)[HOIST_DIGEST_MAX] = hoist_xcalloc(n ? n : 1, HOIST_DIGEST_MAX);
+	struct hoist_store *s = j->s;
+	const struct hoist_stack_opts *o = j->o;
+	const struct hoist_stack_image *img = &j->spec->images[j->i];
+	const struct hoist_stack_image *par = &j->spec->images[img->parent];
+	_cleanup_free_ char *pref = hoist_stack_ref(par, o, j->tag);
+	char *pd = j->digests[img->parent];
 	int r;
 
-	if (o->push && !o->registry) {
-		r = hoist_error_set(err, -EINVAL, "push needs registry options");
-		goto out;
-	}
-	if ((r = hoist_stack_tag(spec, o, &tag, err)) < 0 ||
-	    (r = hoist_stack_input_hashes(spec, o->platform, &hashes, err)) < 0)
-		goto out;
-
-	for (size_t k = 0; k < n; k++) {
-		size_t i = spec->order[k];
-		const struct hoist_stack_image *img = &spec->images[i];
-		_cleanup_free_ char *ref = hoist_stack_ref(img, o, tag);
-		enum hoist_stack_reason why = plan->reasons[i];
-
-		if (why == HOIST_STACK_SKIP || why == HOIST_STACK_ONLY_SKIP) {
-			emit(o, HOIST_STACK_EV_NOTBUILT, img, ref, NULL, NULL, hashes[i]);
-			continue;
-		}
-		/* Identical build already there? The registry is the truth
-		 * when we push; else the store. */
-		char have[HOIST_DIGEST_MAX] = "", label[HOIST_DIGEST_MAX + 8];
-		struct hoist_error e2 = {0};
-		if (o->no_cache) {
-			/* --no-cache: rebuild what the plan names, whatever is there */
-		} else if (o->push) {
-			r = registry_has(o->registry, ref, hashes[i], have, err);
-			if (r < 0) {
-				hoist_error_prefix(err, "checking '%s' in the registry", ref);
-				goto out;
-			}
-			if (r == 1) {
-				snprintf(digests[i], HOIST_DIGEST_MAX, "%s", have);
-				emit(o, HOIST_STACK_EV_UPTODATE, img, ref, have, "registry",
-				     hashes[i]);
-				continue;
-			}
-		} else if (hoist_store_tag_get(s, ref, have, &e2) == 0 &&
-			   store_label(s, have, o->platform, HOIST_STACK_LABEL_HASH, label,
-				       sizeof(label)) == 0 &&
-			   strcmp(label, hashes[i]) == 0) {
-			snprintf(digests[i], HOIST_DIGEST_MAX, "%s", have);
-			emit(o, HOIST_STACK_EV_UPTODATE, img, ref, have, "store", hashes[i]);
-			continue;
-		}
-
-		/* The parent: built or checked in this run, else its tag as it is. */
-		_cleanup_free_ char *base = NULL;
-		if (img->parent != SIZE_MAX) {
-			const struct hoist_stack_image *par = &spec->images[img->parent];
-			_cleanup_free_ char *pref = hoist_stack_ref(par, o, tag);
-			char *pd = digests[img->parent];
-			if (!*pd && (r = ensure_local(s, o, pref, pd, err)) < 0) {
-				hoist_error_prefix(err, "image '%s': its parent '%s'", img->name,
-						   par->name);
-				goto out;
-			}
-			if (!hoist_store_blob_exists(s, pd)) {
-				/* found up to date in the registry, not here: pull that
-				 * very build (a local tag of the name may be older) */
-				struct hoist_pull_result pr;
-				if (!o->registry) {
-					r = hoist_error_set(err, -ENOENT,
-							    "'%s' is not in the store", pref);
-					goto out;
-				}
-				r = hoist_registry_pull(s, o->registry, pref, o->platform, &pr,
-							err);
-				if (r < 0) {
-					hoist_error_prefix(err, "pulling '%s'", pref);
-					goto out;
-				}
-				snprintf(pd, HOIST_DIGEST_MAX, "%s", pr.digest);
-			}
-			/* `FROM <parent image_name>` finds this build. */
-			struct hoist_strv names = HOIST_STRV_INIT;
-			local_names(par, o, tag, &names);
-			r = 0;
-			for (size_t k2 = 0; k2 < names.n && r >= 0; k2++)
-				r = hoist_store_tag_set(s, names.v[k2], pd, err);
-			hoist_strv_release(&names);
-			if (r < 0)
-				goto out;
-			base = hoist_xasprintf("%s@%s", pref, pd);
-		}
-		emit(o, HOIST_STACK_EV_BUILD, img, ref, NULL, hoist_stack_reason_name(why),
-		     hashes[i]);
-		r = build_one(s, spec, o, i, tag, base, hashes[i], digests[i], err);
+	if (!*pd && (r = ensure_local(s, o, pref, pd, err)) < 0)
+		return hoist_error_prefix(err, "image '%s': its parent '%s'", img->name, par->name);
+	if (!hoist_store_blob_exists(s, pd)) {
+		/* found up to date in the registry, not here: pull that
+		 * very build (a local tag of the name may be older) */
+		struct hoist_pull_result pr;
+		if (!o->registry)
+			return hoist_error_set(err, -ENOENT, "'%s' is not in the store", pref);
+		r = hoist_registry_pull(s, o->registry, pref, o->platform, &pr, err);
 		if (r < 0)
-			goto out;
-		built++;
-		emit(o, HOIST_STACK_EV_BUILT, img, ref, digests[i], NULL, hashes[i]);
-		if (o->push) {
-			char pushed[HOIST_DIGEST_MAX];
-			r = hoist_registry_push(s, o->registry, digests[i], ref, pushed, err);
-			if (r < 0) {
-				hoist_error_prefix(err, "pushing '%s'", ref);
-				goto out;
-			}
-			emit(o, HOIST_STACK_EV_PUSHED, img, ref, pushed, NULL, hashes[i]);
-		}
+			return hoist_error_prefix(err, "pulling '%s'", pref);
+		snprintf(pd, HOIST_DIGEST_MAX, "%s", pr.digest);
 	}
-	if (ret_built)
-		*ret_built = built;
+	struct hoist_strv names = HOIST_STRV_INIT;
+	local_names(par, o, j->tag, &names);
 	r = 0;
-out:
-	hoist_strv_free(hashes);
-	free(digests);
-	return r;
+	for (size_t k = 0; k < names.n && r >= 0; k++)
+		r = hoist_store_tag_set(s, names.v[k], pd, err);
+	hoist_strv_release(&names);
+	if (r < 0)
+		return r;
+	*ret = hoist_xasprintf("%s@%s", pref, pd);
+	return 0;
+}
+
+int stack_job_run(const struct stack_job *j, char ret_digest[HOIST_DIGEST_MAX],
+		  struct hoist_error *err)
+{
+	struct hoist_store *s = j->s;
+	const struct hoist_stack_opts *o = j->o;
+	const struct hoist_stack_image *img = &j->spec->images[j->i];
+	const char *hash = j->hashes[j->i];
+	_cleanup_free_ char *ref = hoist_stack_ref(img, o, j->tag);
+	char have[HOIST_DIGEST_MAX] = "", label[HOIST_DIGEST_MAX + 8];
+	char digest[HOIST_DIGEST_MAX];
+	struct hoist_error e2 = {0};
+	int r;
+
+	/* Identical build already there? The registry is the truth when we
+	 * push; else the store. --no-cache rebuilds whatever is there. */
+	if (o->no_cache) {
+		/* nothing to look up */
+	} else if (o->push) {
+		r = registry_has(o->registry, ref, hash, have, err);
+		if (r < 0)
+			return hoist_error_prefix(err, "checking '%s' in the registry", ref);
+		if (r == 1) {
+			emit(o, HOIST_STACK_EV_UPTODATE, img, ref, have, "registry", hash);
+			snprintf(ret_digest, HOIST_DIGEST_MAX, "%s", have);
+			return STACK_JOB_UPTODATE;
+		}
+	} else if (hoist_store_tag_get(s, ref, have, &e2) == 0 &&
+		   store_label(s, have, o->platform, HOIST_STACK_LABEL_HASH, label,
+			       sizeof(label)) == 0 &&
+		   strcmp(label, hash) == 0) {
+		emit(o, HOIST_STACK_EV_UPTODATE, img, ref, have, "store", hash);
+		snprintf(ret_digest, HOIST_DIGEST_MAX, "%s", have);
+		return STACK_JOB_UPTODATE;
+	}
+
+	_cleanup_free_ char *base = NULL;
+	if (img->parent != SIZE_MAX && (r = resolve_parent(j, &base, err)) < 0)
+		return r;
+	emit(o, HOIST_STACK_EV_BUILD, img, ref, NULL, hoist_stack_reason_name(j->reason), hash);
+	r = build_one(j, base, digest, err);
+	if (r < 0)
+		return r;
+	emit(o, HOIST_STACK_EV_BUILT, img, ref, digest, NULL, hash);
+	if (o->push) {
+		char pushed[HOIST_DIGEST_MAX];
+		r = hoist_registry_push(s, o->registry, digest, ref, pushed, err);
+		if (r < 0)
+			return hoist_error_prefix(err, "pushing '%s'", ref);
+		emit(o, HOIST_STACK_EV_PUSHED, img, ref, pushed, NULL, hash);
+	}
+	snprintf(ret_digest, HOIST_DIGEST_MAX, "%s", digest);
+	return STACK_JOB_BUILT;
 }
