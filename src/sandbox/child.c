@@ -524,7 +524,13 @@ void child_main(const struct child_ctx *c)
 
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		fail(c, CSTEP_PRIVATE, errno, "/");
-	mount_overlay(c);
+	if (c->snap_copy) {
+		/* pivot_root needs a mount point: the copy, bound onto itself. */
+		if (mount(c->merged, c->merged, NULL, MS_BIND, NULL) < 0)
+			fail(c, CSTEP_OVERLAY, errno, c->merged);
+	} else {
+		mount_overlay(c);
+	}
 	setup_secrets(c);
 
 	int rootfd = open(c->merged, O_PATH | O_DIRECTORY | O_CLOEXEC);

@@ -95,6 +95,9 @@ struct child_ctx {
 	bool late_userns;
 	int map_req_fd, map_ack_fd;
 	bool personality32;
+	/* No overlayfs: merged is the run's private copy of the image
+	 * (snapcopy.c), bind-mounted onto itself to become the new root. */
+	bool snap_copy;
 };
 
 /* clone3() without a new stack: returns like fork(). -errno on failure. */

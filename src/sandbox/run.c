@@ -205,8 +205,9 @@ static void forward_signal(int sig)
 		kill((pid_t)forward_pid, sig);
 }
 
-int hoist_sandbox_run(struct hoist_store *s, const struct hoist_sandbox_opts *o,
-		      struct hoist_sandbox_result *ret, struct hoist_error *err)
+static int run_once(struct hoist_store *s, const struct hoist_sandbox_opts *o,
+		    struct snap_choice *sc, struct hoist_sandbox_result *ret,
+		    struct hoist_error *err)
 {
 	const struct hoist_idmap *m = o->idmap;
 	struct child_ctx *c = NULL;
@@ -463,6 +464,22 @@ int hoist_sandbox_run(struct hoist_store *s, const struct hoist_sandbox_opts *o,
 	if (stubs.n > 1)
 		qsort(stubs.v, stubs.n, sizeof(char *), cmp_str);
 
+	if (sc->copy) {
+		/* No overlayfs: merged becomes a private copy of the image. */
+		_cleanup_free_ char *index = hoist_xasprintf("%s/snapshot-index", rundir);
+		struct snap_copy_args ca = {.idmap = m,
+					    .lowers = (const char *const *)o->rootfs->paths,
+					    .root = c->merged,
+					    .index = index};
+		struct snap_copy_out co = {0};
+		if ((r = userns_call(m, snap_materialize_fn, &ca, &co, sizeof(co), err)) < 0)
+			goto out;
+		c->snap_copy = true;
+		hoist_log(1, "snapshot: %llu entries, %llu files reflinked, %llu copied (%llu bytes)",
+			  (unsigned long long)co.entries, (unsigned long long)co.reflinked,
+			  (unsigned long long)co.copied, (unsigned long long)co.bytes);
+	}
+
 	if (pipe2(sync_pipe, O_CLOEXEC) < 0 || pipe2(err_pipe, O_CLOEXEC) < 0) {
 		r = hoist_error_set(err, -errno, "pipe: %s", strerror(errno));
 		goto out;
@@ -570,6 +587,10 @@ int hoist_sandbox_run(struct hoist_store *s, const struct hoist_sandbox_opts *o,
 				    "instead (as root: cat /usr/lib/binfmt.d/%s.conf > "
 				    "/proc/sys/fs/binfmt_misc/register)",
 				    em.platform, strerror(ce.err), em.name, em.name);
+			else if (ce.step == CSTEP_OVERLAY && !sc->copy && sc->fallback_ok &&
+				 (ce.err == EPERM || ce.err == ENODEV || ce.err == EINVAL) &&
+				 (sc->overlay_err = ce.err))
+				r = -EAGAIN; /* hoist_sandbox_run tries the copy */
 			else
 				r = hoist_error_set(err, -ce.err, "sandbox: %s%s%s%s: %s",
 						    step_name(ce.step), ce.what[0] ? " '" : "",
@@ -612,7 +633,17 @@ int hoist_sandbox_run(struct hoist_store *s, const struct hoist_sandbox_opts *o,
 					    .stubs = (const char *const *)stubs.v,
 					    .layer_opts = &o->layer_opts};
 		struct upper_diff_out out = {0};
-		r = userns_call(m, upper_diff_fn, &a, &out, sizeof(out), err);
+		_cleanup_free_ char *index = hoist_xasprintf("%s/snapshot-index", rundir);
+		struct snap_diff_args sa = {.store = s,
+					    .idmap = m,
+					    .root = c->merged,
+					    .index = index,
+					    .stubs = a.stubs,
+					    .layer_opts = &o->layer_opts};
+		if (sc->copy)
+			r = userns_call(m, snap_diff_fn, &sa, &out, sizeof(out), err);
+		else
+			r = userns_call(m, upper_diff_fn, &a, &out, sizeof(out), err);
 		if (r < 0)
 			goto out;
 		ret->has_layer = true;
@@ -642,6 +673,35 @@ out:
 		struct hoist_error rmerr = {0};
 		if (remove_rundir(m, rundir, &rmerr) < 0)
 			say(o, "sandbox: could not remove '%s': %s", rundir, rmerr.msg);
+	}
+	return r;
+}
+
+/*
+ * The snapshotter is picked first (snapshotter.c); in auto mode a run whose
+ * overlay mount is refused after all (the probe passed, the real lowers did
+ * not) is run again with the copy: nothing of the command ran yet.
+ */
+int hoist_sandbox_run(struct hoist_store *s, const struct hoist_sandbox_opts *o,
+		      struct hoist_sandbox_result *ret, struct hoist_error *err)
+{
+	struct snap_choice sc;
+	if (!o->idmap)
+		return hoist_error_set(err, -EINVAL, "sandbox: no identity");
+	_cleanup_free_ char *tmpbase = hoist_xasprintf("%s/tmp", hoist_store_root(s));
+	sandbox_mkdir_p(tmpbase, 0700);
+	int r = snap_pick(tmpbase, o->idmap, &sc, err);
+	if (r < 0)
+		return r;
+	if (sc.report)
+		say(o, "snapshot: full-tree comparison (%s)", sc.reason);
+	r = run_once(s, o, &sc, ret, err);
+	if (r == -EAGAIN && !sc.copy) {
+		snap_overlay_failed(o->idmap, sc.overlay_err, &sc);
+		if (sc.report)
+			say(o, "snapshot: full-tree comparison (%s)", sc.reason);
+		hoist_error_clear(err);
+		r = run_once(s, o, &sc, ret, err);
 	}
 	return r;
 }

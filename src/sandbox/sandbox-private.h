@@ -75,3 +75,48 @@ struct sandbox_emul {
 int sandbox_emul_prepare(const struct hoist_platform *p, bool may_private, struct sandbox_emul *em,
 			 struct hoist_error *err);
 void sandbox_emul_release(struct sandbox_emul *em);
+
+/* ---- without overlayfs (snapshotter.c, snapcopy.c) -------------------- */
+
+/* Which snapshotter a run uses, and why the fallback when it is that. */
+struct snap_choice {
+	bool copy;	  /* full-tree comparison instead of overlayfs */
+	bool fallback_ok; /* auto: an overlay mount error may still switch to copy */
+	bool report;	  /* the first copy run of the process: say so */
+	int overlay_err;  /* errno of the run's overlay mount, when it failed */
+	char reason[160]; /* "HOIST_SNAPSHOTTER=copy", "overlayfs unavailable: ..." */
+};
+
+/*
+ * Pick the snapshotter for m's mode: $HOIST_SNAPSHOTTER ("overlay", "copy",
+ * "auto" or unset), where auto mounts a throwaway overlay under tmpbase once
+ * per process and mode. -EINVAL with a message for another value.
+ */
+int snap_pick(const char *tmpbase, const struct hoist_idmap *m, struct snap_choice *ret,
+	      struct hoist_error *err);
+/* The run's overlay mount failed with errno e: copy from now on (auto only). */
+void snap_overlay_failed(const struct hoist_idmap *m, int e, struct snap_choice *sc);
+
+/* Materialise the lowers into root and record its entries in index. Runs
+ * inside userns_call; out is a struct snap_copy_out. */
+struct snap_copy_args {
+	const struct hoist_idmap *idmap;
+	const char *const *lowers; /* NULL-terminated, bottom first */
+	const char *root;	   /* existing empty directory */
+	const char *index;	   /* file to write */
+};
+struct snap_copy_out {
+	uint64_t entries, copied, reflinked, bytes;
+};
+int snap_materialize_fn(void *arg, void *out, struct hoist_error *err);
+
+/* Compare root with index and write the change set as a layer (out: struct
+ * upper_diff_out), in the order and form upper_diff_fn uses. In userns_call. */
+struct snap_diff_args {
+	struct hoist_store *store;
+	const struct hoist_idmap *idmap;
+	const char *root, *index;
+	const char *const *stubs; /* as upper_diff_args */
+	const struct hoist_layer_opts *layer_opts;
+};
+int snap_diff_fn(void *arg, void *out, struct hoist_error *err);
