@@ -475,7 +475,7 @@ static int run_once(struct hoist_store *s, const struct hoist_sandbox_opts *o,
 		if ((r = userns_call(m, snap_materialize_fn, &ca, &co, sizeof(co), err)) < 0)
 			goto out;
 		c->snap_copy = true;
-		hoist_log(1, "snapshot: %llu entries, %llu files reflinked, %llu copied (%llu bytes)",
+		hoist_log(1, "snapshot: %llu entries, %llu files reflinked, %llu copied (%llu B)",
 			  (unsigned long long)co.entries, (unsigned long long)co.reflinked,
 			  (unsigned long long)co.copied, (unsigned long long)co.bytes);
 	}
