@@ -298,6 +298,11 @@ static int install_packages(struct hoist_store *s, struct hoist_minimize_tree *b
 	hoist_sandbox_opts_init(&o);
 	o.rootfs = &rootfs;
 	o.idmap = &idmap;
+	/* An arm64 base's apt-get runs under qemu, as `hoist run` would run it:
+	 * without the platform the sandbox execs it natively (ENOEXEC). */
+	struct hoist_platform plat;
+	if (hoist_index_config_platform(img->config, &plat, NULL, NULL) == 0)
+		o.platform = &plat;
 	o.argv = (const char *const *)argv.v;
 	o.env = (const char *const *)env.v;
 	o.cwd = "/";
