@@ -9,7 +9,7 @@
 # nor libjansson. The closure is read from ELF headers, natively. The
 # production image runs the program under qemu, carries the two libraries,
 # lacks gcc; a later RUN deleting libpng makes minimize fail naming it, with
-# no image tagged. The negative build reuses the cached apt and gcc steps.
+# no image tagged; --install runs the arm64 base's apt-get under qemu. The negative build reuses the cached apt and gcc steps.
 # Needs the network (apt's mirror) and root on the first run (the fixture).
 # Takes 5-15 minutes warm (emulated apt and gcc), plus the fixture cold.
 # TAP output.
@@ -91,11 +91,14 @@ hoist minimize dev --base deb-arm64 --platform $P -t prod -v >"$W/min.out" 2>"$W
 st=$?
 check "hoist minimize dev --base deb-arm64 --platform $P -t prod" [ $st -eq 0 ]
 sed 's/^/# /' "$W/min.out" "$W/min.err"
-check "closure lists libpng16.so.16" grep -q "^lib $L/libpng16.so.16.* needed by /usr/local/bin/prog" "$W/min.out"
-check "closure lists libjansson.so.4" grep -q "^lib $L/libjansson.so.4.* needed by /usr/local/bin/prog" "$W/min.out"
-check "closure lists libz.so.1" grep -q "^lib $L/libz.so.1.*" "$W/min.out"
+check "closure lists libpng16.so.16" grep -q "^lib  *$L/libpng16.so.16.* needed by /usr/local/bin/prog" "$W/min.out"
+check "closure lists libjansson.so.4" grep -q "^lib  *$L/libjansson.so.4.* needed by /usr/local/bin/prog" "$W/min.out"
+check "closure lists libz.so.1" grep -q "^lib  *$L/libz.so.1.* needed by /usr/local/bin/prog" "$W/min.out"
+check "closure lists libm.so.6, needed by libpng" grep -q "^lib  *$L/libm.so.6 .*needed by $L/libpng16" "$W/min.out"
 check "closure lists the aarch64 loader" grep -q '^interp .*ld-linux-aarch64.so.1' "$W/min.out"
 check "no x86_64 path in the closure" sh -c "! grep -q 'x86_64' '$W/min.out'"
+check "the layer skips what the base has (libz, libc, the loader)" \
+	grep -q '^closure: [0-9]* files; layer: [0-9]* entries ([1-9][0-9]* already in the base)' "$W/min.out"
 before=$(sed -n 's/^size before: .*(\(.*\) compressed)/\1/p' "$W/min.out")
 after=$(sed -n 's/^size after:  .*(\(.*\) compressed)/\1/p' "$W/min.out")
 check "sizes reported (before $before, after $after)" [ -n "$before" -a -n "$after" ]
@@ -127,6 +130,18 @@ check "a missing library fails minimize (status $st)" [ $st -ne 0 ]
 check "and is reported by name" grep -q "'libpng16.so.16' needed by '/usr/local/bin/prog' not found in the image" "$W/nolib.err"
 hoist inspect prod-nolib >/dev/null 2>&1
 check "no production image is tagged" [ $? -ne 0 ]
+
+# Production packages on an arm64 base: its apt-get runs under qemu.
+hoist minimize dev --base deb-arm64 --platform $P -t prod-hello --no-default-paths \
+	--add /usr/local/bin/prog --install hello >"$W/hello.out" 2>"$W/hello.err"
+st=$?
+check "--install hello: the arm64 base's apt-get under qemu" [ $st -eq 0 ]
+[ $st -eq 0 ] || tail -n 20 "$W/hello.err" | sed 's/^/# /'
+got=$(hoist run --platform $P prod-hello hello 2>&1)
+check "the production package runs ($got)" [ "$got" = "Hello, world!" ]
+got=$(hoist run --platform $P prod-hello /usr/local/bin/prog 2>&1)
+check "and so does the program ($got)" [ "$got" = "$want" ]
+elapsed "--install done"
 
 elapsed "done"
 echo "1..$n"
