@@ -43,6 +43,8 @@ struct rec_hdr {
 	uint64_t size, ino;
 	int64_t mtime_sec, ctime_sec;
 	uint32_t mtime_nsec, ctime_nsec;
+	int64_t btime_sec; /* directories, where statx knows it; else 0 */
+	uint32_t btime_nsec;
 	uint32_t mode, uid, gid;
 	uint32_t depth; /* 1 for the root's children */
 	uint32_t name_len, link_len;
@@ -100,6 +102,20 @@ static char *join(const char *rel, const char *name)
 static bool is_whiteout(const struct stat *st)
 {
 	return S_ISCHR(st->st_mode) && st->st_rdev == makedev(0, 0);
+}
+
+/* Birth time of a directory: with the inode number it tells a directory
+ * from a new one that got the freed inode back (rm -rf d; mkdir d). */
+static void dir_btime(int dfd, const char *name, int64_t *sec, uint32_t *nsec)
+{
+	struct statx stx;
+	*sec = 0;
+	*nsec = 0;
+	if (statx(dfd, name, AT_SYMLINK_NOFOLLOW, STATX_BTIME, &stx) == 0 &&
+	    (stx.stx_mask & STATX_BTIME)) {
+		*sec = stx.stx_btime.tv_sec;
+		*nsec = stx.stx_btime.tv_nsec;
+	}
 }
 
 static bool fd_opaque(int fd)
@@ -365,6 +381,8 @@ static int record_dir(struct rec_writer *w, int dfd, const char *rel, unsigned d
 		if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			return hoist_error_set(err, -errno, "stat '%s': %s", path, strerror(errno));
 		rec_fill(&h, &st, depth);
+		if (S_ISDIR(st.st_mode))
+			dir_btime(dfd, name, &h.btime_sec, &h.btime_nsec);
 		h.name_len = (uint32_t)strlen(name);
 		if (S_ISLNK(st.st_mode)) {
 			ssize_t n = readlinkat(dfd, name, target, sizeof(target) - 1);
@@ -610,6 +628,12 @@ static int diff_entry(struct dwalk *wk, int dfd, const char *name, const char *p
 		 * Else it replaced a file or a deleted directory, which overlayfs
 		 * marks opaque; everything below is new. */
 		bool same = b && S_ISDIR(b->h.mode) && b->h.ino == (uint64_t)st.st_ino;
+		if (same && b->h.btime_sec) {
+			int64_t bsec;
+			uint32_t bnsec;
+			dir_btime(dfd, name, &bsec, &bnsec);
+			same = bsec == b->h.btime_sec && bnsec == b->h.btime_nsec;
+		}
 		bool changed = !same || differs(b, &st, NULL);
 		e.type = HOIST_ENTRY_DIR;
 		size_t mark = wk->n_pending;

@@ -1,0 +1,131 @@
+#!/bin/sh
+# The snapshot fallback without overlayfs (issue 5): with
+# HOIST_SNAPSHOTTER=copy a Dockerfile on the busybox fixture
+# (tests/lib/mkmultiarch.sh, amd64 part) adds, modifies, chmods and deletes
+# files, deletes a directory, replaces a directory with a file and a file
+# with a directory; the RUN's layer must hold the whiteouts and contents,
+# and the same build with the overlay snapshotter must give the same
+# layers (SOURCE_DATE_EPOCH set: the same digests). In the three identity
+# modes: root, hoistsub (subuid), hoistnosub (single). Needs root. TAP.
+set -u
+H=${HOIST_BIN:?}; SRC=${HOIST_SRCDIR:?}
+n=0; failed=0
+ok() { n=$((n+1)); echo "ok $n - $1"; }
+nok() { n=$((n+1)); failed=$((failed+1)); echo "not ok $n - $1"; }
+check() { d=$1; shift; if "$@"; then ok "$d"; else nok "$d"; fi; }
+diag() { sed 's/^/# /' "$1" | tail -n 20; }
+skip_all() {
+	if [ -n "${HOIST_TEST_NO_SKIP:-}" ]; then echo "Bail out! skipped in CI: $1"; exit 1; fi
+	echo "1..0 # SKIP $1"; exit 77
+}
+
+"$SRC/tests/sandbox/users.sh" || skip_all "needs root to create the test users hoistsub/hoistnosub"
+command -v jq >/dev/null || skip_all "jq not installed"
+
+W=$(mktemp -d /tmp/hoist-snapcopy-test.XXXXXX)
+chmod 755 "$W"
+trap 'rm -rf "$W"' EXIT
+export HOIST_BIN="$H"
+"$SRC/tests/lib/mkmultiarch.sh" "$W/ma-store" ma >/dev/null 2>"$W/ma.err"; st=$?
+[ $st -eq 77 ] && skip_all "busybox-static .debs neither cached nor downloadable"
+[ $st -eq 0 ] || { diag "$W/ma.err"; echo "Bail out! mkmultiarch.sh failed"; exit 1; }
+cache=${HOIST_DEB_CACHE:-$SRC/fixtures/cache/debs}
+cp "$(ls "$cache"/busybox-static_*_amd64.rootfs-*.tar | sort | tail -n 1)" "$W/bb.tar"
+chmod 644 "$W/bb.tar"
+
+as() {
+	m=$1; shift
+	case $m in
+	root) env -i PATH=/usr/bin:/bin HOME="$W/root" SOURCE_DATE_EPOCH=1700000000 "$@" ;;
+	subuid) runuser -u hoistsub -- env -i PATH=/usr/bin:/bin HOME="$W/subuid" \
+		SOURCE_DATE_EPOCH=1700000000 "$@" ;;
+	single) runuser -u hoistnosub -- env -i PATH=/usr/bin:/bin HOME="$W/single" \
+		SOURCE_DATE_EPOCH=1700000000 "$@" ;;
+	esac
+}
+
+# The layer digests of an OCI layout's (only) image, one a line.
+layers() {
+	m=$(jq -r '.manifests[0].digest' "$1/index.json" | cut -d: -f2)
+	jq -r '.layers[].digest' "$1/blobs/sha256/$m"
+}
+blob() { echo "$1/blobs/sha256/$(echo "$2" | cut -d: -f2)"; }
+
+# RUN 1 makes a tree (so the base has two lowers); RUN 2 changes it.
+cat >"$W/Dockerfile" <<'EOF'
+FROM bb
+RUN mkdir -p /data/dir/sub /data/swap /data/f2d && echo a >/data/dir/sub/f && \
+    echo keep >/data/keep && ln /data/keep /data/keeplink && echo gone >/data/gone && \
+    echo x >/data/swap/inner && echo m >/data/mod && echo 1 >/data/f2d/old && \
+    echo t >/data/tofile && ln -s keep /data/sym
+RUN echo added >/data/added && echo more >>/data/mod && chmod 600 /etc/group && \
+    rm /data/gone && rm -rf /data/dir && rm -rf /data/swap && echo file >/data/swap && \
+    rm -rf /data/f2d && mkdir /data/f2d && echo in >/data/f2d/x && \
+    rm /data/tofile && mkdir /data/tofile && rm -rf /var && mkdir /var && echo new >/var/new && \
+    rm /data/sym && ln -s gone /data/sym && chown -R 1000:1000 /data/f2d
+EOF
+chmod 644 "$W/Dockerfile"
+
+for m in ${HOIST_TEST_MODES:-root subuid single}; do
+	D="$W/$m"; mkdir -p "$D/ctx"; cp "$W/Dockerfile" "$D/ctx/"
+	case $m in subuid) chown -R hoistsub: "$D" ;; single) chown -R hoistnosub: "$D" ;; esac
+	for s in copy overlay; do
+		as $m "$H" --root "$D/$s" import "$W/bb.tar" bb >/dev/null
+		as $m env HOIST_SNAPSHOTTER=$s "$H" --root "$D/$s" build --identity $m \
+			--progress plain -t out --output "type=oci,dest=$D/$s-layout" "$D/ctx" \
+			>/dev/null 2>"$D/$s.log"
+		check "$m: build with HOIST_SNAPSHOTTER=$s" [ -f "$D/$s-layout/index.json" ]
+		[ -f "$D/$s-layout/index.json" ] || diag "$D/$s.log"
+	done
+	c=$(grep -c 'snapshot: full-tree comparison (HOIST_SNAPSHOTTER=copy)' "$D/copy.log")
+	check "$m: the fallback is reported once ($c)" [ "$c" = 1 ]
+	check "$m: the overlay build does not report it" \
+		sh -c "! grep -q 'full-tree comparison' '$D/overlay.log'"
+
+	L="$D/copy-layout"
+	top=$(blob "$L" "$(layers "$L" | tail -n 1)")
+	tar tzvf "$top" >"$D/copy.tv" 2>/dev/null
+	tar tzf "$top" >"$D/copy.t" 2>/dev/null
+	has() { grep -qx "$1" "$D/copy.t"; }
+	check "$m: whiteouts for the deleted file and dir" sh -c \
+		"grep -qx 'data/.wh.gone' '$D/copy.t' && grep -qx 'data/.wh.dir' '$D/copy.t'"
+	check "$m: nothing below a deleted dir" sh -c "! grep -q '^data/dir/' '$D/copy.t'"
+	check "$m: dir replaced by a file" sh -c \
+		"[ \"\$(tar xzOf '$top' data/swap)\" = file ] && ! grep -q '^data/swap/' '$D/copy.t'"
+	check "$m: file replaced by a dir is opaque" has 'data/tofile/.wh..wh..opq'
+	check "$m: recreated dir is opaque with its new content" sh -c \
+		"grep -qx 'var/.wh..wh..opq' '$D/copy.t' && grep -qx 'var/new' '$D/copy.t' &&
+		 grep -qx 'data/f2d/x' '$D/copy.t' && ! grep -q 'data/f2d/old' '$D/copy.t'"
+	check "$m: added and modified content" sh -c \
+		"[ \"\$(tar xzOf '$top' data/added)\" = added ] &&
+		 [ \"\$(tar xzOf '$top' data/mod | tr '\n' ' ')\" = 'm more ' ]"
+	check "$m: chmod alone makes a change" sh -c \
+		"grep -q '^-rw------- .* etc/group\$' '$D/copy.tv'"
+	check "$m: replaced symlink" sh -c "grep -q 'data/sym -> gone' '$D/copy.tv'"
+	check "$m: unchanged entries stay out" sh -c \
+		"! grep -Eq '^(data/keep|data/keeplink|bin/busybox|etc/passwd)\$' '$D/copy.t'"
+	owner=$(awk '$6=="data/f2d/x"{print $2}' "$D/copy.tv")
+	if [ $m = single ]; then want=0/0; else want=1000/1000; fi
+	check "$m: ownership as seen inside ($owner)" [ "$owner" = "$want" ]
+	bl=$(blob "$L" "$(layers "$L" | sed -n 2p)")
+	check "$m: hard link of the first RUN kept" sh -c \
+		"tar tzvf '$bl' | grep -q 'data/keeplink link to data/keep'"
+
+	O="$D/overlay-layout"
+	tar tzf "$(blob "$O" "$(layers "$O" | tail -n 1)")" >"$D/overlay.t" 2>/dev/null
+	check "$m: the overlay snapshotter gives the same paths" cmp -s "$D/copy.t" "$D/overlay.t"
+	cmp -s "$D/copy.t" "$D/overlay.t" || diff "$D/copy.t" "$D/overlay.t" | sed 's/^/# /'
+	check "$m: and the same layer digests" [ "$(layers "$L")" = "$(layers "$O")" ]
+
+	# The result runs, and the store keeps no run directory.
+	out=$(as $m "$H" --root "$D/copy" run --identity $m out sh -c \
+		'cat /data/mod /data/swap; ls /data/f2d; test -e /data/gone || echo gone-ok' | tr '\n' ' ')
+	check "$m: the image runs ($out)" [ "$out" = "m more file x gone-ok " ]
+	left=$(ls "$D/copy/tmp" 2>/dev/null | grep -E '^(run|probe)-' || true)
+	check "$m: run directories removed" [ -z "$left" ]
+	as $m env HOIST_SNAPSHOTTER=bogus "$H" --root "$D/copy" run --identity $m out true \
+		2>"$D/bogus.err"
+	check "$m: a bad HOIST_SNAPSHOTTER is an error" grep -q "HOIST_SNAPSHOTTER='bogus'" "$D/bogus.err"
+done
+echo "1..$n"
+[ $failed -eq 0 ]
