@@ -90,3 +90,8 @@ awk -v a="$t1n" -v b="$t10n" -v c="$t1e" -v d="$t10e" -v w="wall" 'BEGIN {
 awk -v a="$c1n" -v b="$c10n" -v c="$c1e" -v d="$c10e" -v w="CPU" 'BEGIN {
 	n = (b - a) / 9; e = (d - c) / 9
 	printf "per extra RUN, %s (medians, (touch10 - touch1) / 9): native %.1f ms, emulated %.1f ms, emulation adds %.1f ms\n", w, n, e, e - n }'
+wn=$(stats "$W/work.amd64" 1 | cut -d' ' -f1); we=$(stats "$W/work.arm64" 1 | cut -d' ' -f1)
+cwn=$(stats "$W/work.amd64" 2 | cut -d' ' -f1); cwe=$(stats "$W/work.arm64" 2 | cut -d' ' -f1)
+awk -v a="$t1n" -v b="$wn" -v c="$t1e" -v d="$we" -v ca="$c1n" -v cb="$cwn" -v cc="$c1e" -v cd="$cwe" 'BEGIN {
+	printf "the work RUN net of a build'"'"'s fixed cost (work - touch1): wall %.0f ms native, %.0f ms emulated (%.2fx); CPU %.0f / %.0f ms (%.2fx)\n",
+		b - a, d - c, (d - c) / (b - a), cb - ca, cd - cc, (cd - cc) / (cb - ca) }'
