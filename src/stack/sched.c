@@ -255,6 +255,16 @@ static void worker_main(const struct sched *sc, size_t i, int fd, const char *lo
 	rc = hoist_store_open(hoist_store_root(sc->s), &ws, &err);
 	if (rc < 0)
 		goto out;
+	/*
+	 * Shared for the whole job. Without it, tagging the parent's names
+	 * takes the store lock exclusively and so waits for every other
+	 * worker's build (each holds it shared throughout): the jobs would
+	 * run one after the other. Under a shared lock tag writes serialize
+	 * on ROOT/tags.lock instead (store.h).
+	 */
+	rc = hoist_store_lock(ws, false, &err);
+	if (rc < 0)
+		goto out;
 	struct hoist_stack_opts wo = *sc->o;
 	wo.on_event = fwd_stack;
 	wo.userdata = &w;
