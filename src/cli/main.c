@@ -5,6 +5,7 @@
 
 #include "config.h"
 #include "cli.h"
+#include "hoist/sandbox.h"
 #include "hoist/util.h"
 
 struct hoist_global_opts hoist_global;
@@ -130,8 +131,12 @@ int main(int argc, char **argv)
 		return HOIST_EXIT_USAGE;
 	}
 	for (size_t c = 0; c < ARRAY_SIZE(commands); c++)
-		if (strcmp(argv[i], commands[c].name) == 0)
-			return commands[c].run(argc - i, argv + i);
+		if (strcmp(argv[i], commands[c].name) == 0) {
+			int rc = commands[c].run(argc - i, argv + i);
+			/* The subuid user namespace ends with the command (docs/sandbox.md). */
+			hoist_sandbox_cleanup();
+			return rc;
+		}
 	fprintf(stderr, "hoist: unknown command '%s'\nrun 'hoist --help' for usage\n", argv[i]);
 	return HOIST_EXIT_USAGE;
 }
