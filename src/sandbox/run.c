@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "hoist/util.h"
@@ -155,7 +156,12 @@ static void remove_stale_runs(const struct hoist_sandbox_opts *o, const char *tm
 			continue;
 		_cleanup_close_ int fd =
 		    openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0)
+		struct stat st;
+		/* A run directory gets its flock just after mkdtemp(): one made in
+		 * the last minute may be another process's that is not locked yet
+		 * (stack builds run many sandboxes side by side). */
+		if (fd < 0 || fstat(fd, &st) < 0 || st.st_ctime > time(NULL) - 60 ||
+		    flock(fd, LOCK_EX | LOCK_NB) < 0)
 			continue;
 		_cleanup_free_ char *p = hoist_xasprintf("%s/%s", tmpbase, de->d_name);
 		struct hoist_error e = {0};
