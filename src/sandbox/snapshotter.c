@@ -111,18 +111,18 @@ out:
 	return r;
 }
 
-static const char *reason_of(int e)
+static void reason_of(const struct hoist_idmap *m, int e, char *buf, size_t size)
 {
-	switch (e) {
-	case ENODEV:
-		return "the kernel has no overlay filesystem";
-	case EPERM:
-		return "mounting it is not permitted here";
-	case EINVAL:
-		return "the kernel refused the options (userxattr needs Linux 5.11)";
-	default:
-		return strerror(e);
-	}
+	if (e == ENODEV)
+		snprintf(buf, size, "overlayfs unavailable: the kernel has no overlay filesystem");
+	else if (e == EINVAL && m->mode != HOIST_IDMODE_ROOT)
+		snprintf(buf, size,
+			 "overlayfs unavailable: refused on the store's filesystem or without "
+			 "userxattr (Linux 5.11): %s",
+			 strerror(e));
+	else
+		snprintf(buf, size, "overlayfs unavailable: refused on the store's filesystem: %s",
+			 strerror(e));
 }
 
 int snap_pick(const char *tmpbase, const struct hoist_idmap *m, struct snap_choice *ret,
@@ -147,8 +147,7 @@ int snap_pick(const char *tmpbase, const struct hoist_idmap *m, struct snap_choi
 			*c = probe(tmpbase, m);
 		if (*c < 0) {
 			ret->copy = true;
-			snprintf(ret->reason, sizeof(ret->reason), "overlayfs unavailable: %s",
-				 reason_of(-*c));
+			reason_of(m, -*c, ret->reason, sizeof(ret->reason));
 		}
 	}
 	if (ret->copy && !reported) {
@@ -162,8 +161,7 @@ void snap_overlay_failed(const struct hoist_idmap *m, int e, struct snap_choice 
 {
 	probe_cache[m->mode & 3] = e > 0 ? -e : -EINVAL;
 	sc->copy = true;
-	snprintf(sc->reason, sizeof(sc->reason), "overlayfs unavailable: %s",
-		 reason_of(e > 0 ? e : EINVAL));
+	reason_of(m, e > 0 ? e : EINVAL, sc->reason, sizeof(sc->reason));
 	sc->report = !reported;
 	reported = true;
 }

@@ -24,7 +24,7 @@ command -v jq >/dev/null || skip_all "jq not installed"
 
 W=$(mktemp -d /tmp/hoist-snapcopy-test.XXXXXX)
 chmod 755 "$W"
-trap 'rm -rf "$W"' EXIT
+trap 'umount "$W/ovl/m" 2>/dev/null; rm -rf "$W"' EXIT
 export HOIST_BIN="$H"
 "$SRC/tests/lib/mkmultiarch.sh" "$W/ma-store" ma >/dev/null 2>"$W/ma.err"; st=$?
 [ $st -eq 77 ] && skip_all "busybox-static .debs neither cached nor downloadable"
@@ -127,5 +127,27 @@ for m in ${HOIST_TEST_MODES:-root subuid single}; do
 		2>"$D/bogus.err"
 	check "$m: a bad HOIST_SNAPSHOTTER is an error" grep -q "HOIST_SNAPSHOTTER='bogus'" "$D/bogus.err"
 done
+
+# auto: a store on overlayfs, which refuses to hold an upper directory, so
+# the probe fails and the copy takes over; same layers as real overlay.
+if [ -d "$W/root/overlay-layout" ]; then
+	mkdir -p "$W/ovl/l" "$W/ovl/u" "$W/ovl/w" "$W/ovl/m"
+	if mount -t overlay overlay -o "lowerdir=$W/ovl/l,upperdir=$W/ovl/u,workdir=$W/ovl/w" \
+		"$W/ovl/m" 2>/dev/null; then
+		S="$W/ovl/m/store"
+		as root "$H" --root "$S" import "$W/bb.tar" bb >/dev/null
+		as root "$H" --root "$S" build --identity root --progress plain -t out \
+			--output "type=oci,dest=$W/ovl-layout" "$W/root/ctx" >/dev/null 2>"$W/ovl.log"
+		check "auto: a store on overlayfs builds" [ -f "$W/ovl-layout/index.json" ]
+		[ -f "$W/ovl-layout/index.json" ] || diag "$W/ovl.log"
+		check "auto: the fallback is reported with its reason" \
+			grep -q 'snapshot: full-tree comparison (overlayfs unavailable: ' "$W/ovl.log"
+		check "auto: the same layer digests as overlay" \
+			[ "$(layers "$W/ovl-layout")" = "$(layers "$W/root/overlay-layout")" ]
+		umount "$W/ovl/m"
+	else
+		nok "auto: mounting a test overlay as root"
+	fi
+fi
 echo "1..$n"
 [ $failed -eq 0 ]
