@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -34,17 +35,47 @@
 #define STATCACHE_MAGIC "hoist-statcache 2 "
 #define CTX_MAX_ENTRIES 5000000
 
+/* path is never owned: it points into ctxfiles.cache_data (loaded records)
+ * or at a context entry's path in the arena (records added by this build). */
 struct statcache_rec {
-	char *path;
+	const char *path;
 	uint64_t size, ino;
 	int64_t mtime_ns, ctime_ns;
 	size_t seq; /* position before sorting: ties keep the newest */
 	char hex[HOIST_SHA256_HEX + 1];
 };
 
+/* Paths of the context's entries, packed in large chunks: one malloc per
+ * path was a third of a no-op rebuild's allocations. */
+struct ctxarena {
+	struct ctxarena *next;
+	size_t used, cap;
+	char data[];
+};
+
+#define ARENA_CHUNK ((size_t)256 << 10)
+
 static int64_t ns_of(const struct timespec *ts)
 {
 	return (int64_t)ts->tv_sec * 1000000000LL + ts->tv_nsec;
+}
+
+static char *arena_strndup(struct ctxfiles *c, const char *s, size_t len)
+{
+	struct ctxarena *a = c->arena;
+	if (!a || a->cap - a->used < len + 1) {
+		size_t cap = len + 1 > ARENA_CHUNK ? len + 1 : ARENA_CHUNK;
+		a = hoist_xmalloc(sizeof(*a) + cap);
+		a->next = c->arena;
+		a->used = 0;
+		a->cap = cap;
+		c->arena = a;
+	}
+	char *p = a->data + a->used;
+	memcpy(p, s, len);
+	p[len] = '\0';
+	a->used += len + 1;
+	return p;
 }
 
 static int rec_cmp(const void *a, const void *b)
@@ -85,16 +116,78 @@ static void cache_sort(struct ctxfiles *c)
 	/* Stable by construction: ties are broken by position, so "last wins". */
 	for (size_t i = 0; i < c->n_cache; i++)
 		c->cache[i].seq = i;
+	/* A stat cache as written is sorted already: no need to sort (glibc's
+	 * merge sort copies every record n log n times even then). */
+	bool sorted = true;
+	for (size_t i = 1; i < c->n_cache && sorted; i++)
+		sorted = strcmp(c->cache[i - 1].path, c->cache[i].path) < 0;
+	if (sorted) {
+		c->n_sorted = c->n_cache;
+		return;
+	}
 	qsort(c->cache, c->n_cache, sizeof(*c->cache), rec_cmp);
 	size_t o = 0;
 	for (size_t i = 0; i < c->n_cache; i++) {
-		if (i + 1 < c->n_cache && strcmp(c->cache[i].path, c->cache[i + 1].path) == 0) {
-			free(c->cache[i].path);
+		if (i + 1 < c->n_cache && strcmp(c->cache[i].path, c->cache[i + 1].path) == 0)
 			continue;
-		}
 		c->cache[o++] = c->cache[i];
 	}
 	c->n_cache = c->n_sorted = o;
+}
+
+/* A decimal field ending in a space; *p moves past the space. */
+static bool parse_u64_field(char **p, char *end, uint64_t *ret)
+{
+	uint64_t v = 0;
+	char *q = *p;
+	if (q == end || *q < '0' || *q > '9')
+		return false;
+	for (; q < end && *q >= '0' && *q <= '9'; q++) {
+		unsigned d = (unsigned)(*q - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			return false;
+		v = v * 10 + d;
+	}
+	if (q == end || *q != ' ')
+		return false;
+	*p = q + 1;
+	*ret = v;
+	return true;
+}
+
+static bool parse_i64_field(char **p, char *end, int64_t *ret)
+{
+	bool neg = *p < end && **p == '-';
+	uint64_t v;
+	if (neg)
+		(*p)++;
+	if (!parse_u64_field(p, end, &v) || v > (uint64_t)INT64_MAX)
+		return false;
+	*ret = neg ? -(int64_t)v : (int64_t)v;
+	return true;
+}
+
+static bool is_hex(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return true;
+}
+
+/* One record line (NUL-terminated at end); false for a malformed one. */
+static bool parse_rec(char *p, char *end, struct statcache_rec *rec)
+{
+	if (!parse_u64_field(&p, end, &rec->size) || !parse_i64_field(&p, end, &rec->mtime_ns) ||
+	    !parse_i64_field(&p, end, &rec->ctime_ns) || !parse_u64_field(&p, end, &rec->ino))
+		return false;
+	if (end - p < HOIST_SHA256_HEX + 2 || p[HOIST_SHA256_HEX] != ' ' ||
+	    !is_hex(p, HOIST_SHA256_HEX))
+		return false;
+	memcpy(rec->hex, p, HOIST_SHA256_HEX);
+	rec->hex[HOIST_SHA256_HEX] = '\0';
+	rec->path = p + HOIST_SHA256_HEX + 1;
+	return true;
 }
 
 static void load_statcache(struct ctxfiles *c)
@@ -106,59 +199,55 @@ static void load_statcache(struct ctxfiles *c)
 	char *p = data, *end = data + len;
 	/* No header (an older format) or a bad one: start afresh. */
 	char *hnl = memchr(p, '\n', len);
-	long long written;
+	int64_t written;
 	if (!hnl || !hoist_startswith(p, STATCACHE_MAGIC))
 		return;
-	*hnl = '\0';
-	if (sscanf(p + strlen(STATCACHE_MAGIC), "%lld", &written) != 1 || written < 0)
+	*hnl = ' '; /* the field parser wants a separator after the number */
+	p += strlen(STATCACHE_MAGIC);
+	if (!parse_i64_field(&p, hnl + 1, &written) || written < 0)
 		return;
 	c->cache_written_ns = written;
 	p = hnl + 1;
+	/* Records are about 110 bytes: size the array once. */
+	c->alloc_cache = len / 96 + 16;
+	c->cache = hoist_xmalloc(c->alloc_cache * sizeof(*c->cache));
 	while (p < end) {
 		char *nl = memchr(p, '\n', (size_t)(end - p));
 		if (!nl)
 			break;
 		*nl = '\0';
-		struct statcache_rec rec = {0};
-		unsigned long long size, ino;
-		long long mt, ct;
-		int off = 0;
-		if (sscanf(p, "%llu %lld %lld %llu %64s %n", &size, &mt, &ct, &ino, rec.hex,
-			   &off) == 5 &&
-		    off > 0 && strlen(rec.hex) == HOIST_SHA256_HEX && p[off]) {
-			rec.size = size;
-			rec.ino = ino;
-			rec.mtime_ns = mt;
-			rec.ctime_ns = ct;
-			rec.path = hoist_xstrdup(p + off);
+		struct statcache_rec rec;
+		if (parse_rec(p, nl, &rec))
 			*cache_append(c) = rec;
-		}
 		p = nl + 1;
 	}
+	c->cache_data = TAKE_PTR(data);
 	cache_sort(c);
 }
 
-struct walkctx {
-	struct ctxfiles *c;
-	size_t alloc;
-};
-
 static int visit(const char *relpath, const struct stat *st, void *userdata)
 {
-	struct walkctx *w = userdata;
-	struct ctxfiles *c = w->c;
+	struct ctxfiles *c = userdata;
 	if (!relpath[0] || strcmp(relpath, ".") == 0)
 		return 0;
 	if (c->n >= CTX_MAX_ENTRIES)
 		return -E2BIG;
-	if (c->n == w->alloc) {
-		w->alloc = w->alloc ? w->alloc * 2 : 256;
-		c->v = hoist_xrealloc(c->v, w->alloc * sizeof(*c->v));
+	if (c->n == c->alloc) {
+		c->alloc = c->alloc ? c->alloc * 2 : 256;
+		c->v = hoist_xrealloc(c->v, c->alloc * sizeof(*c->v));
 	}
 	struct ctxent *e = &c->v[c->n++];
-	memset(e, 0, sizeof(*e));
-	e->path = hoist_xstrdup(relpath);
-	e->st = *st;
+	e->path = arena_strndup(c, relpath, strlen(relpath));
+	e->link = NULL;
+	e->size = (uint64_t)st->st_size;
+	e->ino = (uint64_t)st->st_ino;
+	e->mtime_ns = ns_of(&st->st_mtim);
+	e->ctime_ns = ns_of(&st->st_ctim);
+	e->mode = st->st_mode;
+	e->uid = st->st_uid;
+	e->gid = st->st_gid;
+	e->hashed = false;
+	e->sha[0] = '\0';
 	if (S_ISLNK(st->st_mode)) {
 		char buf[4096];
 		ssize_t n = readlinkat(c->dirfd, relpath, buf, sizeof(buf) - 1);
@@ -174,14 +263,19 @@ int ctxfiles_load(struct hoist_store *s, const struct hoist_context *ctx, const 
 		  struct ctxfiles **ret, struct hoist_error *err)
 {
 	struct ctxfiles *c = hoist_xcalloc(1, sizeof(*c));
-	struct walkctx w = {.c = c};
 	int r;
 
 	c->dirfd = hoist_context_dirfd(ctx);
 	c->abs_root = hoist_xstrdup(abs_root);
 	c->cache_path = statcache_path(s, abs_root);
 	load_statcache(c);
-	r = hoist_context_walk(ctx, visit, &w, err);
+	/* The last build's context is the best guess at this one's size (a few
+	 * more for the directories, which the stat cache does not hold). */
+	if (c->n_cache) {
+		c->alloc = c->n_cache + c->n_cache / 8 + 64;
+		c->v = hoist_xmalloc(c->alloc * sizeof(*c->v));
+	}
+	r = hoist_context_walk(ctx, visit, c, err);
 	if (r == -E2BIG)
 		r = hoist_error_set(err, r, "build context has more than %d entries",
 				    CTX_MAX_ENTRIES);
@@ -190,9 +284,16 @@ int ctxfiles_load(struct hoist_store *s, const struct hoist_context *ctx, const 
 		return r;
 	}
 	c->by_path = hoist_xcalloc(c->n ? c->n : 1, sizeof(*c->by_path));
-	for (size_t i = 0; i < c->n; i++)
+	bool sorted = true;
+	for (size_t i = 0; i < c->n; i++) {
 		c->by_path[i] = &c->v[i];
-	qsort(c->by_path, c->n, sizeof(*c->by_path), ent_cmp);
+		if (i && sorted && strcmp(c->v[i - 1].path, c->v[i].path) > 0)
+			sorted = false;
+	}
+	/* The walk's order is byte order per directory, which is the order of
+	 * whole paths unless a name sorts below '/' ("a.b" against "a/b"). */
+	if (!sorted)
+		qsort(c->by_path, c->n, sizeof(*c->by_path), ent_cmp);
 	*ret = c;
 	return 0;
 }
@@ -201,15 +302,17 @@ void ctxfiles_free(struct ctxfiles *c)
 {
 	if (!c)
 		return;
-	for (size_t i = 0; i < c->n; i++) {
-		free(c->v[i].path);
+	for (size_t i = 0; i < c->n; i++)
 		free(c->v[i].link);
-	}
 	free(c->v);
 	free(c->by_path);
-	for (size_t i = 0; i < c->n_cache; i++)
-		free(c->cache[i].path);
+	while (c->arena) {
+		struct ctxarena *next = c->arena->next;
+		free(c->arena);
+		c->arena = next;
+	}
 	free(c->cache);
+	free(c->cache_data);
 	free(c->cache_path);
 	free(c->abs_root);
 	free(c);
@@ -260,10 +363,11 @@ int ctxfiles_hash(struct ctxfiles *c, struct ctxent *e, struct hoist_error *err)
 	if (e->hashed)
 		return 0;
 	struct statcache_rec *rec = cache_find(c, e->path);
-	if (rec && rec->size == (uint64_t)e->st.st_size && rec->ino == (uint64_t)e->st.st_ino &&
-	    rec->mtime_ns == ns_of(&e->st.st_mtim) && rec->ctime_ns == ns_of(&e->st.st_ctim) &&
+	if (rec && rec->size == e->size && rec->ino == e->ino && rec->mtime_ns == e->mtime_ns &&
+	    rec->ctime_ns == e->ctime_ns &&
 	    !statcache_racy(c->cache_written_ns, rec->mtime_ns, rec->ctime_ns)) {
-		snprintf(e->sha, sizeof(e->sha), "sha256:%s", rec->hex);
+		memcpy(e->sha, "sha256:", 7);
+		memcpy(e->sha + 7, rec->hex, HOIST_SHA256_HEX + 1);
 		e->hashed = true;
 		return 0;
 	}
@@ -298,12 +402,12 @@ int ctxfiles_hash(struct ctxfiles *c, struct ctxent *e, struct hoist_error *err)
 		/* Appended unsorted: a cold context misses on every file, and
 		 * sorting per insertion made that quadratic (20,000 files: 6 s). */
 		rec = cache_append(c);
-		rec->path = hoist_xstrdup(e->path);
+		rec->path = e->path;
 	}
-	rec->size = (uint64_t)e->st.st_size;
-	rec->ino = (uint64_t)e->st.st_ino;
-	rec->mtime_ns = ns_of(&e->st.st_mtim);
-	rec->ctime_ns = ns_of(&e->st.st_ctim);
+	rec->size = e->size;
+	rec->ino = e->ino;
+	rec->mtime_ns = e->mtime_ns;
+	rec->ctime_ns = e->ctime_ns;
 	memcpy(rec->hex, e->sha + 7, HOIST_SHA256_HEX);
 	rec->hex[HOIST_SHA256_HEX] = '\0';
 	c->cache_dirty = true;
@@ -356,40 +460,70 @@ out:
 struct fstree *ctxfiles_tree(struct ctxfiles *c)
 {
 	struct fstree *t = fstree_new();
+	struct hoist_buf src = HOIST_BUF_INIT;
+	/* The walk lists a directory's entries together: remember the last
+	 * parent instead of resolving every path from the root. */
+	struct fsnode *last_dir = t->root;
+	const char *last_prefix = "";
+	size_t last_len = 0, root_len = strlen(c->abs_root);
+	char comp[NAME_MAX + 1];
+
 	for (size_t i = 0; i < c->n; i++) {
 		struct ctxent *ce = &c->v[i];
 		struct hoist_entry e = {0};
 		struct fsnode *dir = t->root;
-		const char *p = ce->path, *slash;
-		while ((slash = strchr(p, '/'))) {
-			_cleanup_free_ char *comp = hoist_xstrndup(p, (size_t)(slash - p));
-			struct fsnode *next = fsnode_child(dir, comp);
-			if (!next || next->e.type != HOIST_ENTRY_DIR) {
-				struct hoist_entry de = {.type = HOIST_ENTRY_DIR, .mode = 0755};
-				next = fsnode_put(dir, comp, &de, NULL);
+		const char *p = ce->path, *slash, *base = strrchr(p, '/');
+		size_t dlen = base ? (size_t)(base - p) : 0;
+
+		if (dlen == last_len && memcmp(p, last_prefix, dlen) == 0) {
+			dir = last_dir;
+			p = base ? base + 1 : p;
+		} else {
+			while ((slash = strchr(p, '/'))) {
+				size_t n = (size_t)(slash - p);
+				if (n >= sizeof(comp))
+					n = sizeof(comp) - 1; /* a name is at most NAME_MAX */
+				memcpy(comp, p, n);
+				comp[n] = '\0';
+				struct fsnode *next = fsnode_child(dir, comp);
+				if (!next || next->e.type != HOIST_ENTRY_DIR) {
+					struct hoist_entry de = {.type = HOIST_ENTRY_DIR,
+								 .mode = 0755};
+					next = fsnode_put(dir, comp, &de, NULL);
+				}
+				dir = next;
+				p = slash + 1;
 			}
-			dir = next;
-			p = slash + 1;
+			last_dir = dir;
+			last_prefix = ce->path;
+			last_len = dlen;
 		}
-		if (S_ISDIR(ce->st.st_mode))
+		if (S_ISDIR(ce->mode))
 			e.type = HOIST_ENTRY_DIR;
-		else if (S_ISLNK(ce->st.st_mode))
+		else if (S_ISLNK(ce->mode))
 			e.type = HOIST_ENTRY_SYMLINK;
-		else if (S_ISREG(ce->st.st_mode))
+		else if (S_ISREG(ce->mode))
 			e.type = HOIST_ENTRY_FILE;
 		else
 			continue; /* sockets, fifos, devices: BuildKit's context sync skips them */
-		e.mode = ce->st.st_mode & 07777;
-		e.uid = ce->st.st_uid;
-		e.gid = ce->st.st_gid;
-		e.mtime = ce->st.st_mtim.tv_sec;
-		e.size = e.type == HOIST_ENTRY_FILE ? (uint64_t)ce->st.st_size : 0;
+		e.mode = ce->mode & 07777;
+		e.uid = ce->uid;
+		e.gid = ce->gid;
+		e.mtime = ce->mtime_ns / 1000000000LL;
+		if (ce->mtime_ns < 0 && ce->mtime_ns % 1000000000LL)
+			e.mtime--; /* tv_sec rounds down */
+		e.size = e.type == HOIST_ENTRY_FILE ? ce->size : 0;
 		e.linkname = ce->link;
-		_cleanup_free_ char *src = e.type == HOIST_ENTRY_FILE
-					       ? hoist_xasprintf("%s/%s", c->abs_root, ce->path)
-					       : NULL;
-		struct fsnode *n = fsnode_put(dir, p, &e, src);
+		if (e.type == HOIST_ENTRY_FILE) {
+			src.len = 0;
+			hoist_buf_add(&src, c->abs_root, root_len);
+			hoist_buf_addc(&src, '/');
+			hoist_buf_adds(&src, ce->path);
+		}
+		struct fsnode *n =
+		    fsnode_put(dir, p, &e, e.type == HOIST_ENTRY_FILE ? src.data : NULL);
 		n->aux = ce;
 	}
+	hoist_buf_release(&src);
 	return t;
 }

@@ -34,7 +34,7 @@ static void usage(FILE *f)
 		"  -o, --output SPEC       type=oci,dest=DIR|FILE.tar[,tar=true|false],\n"
 		"                          type=oci-archive,dest=FILE, type=docker,dest=FILE\n"
 		"                          type=registry[,name=REF] (push, as --push)\n"
-		"  --progress MODE         plain, tty or auto (default auto)\n"
+		"  --progress MODE         plain, tty, auto (default) or quiet (as -q)\n"
 		"  --secret id=ID,src=FILE a secret for RUN --mount=type=secret (repeatable)\n"
 		"  --network MODE          RUN network: host (default) or none\n"
 		"  --identity MODE         sandbox identity: auto, root, subuid, single\n"
@@ -277,10 +277,13 @@ int cmd_build(int argc, char **argv)
 		goto out_outs;
 	}
 	if (strcmp(progress, "plain") != 0 && strcmp(progress, "tty") != 0 &&
-	    strcmp(progress, "auto") != 0) {
+	    strcmp(progress, "auto") != 0 && strcmp(progress, "quiet") != 0) {
 		rc = cli_usage_error("build", "bad --progress '%s'", progress);
 		goto out_outs;
 	}
+	/* As in pull and run (and buildx): quiet is -q spelt as a progress mode. */
+	if (strcmp(progress, "quiet") == 0)
+		prog.quiet = true;
 	prog.plain = true;
 	prog.plain_set = strcmp(progress, "plain") == 0;
 	if (prog.plain_set && !prog.quiet)
