@@ -9,13 +9,18 @@
  *   MODE    auto (default), root, subuid, single
  *   snap    instead: a RUN touching 10 files, with and without the layer;
  *   plain / sandbox: only one of the two (for perf stat / callgrind)
- * Prints "what min_ms median_ms" lines. bench/sandbox-startup.sh builds it
- * with cc against a build directory's static libraries.
+ * Prints "what min_ms median_ms cpu_min_ms cpu_median_ms" lines: wall time,
+ * and the CPU time (user + system) of this process and every child it
+ * waited for, which includes the setuid map tools, the sandbox init and
+ * the command; on a loaded machine the CPU figures are the ones to
+ * compare. bench/sandbox-startup.sh builds it with cc against a build
+ * directory's static libraries.
  */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -32,16 +37,31 @@ static double now_ms(void)
 	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
+/* CPU ms of this process and its reaped descendants so far. */
+static double cpu_ms(void)
+{
+	struct rusage self, kids;
+	getrusage(RUSAGE_SELF, &self);
+	getrusage(RUSAGE_CHILDREN, &kids);
+	double us = 0;
+	const struct rusage *r[] = {&self, &kids};
+	for (int i = 0; i < 2; i++)
+		us += (double)(r[i]->ru_utime.tv_sec + r[i]->ru_stime.tv_sec) * 1e6 +
+		      (double)(r[i]->ru_utime.tv_usec + r[i]->ru_stime.tv_usec);
+	return us / 1e3;
+}
+
 static int cmp_d(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
 	return x < y ? -1 : x > y;
 }
 
-static void report(const char *what, double *t, int n)
+static void report(const char *what, double *t, double *c, int n)
 {
 	qsort(t, (size_t)n, sizeof(double), cmp_d);
-	printf("%-28s %8.2f %8.2f\n", what, t[0], t[n / 2]);
+	qsort(c, (size_t)n, sizeof(double), cmp_d);
+	printf("%-28s %8.2f %8.2f %8.2f %8.2f\n", what, t[0], t[n / 2], c[0], c[n / 2]);
 }
 
 static void quiet(const char *msg, void *ud)
@@ -90,13 +110,13 @@ int main(int argc, char **argv)
 	const char *const true_argv[] = {"/bin/true", NULL};
 	const char *const touch_argv[] = {
 	    "/bin/sh", "-c", "for i in 0 1 2 3 4 5 6 7 8 9; do echo x >/tmp/f$i; done", NULL};
-	double *t = calloc((size_t)n, sizeof(double));
+	double *t = calloc((size_t)n, sizeof(double)), *cpu = calloc((size_t)n, sizeof(double));
 
-	printf("# identity mode %s, %d runs, min and median in ms\n", hoist_idmode_name(idmap.mode),
-	       n);
+	printf("# identity mode %s, %d runs, min and median in ms: wall, then CPU\n",
+	       hoist_idmode_name(idmap.mode), n);
 	if (!snap && !only_sandbox) {
 		for (int i = 0; i < n; i++) {
-			double a = now_ms();
+			double a = now_ms(), ac = cpu_ms();
 			pid_t p = fork();
 			if (p == 0) {
 				execv("/bin/true", (char *const *)true_argv);
@@ -104,8 +124,9 @@ int main(int argc, char **argv)
 			}
 			waitpid(p, NULL, 0);
 			t[i] = now_ms() - a;
+			cpu[i] = cpu_ms() - ac;
 		}
-		report("fork+exec /bin/true", t, n);
+		report("fork+exec /bin/true", t, cpu, n);
 	}
 	for (int pass = 0; !only_plain && pass < (snap ? 2 : 1); pass++) {
 		for (int i = 0; i < n; i++) {
@@ -120,20 +141,23 @@ int main(int argc, char **argv)
 			o.want_layer = snap && pass == 1;
 			o.layer_opts.gzip_level = 0;
 			o.log = quiet;
-			double a = now_ms();
+			double a = now_ms(), ac = cpu_ms();
 			if (hoist_sandbox_run(s, &o, &res, &err) < 0 || res.exit_status != 0) {
 				fprintf(stderr, "sbench: run failed: %s (%d)\n", err.msg,
 					res.exit_status);
 				return 1;
 			}
 			t[i] = now_ms() - a;
+			cpu[i] = cpu_ms() - ac;
 		}
 		report(!snap	   ? "hoist_sandbox_run /bin/true"
 		       : pass == 0 ? "RUN touching 10 files"
 				   : "same + layer (snapshot)",
-		       t, n);
+		       t, cpu, n);
 	}
 	free(t);
+	free(cpu);
+	hoist_sandbox_cleanup();
 	hoist_rootfs_release(&rootfs);
 	hoist_image_release(&img);
 	hoist_store_free(s);
