@@ -4,10 +4,14 @@
 #
 #  1. the CLI: `hoist run IMAGE /bin/true` against fork+exec, N times each;
 #  2. the library alone: bench/sbench.c calls hoist_sandbox_run() N times
-#     on a prepared root filesystem (want_layer=false), no CLI start-up;
+#     on a prepared root filesystem (want_layer=false), no CLI start-up, in
+#     one process, as a build runs its RUNs (in subuid mode the first run
+#     makes the user namespace, the others join it);
 #  3. snapshot: a RUN that writes 10 files, with and without making the
 #     layer, in a base of 5,000 and of 50,000 files.
-# Prints min and median in ms (the machine is shared: trust the minimum).
+# Prints min and median in ms (the machine is shared: trust the minimum),
+# and for the library also the CPU time of the run's whole process tree
+# (compare that when the machine is loaded).
 # Usage: bench/sandbox-startup.sh [BUILDDIR] [N] [IDENTITY]
 # Run it as the user whose identity mode you want to measure.
 set -eu
@@ -38,10 +42,10 @@ cc -O2 -std=gnu17 -D_GNU_SOURCE -I"$here/include" -I"$B" -o "$W/sbench" "$here/b
 	"$L/sandbox/libhoist-sandbox.a" "$L/layer/libhoist-layer.a" "$L/oci/libhoist-oci.a" \
 	"$L/store/libhoist-store.a" "$L/util/libhoist-util.a" \
 	-larchive -ljansson -lcrypto -lz -lpthread $(pkg-config --libs libzstd 2>/dev/null)
-echo "== library (min median, ms)"
+echo "== library (wall min median, CPU min median, ms)"
 "$W/sbench" "$W/store" "$D" "$N" "$ID"
 
-echo "== snapshot of a RUN writing 10 files (min median, ms)"
+echo "== snapshot of a RUN writing 10 files (wall min median, CPU min median, ms)"
 for files in 5000 50000; do
 	r=$W/base$files; mkdir -p "$r/x"; tar -xf "$W/bb.tar" -C "$r/x"
 	mkdir -p "$r/x/data"
