@@ -74,6 +74,7 @@ echo
 echo "| case | native ms: median (min-max) | emulated ms: median (min-max) | CPU ms (user+sys, median) native / emulated | emulated / native, wall | emulated / native, CPU |"
 echo "| --- | --- | --- | --- | --- | --- |"
 for c in touch1 touch10 work run; do
+	# shellcheck disable=SC2046 # split on purpose: median min max of each
 	set -- $(stats "$W/$c.amd64" 1) $(stats "$W/$c.arm64" 1)
 	cn=$(stats "$W/$c.amd64" 2 | cut -d' ' -f1); ce=$(stats "$W/$c.arm64" 2 | cut -d' ' -f1)
 	awk -v c=$c -v a="$1" -v b="$2" -v d="$3" -v e="$4" -v f="$5" -v g="$6" -v cn="$cn" -v ce="$ce" \
