@@ -292,6 +292,28 @@ int sandbox_remove_tree(const struct hoist_idmap *m, const char *path, struct ho
 	return userns_call(m, rm_fn, &a, NULL, 0, err);
 }
 
+/*
+ * Add a layer's directory on top of the stack. An image can hold the same
+ * layer twice (two RUNs that change nothing give the same empty layer), and
+ * overlayfs refuses a lower stack naming one directory twice (ELOOP). The
+ * upper copy alone gives the same merged tree: it re-applies every entry,
+ * whiteout and opaque marker of the lower one over what lies between, so the
+ * lower copy is dropped.
+ */
+static void push_layer_dir(struct hoist_strv *paths, const char *dir)
+{
+	for (size_t i = 0; i < paths->n; i++) {
+		if (strcmp(paths->v[i], dir) != 0)
+			continue;
+		free(paths->v[i]);
+		/* with the NULL that ends the vector */
+		memmove(&paths->v[i], &paths->v[i + 1], (paths->n - i) * sizeof(char *));
+		paths->n--;
+		break;
+	}
+	hoist_strv_push(paths, dir);
+}
+
 int hoist_rootfs_prepare(struct hoist_store *s, const struct hoist_idmap *idmap,
 			 const struct hoist_descriptor *layers, const char *const *diff_ids,
 			 size_t n, struct hoist_rootfs *ret, struct hoist_error *err)
@@ -310,7 +332,7 @@ int hoist_rootfs_prepare(struct hoist_store *s, const struct hoist_idmap *idmap,
 		_cleanup_free_ char *dir = hoist_xasprintf("%s/%s", base, hex);
 		struct stat st;
 		if (stat(dir, &st) == 0) {
-			hoist_strv_push(&paths, dir);
+			push_layer_dir(&paths, dir);
 			continue;
 		}
 		hoist_log(1, "unpacking layer %.19s for %s mode", diff_ids[i],
@@ -333,7 +355,7 @@ int hoist_rootfs_prepare(struct hoist_store *s, const struct hoist_idmap *idmap,
 		sandbox_remove_tree(idmap, tmp, NULL);
 		if (r < 0)
 			return r;
-		hoist_strv_push(&paths, dir);
+		push_layer_dir(&paths, dir);
 	}
 	ret->n = paths.n;
 	ret->paths = paths.v ? paths.v : hoist_xcalloc(1, sizeof(char *));

@@ -55,6 +55,15 @@ for m in ${HOIST_TEST_MODES:-root subuid single}; do
 	as $m "$H" --root "$S" import "$W/bb.tar" bb >/dev/null
 	check "$m: import busybox" [ $? -eq 0 ]
 
+	# The same (empty) layer twice in one image: overlayfs refuses a lower
+	# stack naming one directory twice, so the sandbox must drop the copy.
+	mkdir -p "$D/dup"
+	printf 'FROM bb\nRUN true\nRUN true\nRUN echo c > /c\nRUN cat /c\n' >"$D/dup/Dockerfile"
+	case $m in subuid) chown -R hoistsub: "$D" ;; single) chown -R hoistnosub: "$D" ;; esac
+	B -t dup "$D/dup" >"$D/dup.log" 2>&1; st=$?
+	check "$m: a repeated empty layer does not break the next RUN" [ $st -eq 0 ]
+	[ $st -eq 0 ] || diag "$D/dup.log"
+
 	# Cache: a rebuild is all CACHED; changing one RUN re-runs it and what follows.
 	printf 'FROM bb\nRUN echo one > /one\nRUN echo two > /two\nRUN cat /one /two > /three\n' >"$C/Dockerfile"
 	case $m in subuid) chown -R hoistsub: "$D" ;; single) chown -R hoistnosub: "$D" ;; esac
