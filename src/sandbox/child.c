@@ -626,39 +626,27 @@ pid_t child_start(const struct child_ctx *c, uint64_t flags)
 	 * helper joins it, so that the mount, PID, UTS, IPC (and network)
 	 * namespaces of its clone are owned by it; CLONE_PARENT makes that
 	 * clone our child (waited for, PDEATHSIG tied to us) and the helper
-	 * only reports the pid and leaves. Both sides make system calls only.
+	 * only leaves the pid in our memory and exits. The helper is a
+	 * vfork(): it borrows our memory (no copy of the address space,
+	 * which a fork costs on every RUN) while we wait, and only makes
+	 * system calls; its clone is a real copy that runs child_main().
 	 */
-	int p[2];
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return -errno;
-	pid_t helper = sandbox_clone(0);
+	volatile pid_t v = -ECHILD;
+	pid_t helper = vfork();
 	if (helper == 0) {
-		int v;
-		close(p[0]);
 		if (setns(c->userns_fd, CLONE_NEWUSER) < 0) {
 			v = -errno;
-		} else {
-			v = sandbox_clone((flags & ~(uint64_t)CLONE_NEWUSER) | CLONE_PARENT);
-			if (v == 0) {
-				close(p[1]);
-				child_main(c);
-			}
+			_exit(0);
 		}
-		(void)!write(p[1], &v, sizeof(v));
+		pid_t pid = sandbox_clone((flags & ~(uint64_t)CLONE_NEWUSER) | CLONE_PARENT);
+		if (pid == 0)
+			child_main(c);
+		v = pid;
 		_exit(0);
 	}
-	close(p[1]);
-	if (helper < 0) {
-		close(p[0]);
-		return helper;
-	}
-	int v = -ECHILD;
-	ssize_t n;
-	do
-		n = read(p[0], &v, sizeof(v));
-	while (n < 0 && errno == EINTR);
-	close(p[0]);
+	if (helper < 0)
+		return -errno;
 	while (waitpid(helper, NULL, 0) < 0 && errno == EINTR)
 		;
-	return n == (ssize_t)sizeof(v) ? v : -ECHILD;
+	return v;
 }
