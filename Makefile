@@ -6,7 +6,7 @@ DEPS = build-essential pkg-config meson ninja-build clang clang-format libclang-
        libcurl4-openssl-dev libssl-dev zlib1g-dev libarchive-dev libjansson-dev \
        libyaml-dev libzstd-dev \
        python3 python3-jsonschema python3-jwt python3-cryptography openssl busybox-static skopeo umoci podman runc uidmap \
-       docker-registry docker.io ca-certificates mmdebstrap qemu-user-static \
+       docker-registry docker.io ca-certificates mmdebstrap arch-test qemu-user-static \
        curl xz-utils zstd bzip2
 
 BUILD ?= build

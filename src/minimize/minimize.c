@@ -68,9 +68,9 @@ static void ps_release(struct pathset *ps)
 	hoist_strv_release(&ps->list);
 }
 
-static void add_subtree(struct pathset *ps, const struct mnode *n)
+static void add_subtree(struct pathset *ps, const struct hoist_fsnode *n)
 {
-	_cleanup_free_ char *p = mnode_path(n);
+	_cleanup_free_ char *p = hoist_fstree_node_abspath(n);
 	ps_add(ps, p);
 	for (size_t i = 0; i < n->n_kids; i++)
 		add_subtree(ps, n->kids[i]);
@@ -80,7 +80,7 @@ static void add_subtree(struct pathset *ps, const struct mnode *n)
  * chain to what it names (and that, when it is a directory). */
 static void add_copied(struct hoist_minimize_tree *t, struct pathset *ps, const char *path)
 {
-	struct mnode *n = tree_lookup(t, path);
+	struct hoist_fsnode *n = hoist_fstree_lookup(t->fs, path);
 	if (!n)
 		return;
 	if (n->e.type != HOIST_ENTRY_SYMLINK) {
@@ -89,8 +89,8 @@ static void add_copied(struct hoist_minimize_tree *t, struct pathset *ps, const 
 	}
 	ps_add(ps, path);
 	_cleanup_strv_ struct hoist_strv links = HOIST_STRV_INIT;
-	struct mnode *target;
-	if (tree_resolve(t, path, true, &links, &target) < 0)
+	struct hoist_fsnode *target;
+	if (hoist_fstree_resolve(t->fs, path, HOIST_FSTREE_FOLLOW, &target, NULL, NULL, &links) < 0)
 		return; /* dangling: copied as it is */
 	for (size_t i = 0; i < links.n; i++)
 		ps_add(ps, links.v[i]);
@@ -139,13 +139,13 @@ static int hash_fd(int fd, char out[HOIST_DIGEST_MAX])
 }
 
 /* Does the base hold this file with the same content? */
-static bool same_file(struct hoist_minimize_tree *src, const struct mnode *a,
-		      struct hoist_minimize_tree *base, const struct mnode *b)
+static bool same_file(struct hoist_minimize_tree *src, const struct hoist_fsnode *a,
+		      struct hoist_minimize_tree *base, const struct hoist_fsnode *b)
 {
 	if (a->e.size != b->e.size)
 		return false;
-	_cleanup_close_ int fa = tree_open(src, a);
-	_cleanup_close_ int fb = tree_open(base, b);
+	_cleanup_close_ int fa = hoist_fstree_open(src->fs, a);
+	_cleanup_close_ int fb = hoist_fstree_open(base->fs, b);
 	char da[HOIST_DIGEST_MAX], db[HOIST_DIGEST_MAX];
 	if (fa < 0 || fb < 0 || hash_fd(fa, da) < 0 || hash_fd(fb, db) < 0)
 		return false;
@@ -170,8 +170,8 @@ struct writer_state {
 static int write_one(struct writer_state *ws, struct hoist_layer_writer *w, const char *path,
 		     struct hoist_error *err)
 {
-	struct mnode *n = tree_lookup(ws->src, path);
-	struct mnode *b = tree_lookup(ws->base, path);
+	struct hoist_fsnode *n = hoist_fstree_lookup(ws->src->fs, path);
+	struct hoist_fsnode *b = hoist_fstree_lookup(ws->base->fs, path);
 	if (!n || !n->parent)
 		return 0;
 	switch (n->e.type) {
@@ -209,7 +209,7 @@ static int write_one(struct writer_state *ws, struct hoist_layer_writer *w, cons
 	_cleanup_close_ int fd = -1;
 	if (e.type == HOIST_ENTRY_FILE) {
 		struct stat st;
-		fd = tree_open(ws->src, n);
+		fd = hoist_fstree_open(ws->src->fs, n);
 		if (fd < 0)
 			return hoist_error_set(err, fd, "reading '%s' from the image: %s", path,
 					       strerror(-fd));
@@ -245,14 +245,14 @@ static int install_packages(struct hoist_store *s, struct hoist_minimize_tree *b
 			    struct hoist_image *img, const struct hoist_minimize_opts *opts,
 			    struct hoist_error *err)
 {
-	struct mnode *n;
+	struct hoist_fsnode *n;
 	const char *script;
-	if (tree_resolve(base, "/usr/bin/apt-get", true, NULL, &n) == 0 &&
+	if (hoist_fstree_resolve(base->fs, "/usr/bin/apt-get", HOIST_FSTREE_FOLLOW, &n, NULL, NULL, NULL) == 0 &&
 	    n->e.type == HOIST_ENTRY_FILE)
 		script = "apt-get update && apt-get install -y --no-install-recommends \"$@\" && "
-			 "rm -rf /var/lib/apt/lists/*";
-	else if ((tree_resolve(base, "/sbin/apk", true, NULL, &n) == 0 ||
-		  tree_resolve(base, "/usr/bin/apk", true, NULL, &n) == 0) &&
+			 "apt-get clean && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin";
+	else if ((hoist_fstree_resolve(base->fs, "/sbin/apk", HOIST_FSTREE_FOLLOW, &n, NULL, NULL, NULL) == 0 ||
+		  hoist_fstree_resolve(base->fs, "/usr/bin/apk", HOIST_FSTREE_FOLLOW, &n, NULL, NULL, NULL) == 0) &&
 		 n->e.type == HOIST_ENTRY_FILE)
 		script = "apk add --no-cache \"$@\"";
 	else
@@ -385,7 +385,7 @@ int hoist_minimize_run(struct hoist_store *s, const struct hoist_minimize_opts *
 	{
 		_cleanup_strv_ struct hoist_strv roots = HOIST_STRV_INIT;
 		for (size_t i = 0; i < copied.list.n; i++) {
-			struct mnode *n = tree_lookup(st, copied.list.v[i]);
+			struct hoist_fsnode *n = hoist_fstree_lookup(st->fs, copied.list.v[i]);
 			if (n && n->e.type == HOIST_ENTRY_FILE)
 				hoist_strv_push(&roots, copied.list.v[i]);
 		}
@@ -413,8 +413,8 @@ int hoist_minimize_run(struct hoist_store *s, const struct hoist_minimize_opts *
 	if (all.list.n > 1)
 		qsort(all.list.v, all.list.n, sizeof(*all.list.v), cmp_str);
 
-	res.source_bytes = tree_bytes(st->root);
-	res.production_bytes = tree_bytes(bt->root);
+	res.source_bytes = tree_bytes(st->fs->root);
+	res.production_bytes = tree_bytes(bt->fs->root);
 	for (size_t i = 0; i < src.n_layers; i++)
 		res.source_layers += (uint64_t)src.layers[i].size;
 
