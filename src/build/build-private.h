@@ -13,6 +13,7 @@
 
 #include "hoist/build.h"
 #include "hoist/context.h"
+#include "hoist/fstree.h"
 #include "hoist/instructions.h"
 #include "hoist/layer.h"
 #include "hoist/oci.h"
@@ -22,68 +23,29 @@
 /* ---- filesystem tree (fstree.c) --------------------------------------- */
 
 /*
- * Metadata of the merged filesystem of a stage; file contents stay where
- * they are (a snapshot file, a context file, a temp file) and `src` names
- * that host path.
+ * A stage's filesystem is a struct hoist_fstree (hoist/fstree.h) made with
+ * no flags: a layer's whiteouts go first, hardlinks stay hardlinks (they are
+ * written into layers again), and file contents stay where they are (a
+ * snapshot file, a context file, a temp file), `src` naming that host path.
+ * Nodes' gen/gen_below say what a step wrote; aux is a context tree's
+ * struct ctxent. What follows is the build's own on top of it.
  */
-struct fsnode {
-	char *name;
-	struct hoist_entry e; /* e.path unused (NULL) */
-	char *src;	      /* host path of a regular file's content */
-	struct fsnode *parent;
-	struct fsnode **kids; /* sorted by name */
-	size_t n_kids, alloc_kids;
-	unsigned gen;	    /* step that last wrote this node */
-	unsigned gen_below; /* step that last wrote something below */
-	void *aux;	    /* context trees: the struct ctxent */
-};
 
-struct fstree {
-	struct fsnode *root;
-	unsigned gen; /* current step generation */
-};
-
-struct fstree *fstree_new(void);
-void fstree_free(struct fstree *t);
-struct fsnode *fsnode_child(const struct fsnode *dir, const char *name);
-/* Create (or replace, dropping any subtree when the type changes) child `name`. */
-struct fsnode *fsnode_put(struct fsnode *dir, const char *name, const struct hoist_entry *e,
-			  const char *src);
-void fsnode_touch(struct fsnode *n, unsigned gen);
-void fsnode_remove(struct fsnode *n);
-char *fsnode_path(const struct fsnode *n); /* "a/b", "" for the root */
-
-/* Apply one unpacked layer (whiteouts first, then entries). */
-int fstree_apply_snapshot(struct fstree *t, const struct hoist_snapshot *snap,
-			  struct hoist_error *err);
-/* Build the tree of an image from its layers (unpacking snapshots as needed). */
-int fstree_from_image(struct hoist_store *s, const struct hoist_image *img, struct fstree **ret,
-		      struct hoist_error *err);
-
-/*
- * Resolve path (absolute inside the tree) following symlinks inside the
- * root, `..` clamped at `/`. Returns 0 with *ret the node, or -ENOENT with
- * *ret_parent the directory that would hold the missing last component
- * (only when just the last one is missing; else NULL) and *ret_name it.
- */
-int fstree_resolve(struct fstree *t, const char *path, bool follow_last, struct fsnode **ret,
-		   struct fsnode **ret_parent, char **ret_name);
 /*
  * mkdir -p: every missing directory is created with mode 0755, uid:gid and
  * mtime and marked written in the current generation; existing ones keep
  * their metadata. -ENOTDIR when a component is not a directory.
  */
-int fstree_mkdir_p(struct fstree *t, const char *path, uint32_t uid, uint32_t gid, int64_t mtime,
-		   struct fsnode **ret);
+int fstree_mkdir_p(struct hoist_fstree *t, const char *path, uint32_t uid, uint32_t gid,
+		   int64_t mtime, struct hoist_fsnode **ret);
 /*
  * Write every node written in generation `gen` (and its parent directories)
  * as one layer. Files' contents are read from their src.
  */
-int fstree_write_layer(struct fstree *t, struct hoist_store *s, const struct hoist_layer_opts *lo,
-		       unsigned gen, struct hoist_descriptor *ret_desc,
-		       char ret_diff_id[HOIST_DIGEST_MAX], struct hoist_error *err);
-/* Read a small file of the tree (e.g. /etc/passwd) into memory; -ENOENT if absent. */
-int fstree_read_file(struct fstree *t, const char *path, size_t max, char **ret);
+int fstree_write_layer(struct hoist_fstree *t, struct hoist_store *s,
+		       const struct hoist_layer_opts *lo, unsigned gen,
+		       struct hoist_descriptor *ret_desc, char ret_diff_id[HOIST_DIGEST_MAX],
+		       struct hoist_error *err);
 
 /* ---- Go's filepath.Match (match.c) ------------------------------------ */
 
@@ -144,7 +106,7 @@ char *statcache_path(struct hoist_store *s, const char *abs_root);
  */
 bool statcache_racy(int64_t written_ns, int64_t mtime_ns, int64_t ctime_ns);
 /* The context as a tree (nodes' aux point at their ctxent; src at the file). */
-struct fstree *ctxfiles_tree(struct ctxfiles *c);
+struct hoist_fstree *ctxfiles_tree(struct ctxfiles *c);
 
 /* ---- cache keys (key.c) ------------------------------------------------ */
 
@@ -167,9 +129,9 @@ struct copy_req {
 	bool add;
 	bool has_chown;
 	uint32_t uid, gid;
-	int chmod;	      /* -1: keep */
-	struct ctxfiles *ctx; /* when copying from the context (for hashing) */
-	struct fstree *from;  /* the source tree: context, stage or image */
+	int chmod;		   /* -1: keep */
+	struct ctxfiles *ctx;	   /* when copying from the context (for hashing) */
+	struct hoist_fstree *from; /* the source tree: context, stage or image */
 	struct hoist_strv excludes;
 	bool from_context; /* owners become 0:0 unless --chown */
 	char *tmpdir;	   /* for extracted tars / downloads */
@@ -190,7 +152,7 @@ struct copy_req {
  */
 int copy_hash_sources(struct copy_req *r, struct keyhash *k, struct hoist_error *err);
 /* Do the copy into tree t (generation t->gen). */
-int copy_run(struct copy_req *r, struct fstree *t, struct hoist_error *err);
+int copy_run(struct copy_req *r, struct hoist_fstree *t, struct hoist_error *err);
 void copy_req_release(struct copy_req *r);
 
 /* ---- the engine (engine*.c) ------------------------------------------- */
@@ -208,8 +170,8 @@ struct stagestate {
 	bool built, building;
 	struct hoist_image img;
 	char key[HOIST_DIGEST_MAX];
-	struct fstree *tree;	/* NULL: rebuild from img's layers when needed */
-	struct hoist_strv args; /* "K=V" of the ARGs in scope */
+	struct hoist_fstree *tree; /* NULL: rebuild from img's layers when needed */
+	struct hoist_strv args;	   /* "K=V" of the ARGs in scope */
 	bool cmd_set;
 	/* What the stage's RUNs execute as and its cache keys name: the build's
 	 * target, FROM --platform, or the platform of the stage it starts from. */
@@ -224,7 +186,7 @@ struct build {
 	struct hoist_context *ctx;
 	char *abs_ctx;
 	struct ctxfiles *cf;
-	struct fstree *ctxtree;
+	struct hoist_fstree *ctxtree;
 	struct hoist_strv bargs; /* "K=V" from the options */
 	bool *bargs_used;
 	struct hoist_strv meta;	  /* global ARGs */
@@ -286,15 +248,15 @@ int record_get(struct build *b, struct stagestate *st);
 void add_history(struct build *b, struct stagestate *st, const char *text, bool empty);
 /* Key for a step: parent, platform, text, plus extra fields. */
 void step_key(struct build *b, struct stagestate *st, const char *text, struct keyhash *k);
-int do_layer_of(struct build *b, struct stagestate *st, struct fstree *t, unsigned gen,
+int do_layer_of(struct build *b, struct stagestate *st, struct hoist_fstree *t, unsigned gen,
 		const char *history, struct hoist_error *err);
 /* Overlay `src` (a --link layer's tree) onto `dst`: entries replace, dirs merge. */
-void merge_tree(struct fsnode *dst, const struct fsnode *src, unsigned gen);
+void merge_tree(struct hoist_fsnode *dst, const struct hoist_fsnode *src, unsigned gen);
 int do_layer(struct build *b, struct stagestate *st, const char *history, struct hoist_error *err);
 
 /* engine-fs.c */
 /* "user[:group]" as BuildKit's readUser resolves it; why says what failed. */
-int resolve_owner(struct fstree *t, const char *spec, uint32_t *uid, uint32_t *gid, char *why,
+int resolve_owner(struct hoist_fstree *t, const char *spec, uint32_t *uid, uint32_t *gid, char *why,
 		  size_t why_size);
 int run_copy(struct stepctx *sc, const struct hoist_instr *in, char **envp,
 	     struct hoist_error *err);

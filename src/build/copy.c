@@ -43,7 +43,7 @@ static bool is_url(const char *s)
 /* ---- selection -------------------------------------------------------- */
 
 struct match {
-	struct fsnode *node;
+	struct hoist_fsnode *node;
 	char *path; /* cleaned path in the source tree, "" for its root */
 };
 
@@ -59,7 +59,7 @@ static void matches_release(struct matches *m)
 	free(m->v);
 }
 
-static void matches_push(struct matches *m, struct fsnode *n, const char *path)
+static void matches_push(struct matches *m, struct hoist_fsnode *n, const char *path)
 {
 	m->v = hoist_xrealloc(m->v, (m->n + 1) * sizeof(*m->v));
 	m->v[m->n].node = n;
@@ -68,8 +68,8 @@ static void matches_push(struct matches *m, struct fsnode *n, const char *path)
 }
 
 /* Glob components of `pattern` below dir (path so far `prefix`). */
-static int glob_rec(struct fstree *t, struct fsnode *dir, const char *prefix, const char *pattern,
-		    struct matches *out)
+static int glob_rec(struct hoist_fstree *t, struct hoist_fsnode *dir, const char *prefix,
+		    const char *pattern, struct matches *out)
 {
 	const char *slash = strchr(pattern, '/');
 	_cleanup_free_ char *comp =
@@ -79,7 +79,7 @@ static int glob_rec(struct fstree *t, struct fsnode *dir, const char *prefix, co
 	if (dir->e.type != HOIST_ENTRY_DIR)
 		return 0;
 	for (size_t i = 0; i < dir->n_kids; i++) {
-		struct fsnode *k = dir->kids[i];
+		struct hoist_fsnode *k = dir->kids[i];
 		int m = go_path_match(comp, k->name);
 		if (m < 0)
 			return m;
@@ -87,10 +87,11 @@ static int glob_rec(struct fstree *t, struct fsnode *dir, const char *prefix, co
 			continue;
 		_cleanup_free_ char *p =
 		    *prefix ? hoist_xasprintf("%s/%s", prefix, k->name) : hoist_xstrdup(k->name);
-		struct fsnode *target = k;
+		struct hoist_fsnode *target = k;
 		if (k->e.type == HOIST_ENTRY_SYMLINK) {
 			_cleanup_free_ char *abs = hoist_xasprintf("/%s", p);
-			if (fstree_resolve(t, abs, true, &target, NULL, NULL) < 0)
+			if (hoist_fstree_resolve(t, abs, HOIST_FSTREE_FOLLOW, &target, NULL, NULL,
+						 NULL) < 0)
 				target = k;
 			if (!rest)
 				target = k->e.type == HOIST_ENTRY_SYMLINK && target ? target : k;
@@ -114,8 +115,9 @@ static int select_sources(struct copy_req *r, const char *src, struct matches *o
 	const char *rel = clean + 1;
 
 	if (!has_wildcards(rel)) {
-		struct fsnode *n;
-		int k = fstree_resolve(r->from, clean, true, &n, NULL, NULL);
+		struct hoist_fsnode *n;
+		int k =
+		    hoist_fstree_resolve(r->from, clean, HOIST_FSTREE_FOLLOW, &n, NULL, NULL, NULL);
 		if (k < 0)
 			return hoist_error_set_at(err, -ENOENT, r->file, r->in->line, 0,
 						  "%s %s: \"%s\" not found%s", r->in->keyword, src,
@@ -134,7 +136,7 @@ static int select_sources(struct copy_req *r, const char *src, struct matches *o
 
 /* ---- hashing ----------------------------------------------------------- */
 
-static int hash_node(struct copy_req *r, struct keyhash *k, struct fsnode *n, const char *rel,
+static int hash_node(struct copy_req *r, struct keyhash *k, struct hoist_fsnode *n, const char *rel,
 		     const struct hoist_ignore *ex, struct hoist_error *err)
 {
 	if (ex && *rel && hoist_ignore_match(ex, rel) > 0)
@@ -172,9 +174,10 @@ static void hash_ancestors(struct copy_req *r, struct keyhash *k, const char *pa
 {
 	_cleanup_free_ char *abs = hoist_xasprintf("/%s", path);
 	for (char *slash = strrchr(abs, '/'); slash && slash != abs; slash = strrchr(abs, '/')) {
-		struct fsnode *n;
+		struct hoist_fsnode *n;
 		*slash = '\0';
-		if (fstree_resolve(r->from, abs, true, &n, NULL, NULL) == 0) {
+		if (hoist_fstree_resolve(r->from, abs, HOIST_FSTREE_FOLLOW, &n, NULL, NULL, NULL) ==
+		    0) {
 			char meta[64];
 			snprintf(meta, sizeof(meta), "%d %o", (int)n->e.type, n->e.mode);
 			key_add(k, "parent-dir", abs);
@@ -288,25 +291,25 @@ static void apply_owner_mode(struct copy_req *r, struct hoist_entry *e)
 }
 
 /* The content path and size of a source node (hardlinks resolved). */
-static struct fsnode *content_node(struct copy_req *r, struct fsnode *n)
+static struct hoist_fsnode *content_node(struct copy_req *r, struct hoist_fsnode *n)
 {
 	if (n->e.type == HOIST_ENTRY_HARDLINK && n->e.linkname) {
 		_cleanup_free_ char *abs = hoist_xasprintf("/%s", n->e.linkname);
-		struct fsnode *t;
-		if (fstree_resolve(r->from, abs, false, &t, NULL, NULL) == 0 &&
+		struct hoist_fsnode *t;
+		if (hoist_fstree_resolve(r->from, abs, 0, &t, NULL, NULL, NULL) == 0 &&
 		    t->e.type == HOIST_ENTRY_FILE)
 			return t;
 	}
 	return n;
 }
 
-static int copy_node(struct copy_req *r, struct fstree *t, struct fsnode *src,
-		     struct fsnode *dstdir, const char *name, const char *rel,
+static int copy_node(struct copy_req *r, struct hoist_fstree *t, struct hoist_fsnode *src,
+		     struct hoist_fsnode *dstdir, const char *name, const char *rel,
 		     const struct hoist_ignore *ex, struct hoist_error *err)
 {
 	if (ex && *rel && hoist_ignore_match(ex, rel) > 0)
 		return 0;
-	struct fsnode *cn = content_node(r, src);
+	struct hoist_fsnode *cn = content_node(r, src);
 	struct hoist_entry e = cn->e;
 	e.path = NULL;
 	if (e.type == HOIST_ENTRY_HARDLINK)
@@ -317,16 +320,16 @@ static int copy_node(struct copy_req *r, struct fstree *t, struct fsnode *src,
 		e = src->e;
 	apply_owner_mode(r, &e);
 	if (e.type == HOIST_ENTRY_DIR) {
-		struct fsnode *d = fsnode_child(dstdir, name);
+		struct hoist_fsnode *d = hoist_fstree_child(dstdir, name);
 		if (!d || d->e.type != HOIST_ENTRY_DIR) {
-			d = fsnode_put(dstdir, name, &e, NULL);
+			d = hoist_fstree_put(dstdir, name, &e, NULL);
 		} else {
 			d->e.mode = e.mode;
 			d->e.uid = e.uid;
 			d->e.gid = e.gid;
 			d->e.mtime = e.mtime;
 		}
-		fsnode_touch(d, t->gen);
+		hoist_fstree_touch(d, t->gen);
 		for (size_t i = 0; i < src->n_kids; i++) {
 			_cleanup_free_ char *p =
 			    *rel ? hoist_xasprintf("%s/%s", rel, src->kids[i]->name)
@@ -337,26 +340,26 @@ static int copy_node(struct copy_req *r, struct fstree *t, struct fsnode *src,
 		}
 		return 0;
 	}
-	struct fsnode *n =
-	    fsnode_put(dstdir, name, &e, e.type == HOIST_ENTRY_FILE ? cn->src : NULL);
+	struct hoist_fsnode *n =
+	    hoist_fstree_put(dstdir, name, &e, e.type == HOIST_ENTRY_FILE ? cn->src : NULL);
 	n->aux = NULL;
-	fsnode_touch(n, t->gen);
+	hoist_fstree_touch(n, t->gen);
 	return 0;
 }
 
 /* Copy a directory's contents into dest (created if missing, kept if present). */
-static int copy_dir_contents(struct copy_req *r, struct fstree *t, struct fsnode *src,
+static int copy_dir_contents(struct copy_req *r, struct hoist_fstree *t, struct hoist_fsnode *src,
 			     const char *dest, const struct hoist_ignore *ex,
 			     struct hoist_error *err)
 {
-	struct fsnode *d;
+	struct hoist_fsnode *d;
 	int k = fstree_mkdir_p(t, dest, r->has_chown ? r->uid : 0, r->has_chown ? r->gid : 0,
 			       r->mtime_now, &d);
 	if (k < 0)
 		return hoist_error_set_at(err, k, r->file, r->in->line, 0,
 					  "%s: cannot create directory '%s': %s", r->in->keyword,
 					  dest, strerror(-k));
-	fsnode_touch(d, t->gen);
+	hoist_fstree_touch(d, t->gen);
 	for (size_t i = 0; i < src->n_kids; i++) {
 		k = copy_node(r, t, src->kids[i], d, src->kids[i]->name, src->kids[i]->name, ex,
 			      err);
@@ -367,15 +370,16 @@ static int copy_dir_contents(struct copy_req *r, struct fstree *t, struct fsnode
 }
 
 /* Where a single non-directory source lands: its directory and name. */
-static int file_target(struct copy_req *r, struct fstree *t, const char *srcname,
-		       struct fsnode **ret_dir, char **ret_name, struct hoist_error *err)
+static int file_target(struct copy_req *r, struct hoist_fstree *t, const char *srcname,
+		       struct hoist_fsnode **ret_dir, char **ret_name, struct hoist_error *err)
 {
 	uint32_t uid = r->has_chown ? r->uid : 0, gid = r->has_chown ? r->gid : 0;
-	struct fsnode *n;
+	struct hoist_fsnode *n;
 	int k;
 
 	if (!r->dest_is_dir) {
-		if (fstree_resolve(t, r->dest, true, &n, NULL, NULL) == 0 &&
+		if (hoist_fstree_resolve(t, r->dest, HOIST_FSTREE_FOLLOW, &n, NULL, NULL, NULL) ==
+			0 &&
 		    n->e.type == HOIST_ENTRY_DIR) {
 			*ret_dir = n;
 			*ret_name = hoist_xstrdup(srcname);
@@ -400,7 +404,7 @@ static int file_target(struct copy_req *r, struct fstree *t, const char *srcname
 					  "%s: cannot create the parents of '%s': %s",
 					  r->in->keyword, r->dest, strerror(-k));
 	}
-	fsnode_touch(*ret_dir, t->gen);
+	hoist_fstree_touch(*ret_dir, t->gen);
 	return 0;
 }
 
@@ -410,13 +414,13 @@ static int file_target(struct copy_req *r, struct fstree *t, const char *srcname
  * The parent directories are copied with their source metadata (owner as
  * for every copied entry); existing destination directories are kept.
  */
-static int copy_with_parents(struct copy_req *r, struct fstree *t, struct fsnode *sn,
+static int copy_with_parents(struct copy_req *r, struct hoist_fstree *t, struct hoist_fsnode *sn,
 			     const char *path, const char *pivot, const struct hoist_ignore *ex,
 			     struct hoist_error *err)
 {
 	const char *rel = path;
 	size_t pl = strlen(pivot);
-	struct fsnode *d;
+	struct hoist_fsnode *d;
 	int k;
 
 	if (pl && strncmp(path, pivot, pl) == 0 && (path[pl] == '/' || path[pl] == '\0'))
@@ -435,7 +439,7 @@ static int copy_with_parents(struct copy_req *r, struct fstree *t, struct fsnode
 		return hoist_error_set_at(err, k, r->file, r->in->line, 0,
 					  "%s: cannot create directory '%s': %s", r->in->keyword,
 					  r->dest, strerror(-k));
-	fsnode_touch(d, t->gen);
+	hoist_fstree_touch(d, t->gen);
 	/* The source directory that holds rel's first component. */
 	_cleanup_free_ char *srcdir = hoist_xasprintf("/%.*s", (int)(rel - path), path);
 	const char *p = rel, *slash;
@@ -444,11 +448,12 @@ static int copy_with_parents(struct copy_req *r, struct fstree *t, struct fsnode
 		char *next = hoist_xasprintf("%s/%s", strcmp(srcdir, "/") == 0 ? "" : srcdir, comp);
 		free(srcdir);
 		srcdir = next;
-		struct fsnode *sd, *dd = fsnode_child(d, comp);
+		struct hoist_fsnode *sd, *dd = hoist_fstree_child(d, comp);
 		if (!dd || dd->e.type != HOIST_ENTRY_DIR) {
 			struct hoist_entry e = {
 			    .type = HOIST_ENTRY_DIR, .mode = 0755, .mtime = r->mtime_now};
-			if (fstree_resolve(r->from, srcdir, true, &sd, NULL, NULL) == 0 &&
+			if (hoist_fstree_resolve(r->from, srcdir, HOIST_FSTREE_FOLLOW, &sd, NULL,
+						 NULL, NULL) == 0 &&
 			    sd->e.type == HOIST_ENTRY_DIR) {
 				e.mode = sd->e.mode;
 				e.mtime = sd->e.mtime;
@@ -456,9 +461,9 @@ static int copy_with_parents(struct copy_req *r, struct fstree *t, struct fsnode
 				e.gid = sd->e.gid;
 			}
 			apply_owner_mode(r, &e);
-			dd = fsnode_put(d, comp, &e, NULL);
+			dd = hoist_fstree_put(d, comp, &e, NULL);
 		}
-		fsnode_touch(dd, t->gen);
+		hoist_fstree_touch(dd, t->gen);
 		d = dd;
 		p = slash + 1;
 	}
@@ -490,11 +495,11 @@ static char *tmp_file(struct copy_req *r)
 	return hoist_xasprintf("%s/f%u", r->tmpdir, (*r->tmp_counter)++);
 }
 
-static int extract_tar(struct copy_req *r, struct fstree *t, int fd, const char *name,
+static int extract_tar(struct copy_req *r, struct hoist_fstree *t, int fd, const char *name,
 		       bool compressed, struct hoist_error *err)
 {
 	struct hoist_tar_reader *tr = NULL;
-	struct fsnode *root;
+	struct hoist_fsnode *root;
 	int k, count = 0;
 
 	k = fstree_mkdir_p(t, r->dest, r->has_chown ? r->uid : 0, r->has_chown ? r->gid : 0,
@@ -503,8 +508,8 @@ static int extract_tar(struct copy_req *r, struct fstree *t, int fd, const char 
 		return hoist_error_set_at(err, k, r->file, r->in->line, 0,
 					  "ADD: cannot create directory '%s': %s", r->dest,
 					  strerror(-k));
-	fsnode_touch(root, t->gen);
-	_cleanup_free_ char *rootpath = fsnode_path(root);
+	hoist_fstree_touch(root, t->gen);
+	_cleanup_free_ char *rootpath = hoist_fstree_node_path(root);
 	k = hoist_tar_reader_open(fd, name, &tr, err);
 	if (k < 0)
 		goto bad;
@@ -525,7 +530,7 @@ static int extract_tar(struct copy_req *r, struct fstree *t, int fd, const char 
 		_cleanup_free_ char *clean = go_path_clean(abs);
 		char *slash = strrchr(clean, '/');
 		_cleanup_free_ char *leaf = hoist_xstrdup(slash + 1);
-		struct fsnode *dir;
+		struct hoist_fsnode *dir;
 		if (slash == clean)
 			slash[1] = '\0';
 		else
@@ -545,8 +550,8 @@ static int extract_tar(struct copy_req *r, struct fstree *t, int fd, const char 
 		_cleanup_free_ char *content = NULL;
 		if (e.type == HOIST_ENTRY_HARDLINK) {
 			_cleanup_free_ char *tabs = hoist_xasprintf("/%s/%s", rootpath, e.linkname);
-			struct fsnode *tn;
-			if (fstree_resolve(t, tabs, false, &tn, NULL, NULL) < 0 ||
+			struct hoist_fsnode *tn;
+			if (hoist_fstree_resolve(t, tabs, 0, &tn, NULL, NULL, NULL) < 0 ||
 			    tn->e.type != HOIST_ENTRY_FILE) {
 				k = hoist_error_set_at(err, -EBADMSG, r->file, r->in->line, 0,
 						       "ADD: '%s': hardlink '%s' to a missing file",
@@ -593,8 +598,8 @@ static int extract_tar(struct copy_req *r, struct fstree *t, int fd, const char 
 		}
 		free(e.path);
 		e.path = NULL;
-		struct fsnode *existing = fsnode_child(dir, leaf);
-		struct fsnode *nn;
+		struct hoist_fsnode *existing = hoist_fstree_child(dir, leaf);
+		struct hoist_fsnode *nn;
 		if (existing && existing->e.type == HOIST_ENTRY_DIR && e.type == HOIST_ENTRY_DIR) {
 			existing->e.mode = e.mode;
 			existing->e.uid = e.uid;
@@ -602,9 +607,9 @@ static int extract_tar(struct copy_req *r, struct fstree *t, int fd, const char 
 			existing->e.mtime = e.mtime;
 			nn = existing;
 		} else {
-			nn = fsnode_put(dir, leaf, &e, content);
+			nn = hoist_fstree_put(dir, leaf, &e, content);
 		}
-		fsnode_touch(nn, t->gen);
+		hoist_fstree_touch(nn, t->gen);
 		hoist_entry_release(&e);
 	}
 	hoist_tar_reader_free(tr);
@@ -721,7 +726,7 @@ static const char *url_basename(const char *url, char *buf, size_t size)
 
 /* ---- driver ------------------------------------------------------------- */
 
-int copy_run(struct copy_req *r, struct fstree *t, struct hoist_error *err)
+int copy_run(struct copy_req *r, struct hoist_fstree *t, struct hoist_error *err)
 {
 	struct hoist_ignore *ex = NULL;
 	int k = compile_excludes(r, &ex, err);
@@ -744,19 +749,19 @@ int copy_run(struct copy_req *r, struct fstree *t, struct hoist_error *err)
 						.size = (uint64_t)st.st_size,
 						.mtime = st.st_mtim.tv_sec};
 			apply_owner_mode(r, &e);
-			struct fsnode *dir;
+			struct hoist_fsnode *dir;
 			_cleanup_free_ char *name = NULL;
 			k = file_target(r, t, bn, &dir, &name, err);
 			if (k < 0)
 				break;
-			struct fsnode *n = fsnode_put(dir, name, &e, r->downloads[i]);
-			fsnode_touch(n, t->gen);
+			struct hoist_fsnode *n = hoist_fstree_put(dir, name, &e, r->downloads[i]);
+			hoist_fstree_touch(n, t->gen);
 			continue;
 		}
 		struct matches m = {0};
 		k = select_sources(r, src, &m, err);
 		for (size_t j = 0; j < m.n && k >= 0; j++) {
-			struct fsnode *sn = m.v[j].node;
+			struct hoist_fsnode *sn = m.v[j].node;
 			if (match_excluded(ex, m.v[j].path))
 				continue;
 			if (r->in->parents) {
@@ -780,7 +785,7 @@ int copy_run(struct copy_req *r, struct fstree *t, struct hoist_error *err)
 					k = 0; /* not a tar: copy as a file */
 				}
 			}
-			struct fsnode *dir;
+			struct hoist_fsnode *dir;
 			_cleanup_free_ char *name = NULL;
 			const char *leaf = *m.v[j].path ? base_name(m.v[j].path) : sn->name;
 			k = file_target(r, t, leaf, &dir, &name, err);
@@ -806,13 +811,13 @@ int copy_run(struct copy_req *r, struct fstree *t, struct hoist_error *err)
 		r->from_context = true;
 		apply_owner_mode(r, &e);
 		r->from_context = fc;
-		struct fsnode *dir;
+		struct hoist_fsnode *dir;
 		_cleanup_free_ char *name = NULL;
 		k = file_target(r, t, base_name(r->hd_names.v[i]), &dir, &name, err);
 		if (k < 0)
 			break;
-		struct fsnode *n = fsnode_put(dir, name, &e, r->hd_files.v[i]);
-		fsnode_touch(n, t->gen);
+		struct hoist_fsnode *n = hoist_fstree_put(dir, name, &e, r->hd_files.v[i]);
+		hoist_fstree_touch(n, t->gen);
 	}
 	hoist_ignore_free(ex);
 	return k;

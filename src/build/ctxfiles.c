@@ -457,13 +457,13 @@ out:
 	hoist_buf_release(&b);
 }
 
-struct fstree *ctxfiles_tree(struct ctxfiles *c)
+struct hoist_fstree *ctxfiles_tree(struct ctxfiles *c)
 {
-	struct fstree *t = fstree_new();
+	struct hoist_fstree *t = hoist_fstree_new(0);
 	struct hoist_buf src = HOIST_BUF_INIT;
 	/* The walk lists a directory's entries together: remember the last
 	 * parent instead of resolving every path from the root. */
-	struct fsnode *last_dir = t->root;
+	struct hoist_fsnode *last_dir = t->root;
 	const char *last_prefix = "";
 	size_t last_len = 0, root_len = strlen(c->abs_root);
 	char comp[NAME_MAX + 1];
@@ -471,7 +471,7 @@ struct fstree *ctxfiles_tree(struct ctxfiles *c)
 	for (size_t i = 0; i < c->n; i++) {
 		struct ctxent *ce = &c->v[i];
 		struct hoist_entry e = {0};
-		struct fsnode *dir = t->root;
+		struct hoist_fsnode *dir = t->root;
 		const char *p = ce->path, *slash, *base = strrchr(p, '/');
 		size_t dlen = base ? (size_t)(base - p) : 0;
 
@@ -485,11 +485,11 @@ struct fstree *ctxfiles_tree(struct ctxfiles *c)
 					n = sizeof(comp) - 1; /* a name is at most NAME_MAX */
 				memcpy(comp, p, n);
 				comp[n] = '\0';
-				struct fsnode *next = fsnode_child(dir, comp);
+				struct hoist_fsnode *next = hoist_fstree_child(dir, comp);
 				if (!next || next->e.type != HOIST_ENTRY_DIR) {
 					struct hoist_entry de = {.type = HOIST_ENTRY_DIR,
 								 .mode = 0755};
-					next = fsnode_put(dir, comp, &de, NULL);
+					next = hoist_fstree_put(dir, comp, &de, NULL);
 				}
 				dir = next;
 				p = slash + 1;
@@ -520,8 +520,8 @@ struct fstree *ctxfiles_tree(struct ctxfiles *c)
 			hoist_buf_addc(&src, '/');
 			hoist_buf_adds(&src, ce->path);
 		}
-		struct fsnode *n =
-		    fsnode_put(dir, p, &e, e.type == HOIST_ENTRY_FILE ? src.data : NULL);
+		struct hoist_fsnode *n =
+		    hoist_fstree_put(dir, p, &e, e.type == HOIST_ENTRY_FILE ? src.data : NULL);
 		n->aux = ce;
 	}
 	hoist_buf_release(&src);

@@ -14,7 +14,7 @@ int ensure_tree(struct build *b, struct stagestate *st, struct hoist_error *err)
 {
 	if (st->tree)
 		return 0;
-	return fstree_from_image(b->s, &st->img, &st->tree, err);
+	return hoist_fstree_from_image(b->s, &st->img, 0, &st->tree, err);
 }
 
 int record_put(struct build *b, struct stagestate *st, struct hoist_error *err)
@@ -87,7 +87,7 @@ int record_get(struct build *b, struct stagestate *st)
 	json_decref(rec);
 	hoist_image_release(&st->img);
 	st->img = img;
-	fstree_free(st->tree);
+	hoist_fstree_free(st->tree);
 	st->tree = NULL;
 	return 1;
 }
@@ -119,7 +119,7 @@ static struct hoist_layer_opts build_layer_opts(const struct build *b)
 	return lo;
 }
 
-int do_layer_of(struct build *b, struct stagestate *st, struct fstree *t, unsigned gen,
+int do_layer_of(struct build *b, struct stagestate *st, struct hoist_fstree *t, unsigned gen,
 		const char *history, struct hoist_error *err)
 {
 	struct hoist_layer_opts lo = build_layer_opts(b);
@@ -134,20 +134,20 @@ int do_layer_of(struct build *b, struct stagestate *st, struct fstree *t, unsign
 }
 
 /* Overlay `src` (a --link layer's tree) onto `dst`: entries replace, dirs merge. */
-void merge_tree(struct fsnode *dst, const struct fsnode *src, unsigned gen)
+void merge_tree(struct hoist_fsnode *dst, const struct hoist_fsnode *src, unsigned gen)
 {
 	for (size_t i = 0; i < src->n_kids; i++) {
-		const struct fsnode *k = src->kids[i];
-		struct fsnode *n = fsnode_child(dst, k->name);
+		const struct hoist_fsnode *k = src->kids[i];
+		struct hoist_fsnode *n = hoist_fstree_child(dst, k->name);
 		if (n && n->e.type == HOIST_ENTRY_DIR && k->e.type == HOIST_ENTRY_DIR) {
 			n->e.mode = k->e.mode;
 			n->e.uid = k->e.uid;
 			n->e.gid = k->e.gid;
 			n->e.mtime = k->e.mtime;
 		} else {
-			n = fsnode_put(dst, k->name, &k->e, k->src);
+			n = hoist_fstree_put(dst, k->name, &k->e, k->src);
 		}
-		fsnode_touch(n, gen);
+		hoist_fstree_touch(n, gen);
 		merge_tree(n, k, gen);
 	}
 }

@@ -18,11 +18,11 @@
 
 /* ---- users ------------------------------------------------------------- */
 
-static int lookup_db(struct fstree *t, const char *file, const char *name, uint32_t *ret_id,
+static int lookup_db(struct hoist_fstree *t, const char *file, const char *name, uint32_t *ret_id,
 		     uint32_t *ret_gid)
 {
 	_cleanup_free_ char *data = NULL;
-	if (!t || fstree_read_file(t, file, PASSWD_MAX, &data) < 0)
+	if (!t || hoist_fstree_read_file(t, file, PASSWD_MAX, &data, NULL) < 0)
 		return -ENOENT;
 	for (char *line = data, *nl; line && *line; line = nl) {
 		nl = strchr(line, '\n');
@@ -52,7 +52,7 @@ static int lookup_db(struct fstree *t, const char *file, const char *name, uint3
 }
 
 /* "user[:group]" as BuildKit's readUser resolves it. */
-int resolve_owner(struct fstree *t, const char *spec, uint32_t *uid, uint32_t *gid, char *why,
+int resolve_owner(struct hoist_fstree *t, const char *spec, uint32_t *uid, uint32_t *gid, char *why,
 		  size_t why_size)
 {
 	_cleanup_free_ char *u = hoist_xstrdup(spec);
@@ -142,7 +142,7 @@ int run_copy(struct stepctx *sc, const struct hoist_instr *in, char **envp, stru
 	_cleanup_free_ char *history = NULL;
 	struct stagestate *src_st = NULL;
 	struct hoist_image from_img;
-	struct fstree *from_tree = NULL;
+	struct hoist_fstree *from_tree = NULL;
 	bool add = in->kind == HOIST_INSTR_ADD;
 	int rc = 0;
 	struct keyhash k;
@@ -294,7 +294,7 @@ int run_copy(struct stepctx *sc, const struct hoist_instr *in, char **envp, stru
 		r.from = src_st->tree;
 	} else if (from) {
 		key_add(&k, "from-image", from_img.manifest_digest);
-		if ((rc = fstree_from_image(b->s, &from_img, &from_tree, err)) < 0) {
+		if ((rc = hoist_fstree_from_image(b->s, &from_img, 0, &from_tree, err)) < 0) {
 			hoist_sha256_release(&k.h);
 			goto out;
 		}
@@ -354,7 +354,7 @@ int run_copy(struct stepctx *sc, const struct hoist_instr *in, char **envp, stru
 		 * ones are not consulted), and then merged over the stage's tree as
 		 * an overlay would.
 		 */
-		struct fstree *lt = fstree_new();
+		struct hoist_fstree *lt = hoist_fstree_new(0);
 		lt->gen = 1;
 		rc = copy_run(&r, lt, err);
 		if (rc >= 0)
@@ -363,7 +363,7 @@ int run_copy(struct stepctx *sc, const struct hoist_instr *in, char **envp, stru
 			st->tree->gen++;
 			merge_tree(st->tree->root, lt->root, st->tree->gen);
 		}
-		fstree_free(lt);
+		hoist_fstree_free(lt);
 		if (rc < 0)
 			goto out;
 	} else {
@@ -382,7 +382,7 @@ out:
 	copy_req_release(&r);
 	hoist_buf_release(&text);
 	hoist_image_release(&from_img);
-	fstree_free(from_tree);
+	hoist_fstree_free(from_tree);
 	return rc;
 }
 
@@ -420,7 +420,7 @@ int run_run(struct stepctx *sc, const struct hoist_instr *in, struct hoist_error
 		rc = run_exec(b->s, &b->run, &r, err);
 	}
 	if (rc >= 0) {
-		fstree_free(st->tree); /* rebuilt from the layers when needed */
+		hoist_fstree_free(st->tree); /* rebuilt from the layers when needed */
 		st->tree = NULL;
 		add_history(b, st, r.history, false);
 		rc = record_put(b, st, err);

@@ -393,7 +393,7 @@ int run_step(struct stepctx *sc, const struct hoist_instr *in, struct hoist_erro
 		goto out;
 	}
 	if (layer) {
-		struct fsnode *d;
+		struct hoist_fsnode *d;
 		uint32_t uid = 0, gid = 0;
 		const char *user = json_string_value(json_object_get(c, "User"));
 		const char *wd = json_string_value(json_object_get(c, "WorkingDir"));

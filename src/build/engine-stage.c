@@ -64,18 +64,18 @@ int load_store_image(struct build *b, const char *name, const struct hoist_platf
 	return 0;
 }
 
-static void tree_clone_rec(struct fsnode *dst, const struct fsnode *src)
+static void tree_clone_rec(struct hoist_fsnode *dst, const struct hoist_fsnode *src)
 {
 	for (size_t i = 0; i < src->n_kids; i++) {
-		const struct fsnode *k = src->kids[i];
-		struct fsnode *n = fsnode_put(dst, k->name, &k->e, k->src);
+		const struct hoist_fsnode *k = src->kids[i];
+		struct hoist_fsnode *n = hoist_fstree_put(dst, k->name, &k->e, k->src);
 		tree_clone_rec(n, k);
 	}
 }
 
-static struct fstree *tree_clone(const struct fstree *t)
+static struct hoist_fstree *tree_clone(const struct hoist_fstree *t)
 {
-	struct fstree *c = fstree_new();
+	struct hoist_fstree *c = hoist_fstree_new(0);
 	hoist_entry_release(&c->root->e);
 	hoist_entry_copy(&c->root->e, &t->root->e);
 	free(c->root->e.path);
@@ -202,7 +202,7 @@ int stage_base(struct build *b, size_t idx, struct hoist_strv *triggers, struct 
 		json_object_set_new(conf, "history", json_array());
 		hoist_image_release(&st->img);
 		st->img.config = conf;
-		st->tree = fstree_new();
+		st->tree = hoist_fstree_new(0);
 		key_begin(&k, NULL, &st->plat);
 		key_add(&k, "from", "scratch");
 	} else {

@@ -455,7 +455,7 @@ out:
 	if (b.st) {
 		for (size_t i = 0; i < b.df->n_stages; i++) {
 			hoist_image_release(&b.st[i].img);
-			fstree_free(b.st[i].tree);
+			hoist_fstree_free(b.st[i].tree);
 			hoist_strv_release(&b.st[i].args);
 		}
 		free(b.st);
@@ -463,7 +463,7 @@ out:
 	if (b.locked)
 		hoist_store_unlock(s);
 	runstate_free(b.run);
-	fstree_free(b.ctxtree);
+	hoist_fstree_free(b.ctxtree);
 	ctxfiles_free(b.cf);
 	hoist_context_free(b.ctx);
 	hoist_dockerfile_free(b.df);

@@ -247,12 +247,15 @@ static int install_packages(struct hoist_store *s, struct hoist_minimize_tree *b
 {
 	struct hoist_fsnode *n;
 	const char *script;
-	if (hoist_fstree_resolve(base->fs, "/usr/bin/apt-get", HOIST_FSTREE_FOLLOW, &n, NULL, NULL, NULL) == 0 &&
+	if (hoist_fstree_resolve(base->fs, "/usr/bin/apt-get", HOIST_FSTREE_FOLLOW, &n, NULL, NULL,
+				 NULL) == 0 &&
 	    n->e.type == HOIST_ENTRY_FILE)
 		script = "apt-get update && apt-get install -y --no-install-recommends \"$@\" && "
 			 "apt-get clean && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin";
-	else if ((hoist_fstree_resolve(base->fs, "/sbin/apk", HOIST_FSTREE_FOLLOW, &n, NULL, NULL, NULL) == 0 ||
-		  hoist_fstree_resolve(base->fs, "/usr/bin/apk", HOIST_FSTREE_FOLLOW, &n, NULL, NULL, NULL) == 0) &&
+	else if ((hoist_fstree_resolve(base->fs, "/sbin/apk", HOIST_FSTREE_FOLLOW, &n, NULL, NULL,
+				       NULL) == 0 ||
+		  hoist_fstree_resolve(base->fs, "/usr/bin/apk", HOIST_FSTREE_FOLLOW, &n, NULL,
+				       NULL, NULL) == 0) &&
 		 n->e.type == HOIST_ENTRY_FILE)
 		script = "apk add --no-cache \"$@\"";
 	else

@@ -120,7 +120,7 @@ static void ldconf_file(struct ctx *x, const char *path, int depth)
 
 	if (depth > LDSO_CONF_DEPTH || !strset_add(&x->conf_seen, path))
 		return;
-	if (tree_read_file(x->t, path, LDSO_CONF_MAX, &data, &len) < 0)
+	if (hoist_fstree_read_file(x->t->fs, path, LDSO_CONF_MAX, &data, &len) < 0)
 		return;
 	_cleanup_free_ char *dir = hoist_xstrdup(path);
 	char *slash = strrchr(dir, '/');
@@ -162,10 +162,11 @@ static void ldconf_file(struct ctx *x, const char *path, int depth)
 static int try_path(struct ctx *x, const struct obj *o, const char *path, struct obj **ret,
 		    struct hoist_strv *links)
 {
-	struct mnode *n;
+	struct hoist_fsnode *n;
 	struct hoist_error e = {0};
 	hoist_strv_release(links);
-	if (tree_resolve(x->t, path, true, links, &n) < 0 || n->e.type != HOIST_ENTRY_FILE)
+	if (hoist_fstree_resolve(x->t->fs, path, HOIST_FSTREE_FOLLOW, &n, NULL, NULL, links) < 0 ||
+	    n->e.type != HOIST_ENTRY_FILE)
 		return 0;
 	struct obj *lib = hoist_xcalloc(1, sizeof(*lib));
 	if (tree_read_elf(x->t, n, path, &lib->info, &e) < 0 ||
@@ -173,7 +174,7 @@ static int try_path(struct ctx *x, const struct obj *o, const char *path, struct
 		obj_free(lib);
 		return 0;
 	}
-	lib->path = mnode_path(n);
+	lib->path = hoist_fstree_node_abspath(n);
 	lib->found = hoist_xstrdup(path);
 	*ret = lib;
 	return 1;
@@ -335,15 +336,16 @@ static void add_interp(struct ctx *x, struct obj *o)
 	if (!o->info.interp)
 		return;
 	_cleanup_strv_ struct hoist_strv links = HOIST_STRV_INIT;
-	struct mnode *n;
-	if (tree_resolve(x->t, o->info.interp, true, &links, &n) < 0 ||
+	struct hoist_fsnode *n;
+	if (hoist_fstree_resolve(x->t->fs, o->info.interp, HOIST_FSTREE_FOLLOW, &n, NULL, NULL,
+				 &links) < 0 ||
 	    n->e.type != HOIST_ENTRY_FILE) {
 		missing(x, "interpreter", o->info.interp, o->path);
 		return;
 	}
 	for (size_t i = 0; i < links.n; i++)
 		add_file(x, links.v[i], HOIST_MINIMIZE_SYMLINK, NULL, NULL);
-	_cleanup_free_ char *phys = mnode_path(n);
+	_cleanup_free_ char *phys = hoist_fstree_node_abspath(n);
 	if (strset_has(&x->in_closure, phys))
 		return;
 	add_file(x, phys, HOIST_MINIMIZE_INTERP, o->info.interp, o->path);
@@ -371,15 +373,16 @@ int hoist_minimize_closure(struct hoist_minimize_tree *t, const char *const *roo
 
 	for (size_t i = 0; i < n_roots; i++) {
 		_cleanup_strv_ struct hoist_strv links = HOIST_STRV_INIT;
-		struct mnode *n;
-		r = tree_resolve(t, roots[i], true, &links, &n);
+		struct hoist_fsnode *n;
+		r = hoist_fstree_resolve(t->fs, roots[i], HOIST_FSTREE_FOLLOW, &n, NULL, NULL,
+					 &links);
 		if (r < 0) {
 			r = hoist_error_set(err, r, "'%s' not found in the image", roots[i]);
 			goto out;
 		}
 		if (n->e.type != HOIST_ENTRY_FILE)
 			continue;
-		_cleanup_free_ char *phys = mnode_path(n);
+		_cleanup_free_ char *phys = hoist_fstree_node_abspath(n);
 		struct obj *o = hoist_xcalloc(1, sizeof(*o));
 		struct hoist_error e = {0};
 		r = tree_read_elf(t, n, phys, &o->info, &e);

@@ -191,10 +191,10 @@ static void test_match(void)
 
 /* ---- COPY on in-memory trees ----------------------------------------------- */
 
-static struct fsnode *put(struct fstree *t, const char *path, enum hoist_entry_type type,
-			  uint32_t mode, const char *link)
+static struct hoist_fsnode *put(struct hoist_fstree *t, const char *path,
+				enum hoist_entry_type type, uint32_t mode, const char *link)
 {
-	struct fsnode *dir;
+	struct hoist_fsnode *dir;
 	_cleanup_free_ char *copy = hoist_xasprintf("/%s", path);
 	char *slash = strrchr(copy, '/');
 	*slash = '\0';
@@ -202,12 +202,12 @@ static struct fsnode *put(struct fstree *t, const char *path, enum hoist_entry_t
 		return NULL;
 	struct hoist_entry e = {
 	    .type = type, .mode = mode, .uid = 1000, .gid = 1000, .linkname = (char *)link};
-	return fsnode_put(dir, slash + 1, &e, type == HOIST_ENTRY_FILE ? "/dev/null" : NULL);
+	return hoist_fstree_put(dir, slash + 1, &e, type == HOIST_ENTRY_FILE ? "/dev/null" : NULL);
 }
 
-static struct fstree *source_tree(void)
+static struct hoist_fstree *source_tree(void)
 {
-	struct fstree *t = fstree_new();
+	struct hoist_fstree *t = hoist_fstree_new(0);
 	put(t, "a.txt", HOIST_ENTRY_FILE, 0644, NULL);
 	put(t, "b.txt", HOIST_ENTRY_FILE, 0600, NULL);
 	put(t, "c.md", HOIST_ENTRY_FILE, 0644, NULL);
@@ -218,21 +218,21 @@ static struct fstree *source_tree(void)
 	put(t, "x/b.js", HOIST_ENTRY_FILE, 0644, NULL);
 	put(t, "lnk", HOIST_ENTRY_SYMLINK, 0777, "dir");
 	put(t, "abs", HOIST_ENTRY_SYMLINK, 0777, "/dir/sub");
-	struct fsnode *x;
-	if (fstree_resolve(t, "/x", true, &x, NULL, NULL) == 0)
+	struct hoist_fsnode *x;
+	if (hoist_fstree_resolve(t, "/x", HOIST_FSTREE_FOLLOW, &x, NULL, NULL, NULL) == 0)
 		x->e.mode = 0750;
 	return t;
 }
 
 /* Run `COPY [--parents] srcs... dest` from a fresh source tree into a fresh tree. */
-static struct fstree *do_copy(const char *const *srcs, const char *dest, bool parents,
-			      const char *exclude, int *ret, char *msg, size_t msgsz)
+static struct hoist_fstree *do_copy(const char *const *srcs, const char *dest, bool parents,
+				    const char *exclude, int *ret, char *msg, size_t msgsz)
 {
 	struct hoist_instr in = {.kind = HOIST_INSTR_COPY, .keyword = "COPY", .line = 7};
 	struct copy_req r = {0};
 	struct hoist_error err = {0};
 	unsigned counter = 0;
-	struct fstree *src = source_tree(), *t = fstree_new();
+	struct hoist_fstree *src = source_tree(), *t = hoist_fstree_new(0);
 	in.parents = parents;
 	r.in = &in;
 	r.file = "Dockerfile";
@@ -261,28 +261,28 @@ static struct fstree *do_copy(const char *const *srcs, const char *dest, bool pa
 	*ret = copy_run(&r, t, &err);
 	snprintf(msg, msgsz, "%s:%d: %s", err.file, err.line, err.msg);
 	copy_req_release(&r);
-	fstree_free(src);
+	hoist_fstree_free(src);
 	return t;
 }
 
-static bool has(struct fstree *t, const char *path, enum hoist_entry_type type, uint32_t mode)
+static bool has(struct hoist_fstree *t, const char *path, enum hoist_entry_type type, uint32_t mode)
 {
-	struct fsnode *n;
-	return fstree_resolve(t, path, false, &n, NULL, NULL) == 0 && n->e.type == type &&
+	struct hoist_fsnode *n;
+	return hoist_fstree_resolve(t, path, 0, &n, NULL, NULL, NULL) == 0 && n->e.type == type &&
 	       (mode == 0 || n->e.mode == mode) && n->e.uid == 0 && n->e.gid == 0;
 }
 
-static bool absent(struct fstree *t, const char *path)
+static bool absent(struct hoist_fstree *t, const char *path)
 {
-	struct fsnode *n;
-	return fstree_resolve(t, path, false, &n, NULL, NULL) == -ENOENT;
+	struct hoist_fsnode *n;
+	return hoist_fstree_resolve(t, path, 0, &n, NULL, NULL, NULL) == -ENOENT;
 }
 
 static void test_copy_rules(void)
 {
 	char msg[HOIST_ERROR_MSG_MAX + 600];
 	int r;
-	struct fstree *t;
+	struct hoist_fstree *t;
 
 #define SRCS(...) ((const char *const[]){__VA_ARGS__, NULL})
 	t = do_copy(SRCS("*.txt"), "/w/", false, NULL, &r, msg, sizeof(msg));
@@ -290,72 +290,72 @@ static void test_copy_rules(void)
 		   has(t, "/w/b.txt", HOIST_ENTRY_FILE, 0600) && absent(t, "/w/c.md") &&
 		   absent(t, "/w/dir"),
 	       "COPY *.txt /w/: matching files only, modes kept, owner 0:0");
-	fstree_free(t);
+	hoist_fstree_free(t);
 
 	t = do_copy(SRCS("dir"), "/d", false, NULL, &r, msg, sizeof(msg));
 	tap_ok(r == 0 && has(t, "/d/x.txt", HOIST_ENTRY_FILE, 0) &&
 		   has(t, "/d/sub/y.txt", HOIST_ENTRY_FILE, 0) && absent(t, "/d/dir"),
 	       "COPY dir /d: a directory source copies its contents");
-	fstree_free(t);
+	hoist_fstree_free(t);
 
 	t = do_copy(SRCS("a.txt"), "/new/name", false, NULL, &r, msg, sizeof(msg));
 	tap_ok(r == 0 && has(t, "/new/name", HOIST_ENTRY_FILE, 0644) &&
 		   has(t, "/new", HOIST_ENTRY_DIR, 0755),
 	       "COPY a.txt /new/name: renamed, parents made 0755");
-	fstree_free(t);
+	hoist_fstree_free(t);
 
 	t = do_copy(SRCS("*/*.txt"), "/f/", false, NULL, &r, msg, sizeof(msg));
 	tap_ok(r == 0 && has(t, "/f/x.txt", HOIST_ENTRY_FILE, 0) && absent(t, "/f/dir") &&
 		   absent(t, "/f/sub"),
 	       "COPY */*.txt /f/: wildcards per component, flattened");
-	fstree_free(t);
+	hoist_fstree_free(t);
 
 	t = do_copy(SRCS("*.nomatch"), "/x/", false, NULL, &r, msg, sizeof(msg));
 	tap_ok(r == 0 && absent(t, "/x/a.txt"), "a wildcard matching nothing is no error");
-	fstree_free(t);
+	hoist_fstree_free(t);
 
 	t = do_copy(SRCS("missing.txt"), "/x/", false, NULL, &r, msg, sizeof(msg));
 	tap_ok(r == -ENOENT && strstr(msg, "Dockerfile:7: ") && strstr(msg, "not found"),
 	       "a missing literal source is an error at FILE:LINE (%s)", msg);
-	fstree_free(t);
+	hoist_fstree_free(t);
 
 	t = do_copy(SRCS("../../a.txt"), "/up/", false, NULL, &r, msg, sizeof(msg));
 	tap_ok(r == 0 && has(t, "/up/a.txt", HOIST_ENTRY_FILE, 0),
 	       "'..' clamps at the source root");
-	fstree_free(t);
+	hoist_fstree_free(t);
 
 	t = do_copy(SRCS("lnk/sub/y.txt", "abs/y.txt"), "/mid/", false, NULL, &r, msg, sizeof(msg));
 	tap_ok(r == 0 && has(t, "/mid/y.txt", HOIST_ENTRY_FILE, 0),
 	       "symlinks in the middle of a source path resolve inside the source (%s)", msg);
-	fstree_free(t);
+	hoist_fstree_free(t);
 
 	t = do_copy(SRCS("lnk"), "/l/", false, NULL, &r, msg, sizeof(msg));
 	tap_ok(r == 0 && has(t, "/l/x.txt", HOIST_ENTRY_FILE, 0),
 	       "a symlink to a directory as the last component is followed");
-	fstree_free(t);
+	hoist_fstree_free(t);
 
 	t = do_copy(SRCS("dir"), "/e/", false, "*.md", &r, msg, sizeof(msg));
 	tap_ok(r == 0 && has(t, "/e/x.txt", HOIST_ENTRY_FILE, 0) && absent(t, "/e/skip.md"),
 	       "--exclude=*.md drops matching entries");
-	fstree_free(t);
+	hoist_fstree_free(t);
 
 	t = do_copy(SRCS("*"), "/e2/", false, "*.md", &r, msg, sizeof(msg));
 	tap_ok(r == 0 && has(t, "/e2/a.txt", HOIST_ENTRY_FILE, 0) && absent(t, "/e2/c.md") &&
 		   absent(t, "/e2/skip.md") && has(t, "/e2/x.txt", HOIST_ENTRY_FILE, 0),
 	       "--exclude applies to wildcard matches themselves and below them");
-	fstree_free(t);
+	hoist_fstree_free(t);
 
 	t = do_copy(SRCS("x/y/*.js", "dir/sub"), "/p/", true, NULL, &r, msg, sizeof(msg));
 	tap_ok(r == 0 && has(t, "/p/x/y/a.js", HOIST_ENTRY_FILE, 0) &&
 		   has(t, "/p/x", HOIST_ENTRY_DIR, 0750) && absent(t, "/p/x/b.js") &&
 		   has(t, "/p/dir/sub/y.txt", HOIST_ENTRY_FILE, 0) && absent(t, "/p/dir/x.txt"),
 	       "--parents keeps the parent directories (with their modes), wildcards too");
-	fstree_free(t);
+	hoist_fstree_free(t);
 
 	t = do_copy(SRCS("./x/./y/a.js"), "/piv/", true, NULL, &r, msg, sizeof(msg));
 	tap_ok(r == 0 && has(t, "/piv/y/a.js", HOIST_ENTRY_FILE, 0) && absent(t, "/piv/x"),
 	       "--parents with a /./ pivot keeps only what follows it");
-	fstree_free(t);
+	hoist_fstree_free(t);
 #undef SRCS
 }
 
@@ -384,7 +384,7 @@ static int context_key(struct hoist_store *s, const char *ctxdir, const char *st
 {
 	struct hoist_context *ctx = NULL;
 	struct ctxfiles *cf = NULL;
-	struct fstree *tree = NULL;
+	struct hoist_fstree *tree = NULL;
 	struct hoist_error err = {0};
 	struct hoist_instr in = {.kind = HOIST_INSTR_COPY, .keyword = "COPY", .line = 1};
 	struct copy_req r = {0};
@@ -424,7 +424,7 @@ static int context_key(struct hoist_store *s, const char *ctxdir, const char *st
 		hoist_sha256_release(&k.h);
 	ctxfiles_save(cf);
 	copy_req_release(&r);
-	fstree_free(tree);
+	hoist_fstree_free(tree);
 	ctxfiles_free(cf);
 	hoist_context_free(ctx);
 	return rc;

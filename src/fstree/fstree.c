@@ -1,0 +1,493 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The merged filesystem view of include/hoist/fstree.h: nodes with sorted
+ * children, layer snapshots applied with whiteouts and opaque markers under
+ * the tree's policy flags, and symlink resolution inside the tree.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "hoist/fstree.h"
+
+static struct hoist_fsnode *node_new(const char *name, struct hoist_fsnode *parent)
+{
+	struct hoist_fsnode *n = hoist_xcalloc(1, sizeof(*n));
+	n->name = hoist_xstrdup(name);
+	n->parent = parent;
+	n->e.type = HOIST_ENTRY_DIR;
+	n->e.mode = 0755;
+	return n;
+}
+
+static void node_free(struct hoist_fsnode *n)
+{
+	if (!n)
+		return;
+	for (size_t i = 0; i < n->n_kids; i++)
+		node_free(n->kids[i]);
+	free(n->kids);
+	free(n->name);
+	free(n->src);
+	hoist_entry_release(&n->e);
+	free(n);
+}
+
+static void clear_kids(struct hoist_fsnode *n)
+{
+	for (size_t i = 0; i < n->n_kids; i++)
+		node_free(n->kids[i]);
+	n->n_kids = 0;
+}
+
+struct hoist_fstree *hoist_fstree_new(unsigned flags)
+{
+	struct hoist_fstree *t = hoist_xcalloc(1, sizeof(*t));
+	t->root = node_new("", NULL);
+	t->flags = flags;
+	return t;
+}
+
+void hoist_fstree_free(struct hoist_fstree *t)
+{
+	if (!t)
+		return;
+	node_free(t->root);
+	hoist_strv_release(&t->roots);
+	free(t);
+}
+
+static size_t kid_pos(const struct hoist_fsnode *dir, const char *name, bool *found)
+{
+	size_t lo = 0, hi = dir->n_kids;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(dir->kids[mid]->name, name);
+		if (c == 0) {
+			*found = true;
+			return mid;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*found = false;
+	return lo;
+}
+
+struct hoist_fsnode *hoist_fstree_child(const struct hoist_fsnode *dir, const char *name)
+{
+	bool found;
+	size_t p = kid_pos(dir, name, &found);
+	return found ? dir->kids[p] : NULL;
+}
+
+struct hoist_fsnode *hoist_fstree_put(struct hoist_fsnode *dir, const char *name,
+				      const struct hoist_entry *e, const char *src)
+{
+	bool found;
+	size_t p = kid_pos(dir, name, &found);
+	struct hoist_fsnode *n;
+
+	if (found) {
+		n = dir->kids[p];
+		if (n->e.type == HOIST_ENTRY_DIR && e->type != HOIST_ENTRY_DIR)
+			clear_kids(n);
+		hoist_entry_release(&n->e);
+		free(n->src);
+		n->src = NULL;
+	} else {
+		n = node_new(name, dir);
+		if (dir->n_kids == dir->alloc_kids) {
+			dir->alloc_kids = dir->alloc_kids ? dir->alloc_kids * 2 : 8;
+			dir->kids = hoist_xrealloc(dir->kids, dir->alloc_kids * sizeof(*dir->kids));
+		}
+		memmove(dir->kids + p + 1, dir->kids + p, (dir->n_kids - p) * sizeof(*dir->kids));
+		dir->kids[p] = n;
+		dir->n_kids++;
+	}
+	hoist_entry_copy(&n->e, e);
+	free(n->e.path);
+	n->e.path = NULL;
+	n->src = src ? hoist_xstrdup(src) : NULL;
+	return n;
+}
+
+void hoist_fstree_touch(struct hoist_fsnode *n, unsigned gen)
+{
+	n->gen = gen;
+	for (struct hoist_fsnode *p = n->parent; p; p = p->parent)
+		p->gen_below = gen;
+}
+
+static void remove_at(struct hoist_fsnode *dir, size_t p)
+{
+	node_free(dir->kids[p]);
+	memmove(dir->kids + p, dir->kids + p + 1, (dir->n_kids - p - 1) * sizeof(*dir->kids));
+	dir->n_kids--;
+}
+
+void hoist_fstree_remove(struct hoist_fsnode *n)
+{
+	bool found;
+	if (!n->parent)
+		return;
+	size_t p = kid_pos(n->parent, n->name, &found);
+	if (found)
+		remove_at(n->parent, p);
+}
+
+/* "a/b" or "/a/b"; the root is "" or "/". */
+static char *node_path(const struct hoist_fsnode *n, bool absolute)
+{
+	size_t len = 0;
+	for (const struct hoist_fsnode *p = n; p->parent; p = p->parent)
+		len += strlen(p->name) + 1;
+	if (len == 0)
+		return hoist_xstrdup(absolute ? "/" : "");
+	/* Filled from the end: each name preceded by its '/'. */
+	char *s = hoist_xmalloc(len + 1);
+	size_t at = len;
+	s[len] = '\0';
+	for (const struct hoist_fsnode *p = n; p->parent; p = p->parent) {
+		size_t k = strlen(p->name);
+		at -= k;
+		memcpy(s + at, p->name, k);
+		s[--at] = '/';
+	}
+	if (!absolute)
+		memmove(s, s + 1, len);
+	return s;
+}
+
+char *hoist_fstree_node_path(const struct hoist_fsnode *n)
+{
+	return node_path(n, false);
+}
+
+char *hoist_fstree_node_abspath(const struct hoist_fsnode *n)
+{
+	return node_path(n, true);
+}
+
+/*
+ * Walk to the parent directory of a relative, cleaned path literally (no
+ * symlinks); with create, missing or non-directory components become
+ * directories 0755. *ret_last points into path. NULL when absent (or too
+ * deep under HOIST_FSTREE_DEPTH_LIMIT).
+ */
+static struct hoist_fsnode *walk_parent(struct hoist_fstree *t, const char *path, bool create,
+					const char **ret_last)
+{
+	struct hoist_fsnode *cur = t->root;
+	const char *p = path;
+	size_t depth = 0;
+
+	for (;;) {
+		while (*p == '/')
+			p++;
+		const char *slash = strchr(p, '/');
+		if (!slash) {
+			*ret_last = p;
+			return cur;
+		}
+		if (++depth > HOIST_FSTREE_MAX_DEPTH && (t->flags & HOIST_FSTREE_DEPTH_LIMIT))
+			return NULL;
+		_cleanup_free_ char *comp = hoist_xstrndup(p, (size_t)(slash - p));
+		struct hoist_fsnode *next = hoist_fstree_child(cur, comp);
+		if (!next || next->e.type != HOIST_ENTRY_DIR) {
+			if (!create)
+				return NULL;
+			/* Missing, or a later layer put a directory where a file was:
+			 * an existing node keeps the layer that wrote it. */
+			struct hoist_entry e = {.type = HOIST_ENTRY_DIR, .mode = 0755};
+			next = hoist_fstree_put(cur, comp, &e, NULL);
+		}
+		cur = next;
+		p = slash + 1;
+	}
+}
+
+struct hoist_fsnode *hoist_fstree_lookup(struct hoist_fstree *t, const char *path)
+{
+	const char *last;
+	while (*path == '/')
+		path++;
+	if (!*path)
+		return t->root;
+	struct hoist_fsnode *dir = walk_parent(t, path, false, &last);
+	if (!dir || !*last)
+		return dir;
+	return hoist_fstree_child(dir, last);
+}
+
+static bool is_below(const struct hoist_fsnode *n, const struct hoist_fsnode *top)
+{
+	for (n = n->parent; n; n = n->parent)
+		if (n == top)
+			return true;
+	return false;
+}
+
+struct hoist_fsnode *hoist_fstree_add(struct hoist_fstree *t, const struct hoist_entry *e,
+				      size_t layer)
+{
+	const char *last;
+	struct hoist_fsnode *dir = walk_parent(t, e->path, true, &last);
+	if (!dir || !*last)
+		return NULL;
+	struct hoist_entry m = *e; /* shallow: hoist_fstree_put copies it */
+	if (e->type == HOIST_ENTRY_HARDLINK && (t->flags & HOIST_FSTREE_HARDLINKS_AS_FILES) &&
+	    e->linkname) {
+		/* The target as it is before this entry replaces its node (whose
+		 * old subtree goes: a target below it is no target). */
+		struct hoist_fsnode *old = hoist_fstree_child(dir, last);
+		struct hoist_fsnode *target = hoist_fstree_lookup(t, e->linkname);
+		if (target && old && is_below(target, old))
+			target = NULL;
+		if (target && target->e.type == HOIST_ENTRY_FILE) {
+			m.type = HOIST_ENTRY_FILE;
+			m.size = target->e.size;
+			m.mode = target->e.mode;
+			m.linkname = NULL;
+		}
+	}
+	_cleanup_free_ char *src = NULL;
+	if (m.type == HOIST_ENTRY_FILE) {
+		if ((t->flags & HOIST_FSTREE_LAYER_CONTENT) && layer > 0)
+			src = hoist_xstrdup(e->path);
+		else if (layer > 0 && layer <= t->roots.n)
+			src = hoist_xasprintf("%s/%s", t->roots.v[layer - 1], e->path);
+	}
+	struct hoist_fsnode *n = hoist_fstree_put(dir, last, &m, src);
+	n->layer = layer;
+	return n;
+}
+
+static void whiteout(struct hoist_fstree *t, const char *path)
+{
+	const char *last;
+	struct hoist_fsnode *dir = walk_parent(t, path, false, &last);
+	struct hoist_fsnode *n = dir && *last ? hoist_fstree_child(dir, last) : NULL;
+	if (n)
+		hoist_fstree_remove(n);
+}
+
+/* Entry order: hide what lower layers put below the directory. */
+static void opaque_lower(struct hoist_fstree *t, const char *path, size_t layer)
+{
+	struct hoist_fsnode *dir = *path ? hoist_fstree_lookup(t, path) : t->root;
+	if (!dir || dir->e.type != HOIST_ENTRY_DIR)
+		return;
+	for (size_t i = 0; i < dir->n_kids;) {
+		if (dir->kids[i]->layer < layer)
+			remove_at(dir, i);
+		else
+			i++;
+	}
+}
+
+int hoist_fstree_apply_snapshot(struct hoist_fstree *t, const struct hoist_snapshot *snap,
+				struct hoist_error *err)
+{
+	hoist_strv_push(&t->roots, snap->root);
+	/* Layers count from 1 so that implied directories (0) are always
+	 * lower for opaque markers. */
+	size_t layer = t->roots.n;
+
+	if (t->flags & HOIST_FSTREE_ENTRY_ORDER) {
+		for (size_t i = 0; i < snap->n_entries; i++) {
+			const struct hoist_snapshot_entry *se = &snap->entries[i];
+			if (se->whiteout)
+				whiteout(t, se->e.path);
+			else if (se->opaque)
+				opaque_lower(t, se->e.path, layer);
+			else
+				hoist_fstree_add(t, &se->e, layer);
+		}
+		return 0;
+	}
+	/* Whiteouts and opaque markers hide lower layers only: apply them first. */
+	for (size_t i = 0; i < snap->n_entries; i++) {
+		const struct hoist_snapshot_entry *se = &snap->entries[i];
+		if (se->whiteout) {
+			whiteout(t, se->e.path);
+		} else if (se->opaque) {
+			const char *last;
+			struct hoist_fsnode *dir = walk_parent(t, se->e.path, false, &last);
+			struct hoist_fsnode *n = dir ? hoist_fstree_child(dir, last) : NULL;
+			if (n)
+				clear_kids(n);
+		}
+	}
+	for (size_t i = 0; i < snap->n_entries; i++) {
+		const struct hoist_snapshot_entry *se = &snap->entries[i];
+		if (!se->whiteout && !se->opaque && se->e.path && *se->e.path)
+			hoist_fstree_add(t, &se->e, layer);
+	}
+	(void)err;
+	return 0;
+}
+
+int hoist_fstree_from_image(struct hoist_store *s, const struct hoist_image *img, unsigned flags,
+			    struct hoist_fstree **ret, struct hoist_error *err)
+{
+	const json_t *ids = json_object_get(json_object_get(img->config, "rootfs"), "diff_ids");
+	if (json_array_size(ids) != img->n_layers)
+		return hoist_error_set(err, -EBADMSG,
+				       "image config has %zu diff_ids for %zu layers",
+				       json_array_size(ids), img->n_layers);
+	struct hoist_fstree *t = hoist_fstree_new(flags);
+	for (size_t i = 0; i < img->n_layers; i++) {
+		const char *diff_id = json_string_value(json_array_get(ids, i));
+		struct hoist_snapshot snap = {0};
+		int r;
+		if (!diff_id || !hoist_digest_valid(diff_id)) {
+			hoist_fstree_free(t);
+			return hoist_error_set(err, -EBADMSG, "image config has a bad diff_id");
+		}
+		r = hoist_snapshot_unpack(s, &img->layers[i], diff_id, err);
+		if (r >= 0)
+			r = hoist_snapshot_load(s, diff_id, &snap, err);
+		if (r >= 0)
+			r = hoist_fstree_apply_snapshot(t, &snap, err);
+		hoist_snapshot_release(&snap);
+		if (r < 0) {
+			hoist_fstree_free(t);
+			return r;
+		}
+	}
+	*ret = t;
+	return 0;
+}
+
+int hoist_fstree_resolve(struct hoist_fstree *t, const char *path, unsigned flags,
+			 struct hoist_fsnode **ret, struct hoist_fsnode **ret_parent,
+			 char **ret_name, struct hoist_strv *links)
+{
+	bool strict = t->flags & HOIST_FSTREE_STRICT_DOTS;
+	struct hoist_fsnode *cur = t->root;
+	_cleanup_free_ char *rest = hoist_xstrdup(path);
+	int n_links = 0;
+
+	if (ret_parent)
+		*ret_parent = NULL;
+	if (ret_name)
+		*ret_name = NULL;
+	for (;;) {
+		char *p = rest;
+		while (*p == '/')
+			p++;
+		if (!*p) {
+			*ret = cur;
+			return 0;
+		}
+		char *slash = strchr(p, '/');
+		_cleanup_free_ char *comp =
+		    slash ? hoist_xstrndup(p, (size_t)(slash - p)) : hoist_xstrdup(p);
+		const char *after = slash ? slash : p + strlen(p);
+		bool last = true;
+		for (const char *q = after; *q; q++)
+			if (*q != '/') {
+				last = false;
+				break;
+			}
+		if (strict && cur->e.type != HOIST_ENTRY_DIR)
+			return -ENOTDIR;
+		if (strcmp(comp, ".") == 0 || strcmp(comp, "..") == 0) {
+			if (comp[1] == '.' && cur->parent)
+				cur = cur->parent;
+			memmove(rest, after, strlen(after) + 1);
+			continue;
+		}
+		if (cur->e.type != HOIST_ENTRY_DIR)
+			return -ENOTDIR;
+		struct hoist_fsnode *child = hoist_fstree_child(cur, comp);
+		if (!child) {
+			if (last) {
+				if (ret_parent)
+					*ret_parent = cur;
+				if (ret_name)
+					*ret_name = TAKE_PTR(comp);
+			}
+			return -ENOENT;
+		}
+		if (child->e.type == HOIST_ENTRY_SYMLINK &&
+		    (!last || (flags & HOIST_FSTREE_FOLLOW))) {
+			if (++n_links > HOIST_FSTREE_MAX_SYMLINKS)
+				return -ELOOP;
+			if (links)
+				hoist_strv_take(links, hoist_fstree_node_abspath(child));
+			const char *target = child->e.linkname ? child->e.linkname : "";
+			/* Splice: target + the rest; an absolute target restarts at the root. */
+			char *next = hoist_xasprintf("%s%s", target, after);
+			free(rest);
+			rest = next;
+			if (target[0] == '/')
+				cur = t->root;
+			continue;
+		}
+		cur = child;
+		memmove(rest, after, strlen(after) + 1);
+	}
+}
+
+int hoist_fstree_open(struct hoist_fstree *t, const struct hoist_fsnode *n)
+{
+	if (n->e.type != HOIST_ENTRY_FILE || !n->src)
+		return -EINVAL;
+	if (!(t->flags & HOIST_FSTREE_LAYER_CONTENT) || n->layer == 0) {
+		int fd = open(n->src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		return fd < 0 ? -errno : fd;
+	}
+	if (n->layer > t->roots.n)
+		return -EINVAL;
+	_cleanup_close_ int rfd =
+	    open(t->roots.v[n->layer - 1], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (rfd < 0)
+		return -errno;
+	/* The content path must stay inside the snapshot and never follow a
+	 * symlink (the snapshot holds the image's own, untrusted ones). */
+	struct open_how how = {.flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC,
+			       .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS};
+	long fd = syscall(SYS_openat2, rfd, n->src, &how, sizeof(how));
+	return fd < 0 ? -errno : (int)fd;
+}
+
+int hoist_fstree_read_file(struct hoist_fstree *t, const char *path, size_t max, char **ret,
+			   size_t *ret_len)
+{
+	struct hoist_fsnode *n;
+	int r = hoist_fstree_resolve(t, path, HOIST_FSTREE_FOLLOW, &n, NULL, NULL, NULL);
+	if (r < 0)
+		return r;
+	if (n->e.type != HOIST_ENTRY_FILE)
+		return -EISDIR;
+	_cleanup_close_ int fd = hoist_fstree_open(t, n);
+	if (fd < 0)
+		return fd;
+	if (n->e.size > max)
+		return -EFBIG;
+	struct hoist_buf b = HOIST_BUF_INIT;
+	hoist_buf_init(&b, max);
+	char chunk[8192];
+	for (;;) {
+		ssize_t k = read(fd, chunk, sizeof(chunk));
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0 || hoist_buf_add(&b, chunk, (size_t)k) < 0) {
+			hoist_buf_release(&b);
+			return -EIO;
+		}
+		if (k == 0)
+			break;
+	}
+	if (!b.data)
+		hoist_buf_add(&b, "", 0);
+	*ret = hoist_buf_detach(&b, ret_len);
+	return 0;
+}
