@@ -82,6 +82,14 @@ struct hoist_fstree {
 	unsigned flags;		 /* enum hoist_fstree_flags */
 	unsigned gen;		 /* the build: current step generation */
 	struct hoist_strv roots; /* the applied snapshots' roots, by layer - 1 */
+	/*
+	 * Set by hoist_fstree_from_image (its snapshots are index-only) and by
+	 * callers whose trees take content paths from such a tree:
+	 * hoist_fstree_open() then makes a snapshot's content on the first
+	 * open of a file in it. NULL: all content is already on disk.
+	 */
+	struct hoist_store *store;
+	struct hoist_strv ready; /* snapshot roots known to have their content */
 };
 
 /* An empty tree (a root directory 0755). Free with hoist_fstree_free() (NULL ok). */
@@ -89,9 +97,12 @@ struct hoist_fstree *hoist_fstree_new(unsigned flags);
 void hoist_fstree_free(struct hoist_fstree *t);
 
 /*
- * The tree of an image: each layer unpacked as a snapshot
- * (hoist_snapshot_unpack; blobs must be in the store) and applied bottom
- * first. *ret is new, written only on success.
+ * The tree of an image: each layer's snapshot index made
+ * (hoist_snapshot_index; blobs must be in the store) and applied bottom
+ * first; a layer's content is unpacked only when hoist_fstree_open() first
+ * opens one of its files (t->store is s, which must outlive the tree and
+ * every tree its content paths are copied into). *ret is new, written only
+ * on success.
  */
 int hoist_fstree_from_image(struct hoist_store *s, const struct hoist_image *img, unsigned flags,
 			    struct hoist_fstree **ret, struct hoist_error *err);
@@ -145,7 +156,11 @@ int hoist_fstree_resolve(struct hoist_fstree *t, const char *path, unsigned flag
  * Open a regular file's content read-only: beneath its layer's snapshot
  * with openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS) (the snapshot holds
  * the image's own, untrusted symlinks), or its host path with O_NOFOLLOW.
- * Returns the fd or a negative errno (-EINVAL: no content).
+ * With t->store, a snapshot's content is unpacked first if it is not yet
+ * (a host path inside any snapshot of the store counts, whichever tree it
+ * came from). This is the only way to read image content: never open a
+ * node's src directly. Returns the fd or a negative errno (-EINVAL: no
+ * content).
  */
 int hoist_fstree_open(struct hoist_fstree *t, const struct hoist_fsnode *n);
 /*

@@ -174,7 +174,9 @@ int hoist_layer_from_tar(struct hoist_store *s, int fd, const char *name,
  * the user; ownership and special files are NOT applied there), and an index
  * records every entry of the layer with its real metadata, whiteouts and
  * opaque markers included. Unpacking verifies the diffID and is idempotent;
- * the snapshot appears atomically (built under a temp name, renamed).
+ * the snapshot appears atomically (built under a temp name, renamed). A
+ * snapshot may be index-only (hoist_snapshot_index), its root/ made on
+ * first need (hoist_snapshot_materialize).
  */
 struct hoist_snapshot_entry {
 	struct hoist_entry e;
@@ -190,7 +192,8 @@ struct hoist_snapshot {
 };
 
 /*
- * Unpack `layer` (any compression) unless the snapshot exists. Entries are
+ * Unpack `layer` (any compression) unless the snapshot exists with its
+ * content (an index-only one gets its root/). Entries are
  * created relative to the root with O_NOFOLLOW one component at a time: a
  * path through a symlink (one the tar planted, too) fails with -ELOOP. On
  * disk: files get u+rw, dirs u+rwx, setuid/setgid bits are dropped, mtimes
@@ -199,7 +202,33 @@ struct hoist_snapshot {
  */
 int hoist_snapshot_unpack(struct hoist_store *s, const struct hoist_descriptor *layer,
 			  const char *diff_id, struct hoist_error *err);
-/* Load the index of an unpacked snapshot (-ENOENT when there is none). */
+/*
+ * Make at least the index of the snapshot: an index-only snapshot when there
+ * is none (the layer is read once, streaming, verifying the diffID; nothing
+ * of its content is written). Its root/ appears when hoist_snapshot_unpack()
+ * or hoist_snapshot_materialize() is called for it. Idempotent; safe against
+ * concurrent processes (temp name, rename).
+ */
+int hoist_snapshot_index(struct hoist_store *s, const struct hoist_descriptor *layer,
+			 const char *diff_id, struct hoist_error *err);
+/*
+ * Make the content (root/) of an existing snapshot, from the layer blob it
+ * recorded; 0 at once when it is there. The tree is checked as by
+ * hoist_snapshot_unpack() (a path through a symlink is -ELOOP) and appears
+ * atomically. -ENOENT when there is no snapshot at all.
+ */
+int hoist_snapshot_materialize(struct hoist_store *s, const char *diff_id, struct hoist_error *err);
+/*
+ * If path lies in a snapshot root of store s ("<root>/snapshots/<hex>/root"
+ * or below), hoist_snapshot_materialize() that snapshot; else 0. For
+ * openers that only have a host path (content paths travel between trees).
+ */
+int hoist_snapshot_materialize_path(struct hoist_store *s, const char *path,
+				    struct hoist_error *err);
+/*
+ * Load the index of a snapshot, index-only or unpacked (-ENOENT when there
+ * is none). snap->root is where the content is or will be.
+ */
 int hoist_snapshot_load(struct hoist_store *s, const char *diff_id, struct hoist_snapshot *ret,
 			struct hoist_error *err);
 void hoist_snapshot_release(struct hoist_snapshot *snap);

@@ -775,7 +775,7 @@ int copy_run(struct copy_req *r, struct hoist_fstree *t, struct hoist_error *err
 			}
 			if (r->add && sn->e.type == HOIST_ENTRY_FILE && sn->src && r->ctx) {
 				unsigned char head[512];
-				_cleanup_close_ int fd = open(sn->src, O_RDONLY | O_CLOEXEC);
+				_cleanup_close_ int fd = hoist_fstree_open(r->from, sn);
 				ssize_t n = fd >= 0 ? pread(fd, head, sizeof(head), 0) : -1;
 				bool compressed;
 				if (n > 0 && archive_magic(head, (size_t)n, &compressed)) {

@@ -355,6 +355,7 @@ int run_copy(struct stepctx *sc, const struct hoist_instr *in, char **envp, stru
 		 * an overlay would.
 		 */
 		struct hoist_fstree *lt = hoist_fstree_new(0);
+		lt->store = b->s; /* content copied from lazy snapshots is unpacked on open */
 		lt->gen = 1;
 		rc = copy_run(&r, lt, err);
 		if (rc >= 0)

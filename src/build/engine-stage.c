@@ -81,6 +81,8 @@ static struct hoist_fstree *tree_clone(const struct hoist_fstree *t)
 	free(c->root->e.path);
 	c->root->e.path = NULL;
 	tree_clone_rec(c->root, t->root);
+	/* The clone's content paths may point into not-yet-unpacked snapshots. */
+	c->store = t->store;
 	return c;
 }
 
@@ -203,6 +205,8 @@ int stage_base(struct build *b, size_t idx, struct hoist_strv *triggers, struct 
 		hoist_image_release(&st->img);
 		st->img.config = conf;
 		st->tree = hoist_fstree_new(0);
+		/* COPY --from may bring content paths into not-yet-unpacked snapshots. */
+		st->tree->store = b->s;
 		key_begin(&k, NULL, &st->plat);
 		key_add(&k, "from", "scratch");
 	} else {

@@ -57,6 +57,7 @@ void hoist_fstree_free(struct hoist_fstree *t)
 		return;
 	node_free(t->root);
 	hoist_strv_release(&t->roots);
+	hoist_strv_release(&t->ready);
 	free(t);
 }
 
@@ -350,7 +351,11 @@ int hoist_fstree_from_image(struct hoist_store *s, const struct hoist_image *img
 			hoist_fstree_free(t);
 			return hoist_error_set(err, -EBADMSG, "image config has a bad diff_id");
 		}
-		r = hoist_snapshot_unpack(s, &img->layers[i], diff_id, err);
+		/* Index only: content is unpacked by the first open that needs it. */
+		if (hoist_startswith(diff_id, "sha256:"))
+			r = hoist_snapshot_index(s, &img->layers[i], diff_id, err);
+		else
+			r = hoist_snapshot_unpack(s, &img->layers[i], diff_id, err);
 		if (r >= 0)
 			r = hoist_snapshot_load(s, diff_id, &snap, err);
 		if (r >= 0)
@@ -361,6 +366,7 @@ int hoist_fstree_from_image(struct hoist_store *s, const struct hoist_image *img
 			return r;
 		}
 	}
+	t->store = s;
 	*ret = t;
 	return 0;
 }
@@ -436,16 +442,53 @@ int hoist_fstree_resolve(struct hoist_fstree *t, const char *path, unsigned flag
 	}
 }
 
+/* Whether path is root or below it. */
+static bool path_in(const char *path, const char *root)
+{
+	size_t n = strlen(root);
+	return strncmp(path, root, n) == 0 && (path[n] == '/' || path[n] == '\0');
+}
+
+/*
+ * Make sure the snapshot holding host path `path` (if any) has its content.
+ * Roots found ready are remembered so that opening many files costs string
+ * compares, not syscalls.
+ */
+static int ensure_content(struct hoist_fstree *t, const char *path)
+{
+	struct hoist_error err = {0};
+	if (!t->store)
+		return 0;
+	for (size_t i = 0; i < t->ready.n; i++)
+		if (path_in(path, t->ready.v[i]))
+			return 0;
+	int r = hoist_snapshot_materialize_path(t->store, path, &err);
+	if (r < 0)
+		return r;
+	/* Remember the snapshot root: "<store>/snapshots/<hex>/root". */
+	const char *root = hoist_store_root(t->store);
+	size_t n = strlen(root) + strlen("/snapshots/") + 64 + strlen("/root");
+	if (strlen(path) >= n && path_in(path, root) &&
+	    hoist_startswith(path + strlen(root), "/snapshots/") && (path[n] == '/' || !path[n]))
+		hoist_strv_take(&t->ready, hoist_xstrndup(path, n));
+	return 0;
+}
+
 int hoist_fstree_open(struct hoist_fstree *t, const struct hoist_fsnode *n)
 {
+	int r;
 	if (n->e.type != HOIST_ENTRY_FILE || !n->src)
 		return -EINVAL;
 	if (!(t->flags & HOIST_FSTREE_LAYER_CONTENT) || n->layer == 0) {
+		if ((r = ensure_content(t, n->src)) < 0)
+			return r;
 		int fd = open(n->src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 		return fd < 0 ? -errno : fd;
 	}
 	if (n->layer > t->roots.n)
 		return -EINVAL;
+	if ((r = ensure_content(t, t->roots.v[n->layer - 1])) < 0)
+		return r;
 	_cleanup_close_ int rfd =
 	    open(t->roots.v[n->layer - 1], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (rfd < 0)
