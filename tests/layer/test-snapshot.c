@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Snapshots: unpacking, the index, diffID verification, and escape attempts. */
+/*
+ * Snapshots: unpacking, the index, diffID verification, escape attempts, and
+ * index-only snapshots whose content a tree's first open makes.
+ */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -9,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hoist/fstree.h"
 #include "hoist/layer.h"
 #include "hoist/store.h"
 #include "hoist/util.h"
@@ -240,6 +244,127 @@ static void test_mismatch(void)
 	tap_ok(lstat(p, &st) < 0, "mismatch leaves no snapshot");
 }
 
+static int count_tmp(void)
+{
+	_cleanup_free_ char *snaps = hoist_xasprintf("%s/snapshots", tmpdir);
+	int n = 0;
+	DIR *dir = opendir(snaps);
+	struct dirent *de;
+	while (dir && (de = readdir(dir)))
+		if (hoist_startswith(de->d_name, ".tmp"))
+			n++;
+	if (dir)
+		closedir(dir);
+	return n;
+}
+
+static int read_fd(int fd, char *buf, size_t len)
+{
+	ssize_t n = fd >= 0 ? read(fd, buf, len - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	if (n < 0)
+		return -1;
+	buf[n] = '\0';
+	return 0;
+}
+
+static void test_lazy(void)
+{
+	const struct ent ents[] = {
+	    {"etc", HOIST_ENTRY_DIR, 0755, NULL},
+	    {"etc/group", HOIST_ENTRY_FILE, 0644, "root:x:0:\n"},
+	    {"etc/link", HOIST_ENTRY_SYMLINK, 0777, "group"},
+	    {"WH:var/old", 0, 0, NULL},
+	};
+	struct hoist_descriptor d;
+	char diff[HOIST_DIGEST_MAX], buf[64];
+	struct hoist_error err = {0};
+	struct hoist_snapshot snap = {0};
+	struct stat st;
+	int rc;
+
+	rc = make_layer(ents, ARRAY_SIZE(ents), &d, diff);
+	rc = rc ? rc : hoist_snapshot_index(store, &d, diff, &err);
+	tap_ok(rc == 0, "index-only snapshot (%s)", err.msg);
+	_cleanup_free_ char *root = hoist_xasprintf("%s/snapshots/%s/root", tmpdir, diff + 7);
+	_cleanup_free_ char *group = snap_path(diff, "etc/group");
+	tap_ok(lstat(root, &st) < 0 && errno == ENOENT, "no content written");
+	rc = hoist_snapshot_index(store, &d, diff, &err);
+	tap_ok(rc == 0 && lstat(root, &st) < 0, "index again is a no-op");
+	rc = hoist_snapshot_load(store, diff, &snap, &err);
+	tap_ok(rc == 0 && snap.n_entries == ARRAY_SIZE(ents) && !strcmp(snap.root, root) &&
+		   snap.entries[1].e.size == 10 && snap.entries[3].whiteout,
+	       "index-only snapshot loads (%s)", err.msg);
+
+	/* Paths outside any snapshot root make nothing. */
+	_cleanup_free_ char *near = hoist_xasprintf("%s/snapshots/%s/rootx", tmpdir, diff + 7);
+	tap_ok(hoist_snapshot_materialize_path(store, "/etc/passwd", &err) == 0 &&
+		   hoist_snapshot_materialize_path(store, near, &err) == 0 && lstat(root, &st) < 0,
+	       "other paths make no content");
+
+	/* The build's policy: content as host paths, made on the first open. */
+	struct hoist_fstree *t = hoist_fstree_new(0);
+	t->store = store;
+	hoist_fstree_apply_snapshot(t, &snap, &err);
+	struct hoist_fsnode *n = hoist_fstree_lookup(t, "etc/group");
+	tap_ok(n && n->src && !strcmp(n->src, group), "content path in the snapshot");
+	/* A tree that got the path from another one (COPY --from) makes it too. */
+	struct hoist_fstree *t2 = hoist_fstree_new(0);
+	t2->store = store;
+	struct hoist_fsnode *n2 = hoist_fstree_put(t2->root, "g", &n->e, n->src);
+	rc = read_fd(hoist_fstree_open(t2, n2), buf, sizeof(buf));
+	tap_ok(rc == 0 && !strcmp(buf, "root:x:0:\n") && lstat(root, &st) == 0,
+	       "first open unpacks the content");
+	rc = read_fd(hoist_fstree_open(t, n), buf, sizeof(buf));
+	tap_ok(rc == 0 && !strcmp(buf, "root:x:0:\n"), "later opens read it");
+	tap_ok(count_tmp() == 0, "no temp content left behind");
+	hoist_fstree_free(t2);
+	hoist_fstree_free(t);
+	rc = hoist_snapshot_unpack(store, &d, diff, &err);
+	tap_ok(rc == 0, "unpack of a made snapshot is a no-op");
+	hoist_snapshot_release(&snap);
+
+	/* Minimize's policy: content beneath the layer's root. */
+	const struct ent ents2[] = {{"bin", HOIST_ENTRY_DIR, 0755, NULL},
+				    {"bin/true", HOIST_ENTRY_FILE, 0755, "ELF?\n"}};
+	rc = make_layer(ents2, ARRAY_SIZE(ents2), &d, diff);
+	rc = rc ? rc : hoist_snapshot_index(store, &d, diff, &err);
+	rc = rc ? rc : hoist_snapshot_load(store, diff, &snap, &err);
+	t = hoist_fstree_new(HOIST_FSTREE_LAYER_CONTENT | HOIST_FSTREE_ENTRY_ORDER);
+	t->store = store;
+	hoist_fstree_apply_snapshot(t, &snap, &err);
+	n = hoist_fstree_lookup(t, "bin/true");
+	rc = n ? read_fd(hoist_fstree_open(t, n), buf, sizeof(buf)) : -1;
+	tap_ok(rc == 0 && !strcmp(buf, "ELF?\n"), "layer content opens beneath the made root");
+	hoist_fstree_free(t);
+	hoist_snapshot_release(&snap);
+
+	/* The escape checks still hold when the content is made later. */
+	_cleanup_free_ char *evil = hoist_xasprintf("%s/lazy-evil", outside);
+	const struct ent e1[] = {
+	    {"b", HOIST_ENTRY_SYMLINK, 0777, outside},
+	    {"b/lazy-evil", HOIST_ENTRY_FILE, 0644, "pwned\n"},
+	};
+	rc = make_layer(e1, ARRAY_SIZE(e1), &d, diff);
+	rc = rc ? rc : hoist_snapshot_index(store, &d, diff, &err);
+	tap_ok(rc == 0, "index of an escaping layer writes nothing (%s)", err.msg);
+	rc = hoist_snapshot_materialize(store, diff, &err);
+	_cleanup_free_ char *root3 = hoist_xasprintf("%s/snapshots/%s/root", tmpdir, diff + 7);
+	tap_ok(rc == -ELOOP && lstat(evil, &st) < 0 && lstat(root3, &st) < 0 && count_tmp() == 0,
+	       "its content fails and leaves nothing: %s", err.msg);
+
+	/* A diffID mismatch leaves no index-only snapshot either. */
+	const struct ent e2[] = {{"f", HOIST_ENTRY_FILE, 0644, "lazy\n"}};
+	make_layer(e2, 1, &d, diff);
+	diff[10] = diff[10] == 'a' ? 'b' : 'a';
+	rc = hoist_snapshot_index(store, &d, diff, &err);
+	_cleanup_free_ char *p = hoist_xasprintf("%s/snapshots/%s", tmpdir, diff + 7);
+	tap_ok(rc == -EBADMSG && lstat(p, &st) < 0, "index: diffID mismatch: %s", err.msg);
+	tap_ok(hoist_snapshot_materialize(store, diff, &err) == -ENOENT,
+	       "no content without a snapshot");
+}
+
 static void test_big_index(void)
 {
 	struct hoist_layer_writer *w;
@@ -294,6 +419,7 @@ int main(void)
 	test_unpack();
 	test_escape();
 	test_mismatch();
+	test_lazy();
 	test_big_index();
 	hoist_store_free(store);
 	rm_rf(tmpdir);
