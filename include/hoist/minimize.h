@@ -82,7 +82,8 @@ struct hoist_minimize_tree;
 
 /*
  * The merged, read-only view of an image: each layer unpacked as a
- * snapshot (hoist_snapshot_unpack; blobs must be in the store), applied
+ * snapshot index (hoist_snapshot_index; files are unpacked on first open;
+ * blobs must be in the store), applied
  * bottom first with whiteouts and opaque directories. *ret is new
  * (hoist_minimize_tree_free()).
  */

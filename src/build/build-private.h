@@ -20,7 +20,7 @@
 #include "hoist/store.h"
 #include "hoist/util.h"
 
-/* ---- filesystem tree (fstree.c) --------------------------------------- */
+/* ---- filesystem tree (stage-tree.c) --------------------------------------- */
 
 /*
  * A stage's filesystem is a struct hoist_fstree (hoist/fstree.h) made with
@@ -36,16 +36,16 @@
  * mtime and marked written in the current generation; existing ones keep
  * their metadata. -ENOTDIR when a component is not a directory.
  */
-int fstree_mkdir_p(struct hoist_fstree *t, const char *path, uint32_t uid, uint32_t gid,
-		   int64_t mtime, struct hoist_fsnode **ret);
+int stage_tree_mkdir_p(struct hoist_fstree *t, const char *path, uint32_t uid, uint32_t gid,
+		       int64_t mtime, struct hoist_fsnode **ret);
 /*
  * Write every node written in generation `gen` (and its parent directories)
  * as one layer. Files' contents are read from their src.
  */
-int fstree_write_layer(struct hoist_fstree *t, struct hoist_store *s,
-		       const struct hoist_layer_opts *lo, unsigned gen,
-		       struct hoist_descriptor *ret_desc, char ret_diff_id[HOIST_DIGEST_MAX],
-		       struct hoist_error *err);
+int stage_tree_write_layer(struct hoist_fstree *t, struct hoist_store *s,
+			   const struct hoist_layer_opts *lo, unsigned gen,
+			   struct hoist_descriptor *ret_desc, char ret_diff_id[HOIST_DIGEST_MAX],
+			   struct hoist_error *err);
 
 /* ---- Go's filepath.Match (match.c) ------------------------------------ */
 

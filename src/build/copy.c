@@ -353,8 +353,8 @@ static int copy_dir_contents(struct copy_req *r, struct hoist_fstree *t, struct 
 			     struct hoist_error *err)
 {
 	struct hoist_fsnode *d;
-	int k = fstree_mkdir_p(t, dest, r->has_chown ? r->uid : 0, r->has_chown ? r->gid : 0,
-			       r->mtime_now, &d);
+	int k = stage_tree_mkdir_p(t, dest, r->has_chown ? r->uid : 0, r->has_chown ? r->gid : 0,
+				   r->mtime_now, &d);
 	if (k < 0)
 		return hoist_error_set_at(err, k, r->file, r->in->line, 0,
 					  "%s: cannot create directory '%s': %s", r->in->keyword,
@@ -392,10 +392,10 @@ static int file_target(struct copy_req *r, struct hoist_fstree *t, const char *s
 			slash[1] = '\0';
 		else
 			*slash = '\0';
-		k = fstree_mkdir_p(t, clean, uid, gid, r->mtime_now, ret_dir);
+		k = stage_tree_mkdir_p(t, clean, uid, gid, r->mtime_now, ret_dir);
 	} else {
 		*ret_name = hoist_xstrdup(srcname);
-		k = fstree_mkdir_p(t, r->dest, uid, gid, r->mtime_now, ret_dir);
+		k = stage_tree_mkdir_p(t, r->dest, uid, gid, r->mtime_now, ret_dir);
 	}
 	if (k < 0) {
 		free(*ret_name);
@@ -433,8 +433,8 @@ static int copy_with_parents(struct copy_req *r, struct hoist_fstree *t, struct 
 						"nothing below the "
 						"pivot in '%s'",
 						r->in->keyword, path);
-	k = fstree_mkdir_p(t, r->dest, r->has_chown ? r->uid : 0, r->has_chown ? r->gid : 0,
-			   r->mtime_now, &d);
+	k = stage_tree_mkdir_p(t, r->dest, r->has_chown ? r->uid : 0, r->has_chown ? r->gid : 0,
+			       r->mtime_now, &d);
 	if (k < 0)
 		return hoist_error_set_at(err, k, r->file, r->in->line, 0,
 					  "%s: cannot create directory '%s': %s", r->in->keyword,
@@ -502,8 +502,8 @@ static int extract_tar(struct copy_req *r, struct hoist_fstree *t, int fd, const
 	struct hoist_fsnode *root;
 	int k, count = 0;
 
-	k = fstree_mkdir_p(t, r->dest, r->has_chown ? r->uid : 0, r->has_chown ? r->gid : 0,
-			   r->mtime_now, &root);
+	k = stage_tree_mkdir_p(t, r->dest, r->has_chown ? r->uid : 0, r->has_chown ? r->gid : 0,
+			       r->mtime_now, &root);
 	if (k < 0)
 		return hoist_error_set_at(err, k, r->file, r->in->line, 0,
 					  "ADD: cannot create directory '%s': %s", r->dest,
@@ -539,7 +539,7 @@ static int extract_tar(struct copy_req *r, struct hoist_fstree *t, int fd, const
 			hoist_entry_release(&e);
 			continue;
 		}
-		k = fstree_mkdir_p(t, clean, 0, 0, r->mtime_now, &dir);
+		k = stage_tree_mkdir_p(t, clean, 0, 0, r->mtime_now, &dir);
 		if (k < 0) {
 			hoist_error_set_at(err, k, r->file, r->in->line, 0,
 					   "ADD: extracting '%s': cannot create '%s': %s", name,

@@ -125,7 +125,7 @@ int do_layer_of(struct build *b, struct stagestate *st, struct hoist_fstree *t, 
 	struct hoist_layer_opts lo = build_layer_opts(b);
 	struct hoist_descriptor d;
 	char diff_id[HOIST_DIGEST_MAX];
-	int r = fstree_write_layer(t, b->s, &lo, gen, &d, diff_id, err);
+	int r = stage_tree_write_layer(t, b->s, &lo, gen, &d, diff_id, err);
 	if (r < 0)
 		return r;
 	hoist_image_add_layer(&st->img, &d, diff_id);
@@ -157,7 +157,7 @@ int do_layer(struct build *b, struct stagestate *st, const char *history, struct
 	struct hoist_layer_opts lo = build_layer_opts(b);
 	struct hoist_descriptor d;
 	char diff_id[HOIST_DIGEST_MAX];
-	int r = fstree_write_layer(st->tree, b->s, &lo, st->tree->gen, &d, diff_id, err);
+	int r = stage_tree_write_layer(st->tree, b->s, &lo, st->tree->gen, &d, diff_id, err);
 	if (r < 0)
 		return r;
 	hoist_image_add_layer(&st->img, &d, diff_id);

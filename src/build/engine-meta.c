@@ -408,7 +408,7 @@ int run_step(struct stepctx *sc, const struct hoist_instr *in, struct hoist_erro
 			}
 		}
 		st->tree->gen++;
-		rc = fstree_mkdir_p(st->tree, wd, uid, gid, build_mtime_now(b), &d);
+		rc = stage_tree_mkdir_p(st->tree, wd, uid, gid, build_mtime_now(b), &d);
 		if (rc < 0) {
 			rc = hoist_error_set_at(err, rc, b->file, in->line, 0,
 						"WORKDIR: cannot create '%s': %s", wd,

@@ -198,7 +198,7 @@ static struct hoist_fsnode *put(struct hoist_fstree *t, const char *path,
 	_cleanup_free_ char *copy = hoist_xasprintf("/%s", path);
 	char *slash = strrchr(copy, '/');
 	*slash = '\0';
-	if (fstree_mkdir_p(t, *copy ? copy : "/", 0, 0, 0, &dir) < 0)
+	if (stage_tree_mkdir_p(t, *copy ? copy : "/", 0, 0, 0, &dir) < 0)
 		return NULL;
 	struct hoist_entry e = {
 	    .type = type, .mode = mode, .uid = 1000, .gid = 1000, .linkname = (char *)link};

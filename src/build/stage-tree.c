@@ -11,8 +11,8 @@
 
 #include "build-private.h"
 
-int fstree_mkdir_p(struct hoist_fstree *t, const char *path, uint32_t uid, uint32_t gid,
-		   int64_t mtime, struct hoist_fsnode **ret)
+int stage_tree_mkdir_p(struct hoist_fstree *t, const char *path, uint32_t uid, uint32_t gid,
+		       int64_t mtime, struct hoist_fsnode **ret)
 {
 	for (int guard = 0; guard < 4096; guard++) {
 		struct hoist_fsnode *n = NULL, *parent = NULL;
@@ -47,7 +47,7 @@ int fstree_mkdir_p(struct hoist_fstree *t, const char *path, uint32_t uid, uint3
 			return -ENOENT;
 		*slash = '\0';
 		struct hoist_fsnode *pd;
-		r = fstree_mkdir_p(t, clean, uid, gid, mtime, &pd);
+		r = stage_tree_mkdir_p(t, clean, uid, gid, mtime, &pd);
 		if (r < 0)
 			return r;
 	}
@@ -97,10 +97,10 @@ static int write_node(struct writectx *c, struct hoist_fsnode *n, struct hoist_e
 	return r;
 }
 
-int fstree_write_layer(struct hoist_fstree *t, struct hoist_store *s,
-		       const struct hoist_layer_opts *lo, unsigned gen,
-		       struct hoist_descriptor *ret_desc, char ret_diff_id[HOIST_DIGEST_MAX],
-		       struct hoist_error *err)
+int stage_tree_write_layer(struct hoist_fstree *t, struct hoist_store *s,
+			   const struct hoist_layer_opts *lo, unsigned gen,
+			   struct hoist_descriptor *ret_desc, char ret_diff_id[HOIST_DIGEST_MAX],
+			   struct hoist_error *err)
 {
 	struct writectx c = {.gen = gen, .t = t};
 	int r = hoist_layer_writer_new(s, lo, &c.w, err);
