@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "hoist/archive-dl.h"
 #include "layer-private.h"
 
 #define READ_CHUNK 65536
@@ -162,10 +163,14 @@ void hoist_tar_reader_free(struct hoist_tar_reader *r)
 int hoist_tar_reader_open(int fd, const char *name, struct hoist_tar_reader **ret,
 			  struct hoist_error *err)
 {
-	struct hoist_tar_reader *r = hoist_xcalloc(1, sizeof(*r));
+	const char *no_lib = hoist_archive_load_error();
+	struct hoist_tar_reader *r;
 	struct archive_entry *ae;
 	int rc;
 
+	if (no_lib)
+		return hoist_error_set(err, -ELIBACC, "%s", no_lib);
+	r = hoist_xcalloc(1, sizeof(*r));
 	r->fd = fd;
 	r->name = hoist_xstrdup(name ? name : "tar");
 	r->max_entries = HOIST_TAR_MAX_ENTRIES;

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "compress.h"
+#include "hoist/archive-dl.h"
 #include "layer-private.h"
 
 #define ZCHUNK 65536
@@ -74,12 +75,16 @@ void hoist_layer_writer_abort(struct hoist_layer_writer *w)
 int hoist_layer_writer_new(struct hoist_store *s, const struct hoist_layer_opts *opts,
 			   struct hoist_layer_writer **ret, struct hoist_error *err)
 {
-	struct hoist_layer_writer *w = hoist_xcalloc(1, sizeof(*w));
+	const char *no_lib = hoist_archive_load_error();
+	struct hoist_layer_writer *w;
 	enum hoist_layer_compression kind = opts ? opts->compression : HOIST_LAYER_GZIP;
 	int level;
 	unsigned threads;
 	int rc;
 
+	if (no_lib)
+		return hoist_error_set(err, -ELIBACC, "%s", no_lib);
+	w = hoist_xcalloc(1, sizeof(*w));
 	if (kind == HOIST_LAYER_ZSTD) {
 		level = opts && opts->zstd_level > 0 ? opts->zstd_level : 3;
 		if (level > 19)

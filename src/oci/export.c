@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "hoist/archive-dl.h"
 #include "hoist/ref.h"
 #include "oci-private.h"
 
@@ -424,8 +425,12 @@ static int export_tar(struct export *x, enum hoist_archive_format fmt, const cha
 {
 	_cleanup_free_ char *tmp = NULL;
 	_cleanup_close_ int fd = -1;
+	const char *no_lib = hoist_archive_load_error();
 	int rc;
 
+	/* Before the temporary file, so a missing library leaves nothing. */
+	if (no_lib)
+		return hoist_error_set(err, -ELIBACC, "%s", no_lib);
 	if (!strcmp(dest, "-"))
 		return write_tar(x, fmt, STDOUT_FILENO, err);
 	tmp = hoist_xasprintf("%s.tmp-XXXXXX", dest);
