@@ -38,6 +38,36 @@ struct walk {
 	size_t n_written;
 };
 
+/*
+ * Add a regular file's entry (e: name, mode, owner, times already set) and
+ * its content, read from dfd/name without following a link. File
+ * capabilities (setcap in a RUN) belong to the layer, as Docker's
+ * SCHILY.xattr.security.capability. Shared by the overlay diff and the
+ * full-tree comparison (snapcopy.c).
+ */
+int sandbox_layer_add_file(struct hoist_layer_writer *w, int dfd, const char *name,
+			   const char *path, const struct stat *st, struct hoist_entry *e,
+			   struct hoist_error *err)
+{
+	_cleanup_close_ int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return hoist_error_set(err, -errno, "opening '%s': %s", path, strerror(errno));
+	e->type = HOIST_ENTRY_FILE;
+	e->size = (uint64_t)st->st_size;
+	char cap[256];
+	struct hoist_xattr x = {.name = (char *)"security.capability", .value = cap};
+	ssize_t cl = fgetxattr(fd, x.name, cap, sizeof(cap));
+	if (cl > 0) {
+		x.len = (size_t)cl;
+		e->xattrs = &x;
+		e->n_xattrs = 1;
+	}
+	int r = hoist_layer_add(w, e, fd, err);
+	e->xattrs = NULL; /* x is gone when we return */
+	e->n_xattrs = 0;
+	return r;
+}
+
 static bool is_stub(const struct walk *wk, const char *path)
 {
 	for (const char *const *s = wk->a->stubs; s && *s; s++)
@@ -158,23 +188,7 @@ static int walk_entry(struct walk *wk, int dfd, const char *name, const char *pa
 			wk->links[wk->n_links++] =
 			    (struct link_seen){st.st_dev, st.st_ino, hoist_xstrdup(path)};
 		}
-		_cleanup_close_ int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0)
-			return hoist_error_set(err, -errno, "opening '%s': %s", path,
-					       strerror(errno));
-		e.type = HOIST_ENTRY_FILE;
-		e.size = (uint64_t)st.st_size;
-		/* File capabilities (setcap in a RUN) belong to the layer, as
-		 * Docker's SCHILY.xattr.security.capability. */
-		char cap[256];
-		struct hoist_xattr x = {.name = (char *)"security.capability", .value = cap};
-		ssize_t cl = fgetxattr(fd, x.name, cap, sizeof(cap));
-		if (cl > 0) {
-			x.len = (size_t)cl;
-			e.xattrs = &x;
-			e.n_xattrs = 1;
-		}
-		return hoist_layer_add(wk->w, &e, fd, err);
+		return sandbox_layer_add_file(wk->w, dfd, name, path, &st, &e, err);
 	}
 	if (S_ISLNK(st.st_mode)) {
 		char target[4097];

@@ -4,6 +4,7 @@
 /* Private to src/sandbox: helpers the rootfs, run and diff code share. */
 
 #include <sys/types.h>
+#include <sys/stat.h>
 
 #include "hoist/sandbox.h"
 
@@ -51,6 +52,10 @@ struct upper_diff_out {
 	bool empty;
 };
 int upper_diff_fn(void *arg, void *out, struct hoist_error *err);
+/* Add a regular file (entry + content from dfd/name, capabilities kept). */
+int sandbox_layer_add_file(struct hoist_layer_writer *w, int dfd, const char *name,
+			   const char *path, const struct stat *st, struct hoist_entry *e,
+			   struct hoist_error *err);
 
 /* Remove a tree that may hold ids of m's mapping (from inside a userns). */
 int sandbox_remove_tree(const struct hoist_idmap *m, const char *path, struct hoist_error *err);

@@ -690,21 +690,7 @@ static int diff_entry(struct dwalk *wk, int dfd, const char *name, const char *p
 			wk->links[wk->n_links++] =
 			    (struct link_seen){st.st_ino, hoist_xstrdup(path)};
 		}
-		_cleanup_close_ int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0)
-			return hoist_error_set(err, -errno, "opening '%s': %s", path,
-					       strerror(errno));
-		e.type = HOIST_ENTRY_FILE;
-		e.size = (uint64_t)st.st_size;
-		char cap[256];
-		struct hoist_xattr x = {.name = (char *)"security.capability", .value = cap};
-		ssize_t cl = fgetxattr(fd, x.name, cap, sizeof(cap));
-		if (cl > 0) {
-			x.len = (size_t)cl;
-			e.xattrs = &x;
-			e.n_xattrs = 1;
-		}
-		return hoist_layer_add(wk->w, &e, fd, err);
+		return sandbox_layer_add_file(wk->w, dfd, name, path, &st, &e, err);
 	}
 	if (S_ISLNK(st.st_mode)) {
 		e.type = HOIST_ENTRY_SYMLINK;
