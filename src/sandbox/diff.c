@@ -20,38 +20,94 @@
 #include "hoist/util.h"
 #include "sandbox-private.h"
 
-#define MAX_DEPTH 256
-
-struct link_seen {
-	dev_t dev;
-	ino_t ino;
-	char *path;
-};
-
 struct walk {
 	const struct upper_diff_args *a;
-	struct hoist_layer_writer *w;
-	struct hoist_entry pending[MAX_DEPTH]; /* stub directories not written yet */
-	size_t n_pending;
-	struct link_seen *links;
-	size_t n_links;
-	size_t n_written;
+	struct layer_emit em;
 };
 
-/*
- * Add a regular file's entry (e: name, mode, owner, times already set) and
- * its content, read from dfd/name without following a link. File
- * capabilities (setcap in a RUN) belong to the layer, as Docker's
- * SCHILY.xattr.security.capability. Shared by the overlay diff and the
- * full-tree comparison (snapcopy.c).
- */
-int sandbox_layer_add_file(struct hoist_layer_writer *w, int dfd, const char *name,
-			   const char *path, const struct stat *st, struct hoist_entry *e,
-			   struct hoist_error *err)
+bool emit_is_stub(const struct layer_emit *em, const char *path)
 {
+	for (const char *const *s = em->stubs; s && *s; s++)
+		if (strcmp(*s, path) == 0)
+			return true;
+	return false;
+}
+
+void emit_entry_init(const struct layer_emit *em, const struct stat *st, const char *path,
+		     struct hoist_entry *e)
+{
+	*e = (struct hoist_entry){
+	    .path = (char *)path, .mode = st->st_mode & 07777, .mtime = st->st_mtim.tv_sec};
+	/* In root and subuid mode the walk runs with the run's own mapping, so
+	 * stat already shows container ids; a single-uid container has only 0. */
+	if (em->mode != HOIST_IDMODE_SINGLE) {
+		e->uid = st->st_uid;
+		e->gid = st->st_gid;
+	}
+}
+
+int emit_flush_pending(struct layer_emit *em, struct hoist_error *err)
+{
+	int r = 0;
+	for (size_t i = 0; i < em->n_pending; i++) {
+		if (r == 0 && (r = hoist_layer_add(em->w, &em->pending[i], -1, err)) == 0)
+			em->n_written++;
+		hoist_entry_release(&em->pending[i]);
+	}
+	em->n_pending = 0;
+	return r;
+}
+
+int emit_dir(struct layer_emit *em, struct hoist_entry *e, bool hold, bool opaque,
+	     struct hoist_error *err)
+{
+	int r;
+	e->type = HOIST_ENTRY_DIR;
+	if (hold && em->n_pending < EMIT_MAX_DEPTH) {
+		hoist_entry_copy(&em->pending[em->n_pending++], e);
+		return 0;
+	}
+	if ((r = emit_flush_pending(em, err)) < 0 || (r = hoist_layer_add(em->w, e, -1, err)) < 0)
+		return r;
+	em->n_written++;
+	return opaque ? hoist_layer_add_opaque(em->w, e->path, err) : 0;
+}
+
+void emit_drop_pending(struct layer_emit *em, size_t mark)
+{
+	while (em->n_pending > mark)
+		hoist_entry_release(&em->pending[--em->n_pending]);
+}
+
+int emit_whiteout(struct layer_emit *em, const char *path, struct hoist_error *err)
+{
+	int r = emit_flush_pending(em, err);
+	if (r < 0)
+		return r;
+	em->n_written++;
+	return hoist_layer_add_whiteout(em->w, path, err);
+}
+
+/* A regular file: content from dfd/name without following a link. File
+ * capabilities (setcap in a RUN) belong to the layer, as Docker's
+ * SCHILY.xattr.security.capability. */
+static int emit_file(struct layer_emit *em, int dfd, const char *name, const struct stat *st,
+		     struct hoist_entry *e, struct hoist_error *err)
+{
+	if (st->st_nlink > 1) {
+		for (size_t i = 0; i < em->n_links; i++)
+			if (em->links[i].dev == st->st_dev && em->links[i].ino == st->st_ino) {
+				e->type = HOIST_ENTRY_HARDLINK;
+				e->linkname = em->links[i].path;
+				return hoist_layer_add(em->w, e, -1, err);
+			}
+		em->links = hoist_xrealloc(em->links, (em->n_links + 1) * sizeof(*em->links));
+		em->links[em->n_links++] =
+		    (struct emit_link){st->st_dev, st->st_ino, hoist_xstrdup(e->path)};
+	}
 	_cleanup_close_ int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
-		return hoist_error_set(err, -errno, "opening '%s': %s", path, strerror(errno));
+		return hoist_error_set(err, -errno, "opening '%s': %s", e->path, strerror(errno));
 	e->type = HOIST_ENTRY_FILE;
 	e->size = (uint64_t)st->st_size;
 	char cap[256];
@@ -62,47 +118,58 @@ int sandbox_layer_add_file(struct hoist_layer_writer *w, int dfd, const char *na
 		e->xattrs = &x;
 		e->n_xattrs = 1;
 	}
-	int r = hoist_layer_add(w, e, fd, err);
+	int r = hoist_layer_add(em->w, e, fd, err);
 	e->xattrs = NULL; /* x is gone when we return */
 	e->n_xattrs = 0;
 	return r;
 }
 
-static bool is_stub(const struct walk *wk, const char *path)
+int emit_nondir(struct layer_emit *em, int dfd, const char *name, const struct stat *st,
+		struct hoist_entry *e, const char *target, struct hoist_error *err)
 {
-	for (const char *const *s = wk->a->stubs; s && *s; s++)
-		if (strcmp(*s, path) == 0)
-			return true;
-	return false;
-}
-
-static int flush_pending(struct walk *wk, struct hoist_error *err)
-{
-	for (size_t i = 0; i < wk->n_pending; i++) {
-		int r = hoist_layer_add(wk->w, &wk->pending[i], -1, err);
-		hoist_entry_release(&wk->pending[i]);
-		if (r < 0) {
-			for (size_t j = i + 1; j < wk->n_pending; j++)
-				hoist_entry_release(&wk->pending[j]);
-			wk->n_pending = 0;
-			return r;
-		}
-		wk->n_written++;
+	if (S_ISCHR(st->st_mode) && st->st_rdev == makedev(0, 0))
+		return emit_whiteout(em, e->path, err);
+	if (S_ISSOCK(st->st_mode))
+		return 0; /* no tar form; Docker leaves them out too */
+	char buf[4097];
+	if (S_ISLNK(st->st_mode) && !target) {
+		ssize_t n = readlinkat(dfd, name, buf, sizeof(buf) - 1);
+		if (n < 0)
+			return hoist_error_set(err, -errno, "readlink '%s': %s", e->path,
+					       strerror(errno));
+		buf[n] = '\0';
+		target = buf;
 	}
-	wk->n_pending = 0;
-	return 0;
-}
-
-static void fill_owner(const struct walk *wk, const struct stat *st, struct hoist_entry *e)
-{
-	/* In root and subuid mode the walk runs with the run's own mapping, so
-	 * stat already shows container ids; a single-uid container has only 0. */
-	if (wk->a->idmap->mode == HOIST_IDMODE_SINGLE) {
-		e->uid = e->gid = 0;
+	int r = emit_flush_pending(em, err);
+	if (r < 0)
+		return r;
+	em->n_written++;
+	if (S_ISREG(st->st_mode))
+		return emit_file(em, dfd, name, st, e, err);
+	if (S_ISLNK(st->st_mode)) {
+		e->type = HOIST_ENTRY_SYMLINK;
+		e->linkname = (char *)target;
+		e->mode = 0777;
+	} else if (S_ISFIFO(st->st_mode)) {
+		e->type = HOIST_ENTRY_FIFO;
 	} else {
-		e->uid = st->st_uid;
-		e->gid = st->st_gid;
+		e->type = S_ISCHR(st->st_mode) ? HOIST_ENTRY_CHAR : HOIST_ENTRY_BLOCK;
+		e->devmajor = major(st->st_rdev);
+		e->devminor = minor(st->st_rdev);
 	}
+	return hoist_layer_add(em->w, e, -1, err);
+}
+
+void emit_release(struct layer_emit *em)
+{
+	for (size_t i = 0; i < em->n_pending; i++)
+		hoist_entry_release(&em->pending[i]);
+	em->n_pending = 0;
+	for (size_t i = 0; i < em->n_links; i++)
+		free(em->links[i].path);
+	free(em->links);
+	em->links = NULL;
+	em->n_links = 0;
 }
 
 static int cmp_str(const void *x, const void *y)
@@ -116,25 +183,18 @@ static int walk_dir(struct walk *wk, int dfd, const char *rel, unsigned depth,
 static int walk_entry(struct walk *wk, int dfd, const char *name, const char *path, unsigned depth,
 		      struct hoist_error *err)
 {
+	struct layer_emit *em = &wk->em;
 	struct stat st;
 	int r;
 	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return hoist_error_set(err, -errno, "stat '%s': %s", path, strerror(errno));
 
-	if (S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0)) {
-		if ((r = flush_pending(wk, err)) < 0)
-			return r;
-		wk->n_written++;
-		return hoist_layer_add_whiteout(wk->w, path, err);
-	}
-
-	struct hoist_entry e = {
-	    .path = (char *)path, .mode = st.st_mode & 07777, .mtime = st.st_mtim.tv_sec};
-	fill_owner(wk, &st, &e);
-	bool stub = is_stub(wk, path);
+	struct hoist_entry e;
+	emit_entry_init(em, &st, path, &e);
+	bool stub = emit_is_stub(em, path);
 
 	if (S_ISDIR(st.st_mode)) {
-		if (depth >= MAX_DEPTH)
+		if (depth >= EMIT_MAX_DEPTH)
 			return hoist_error_set(err, -ELOOP, "'%s': too deep", path);
 		_cleanup_close_ int fd =
 		    openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -144,77 +204,17 @@ static int walk_entry(struct walk *wk, int dfd, const char *name, const char *pa
 		char v[8];
 		bool opaque = fgetxattr(fd, "user.overlay.opaque", v, sizeof(v)) > 0 ||
 			      fgetxattr(fd, "trusted.overlay.opaque", v, sizeof(v)) > 0;
-		e.type = HOIST_ENTRY_DIR;
-		size_t mark = wk->n_pending;
-		if (stub && !opaque && wk->n_pending < MAX_DEPTH) {
-			/* Written only if something below it is. */
-			hoist_entry_copy(&wk->pending[wk->n_pending++], &e);
-		} else {
-			if ((r = flush_pending(wk, err)) < 0)
-				return r;
-			if ((r = hoist_layer_add(wk->w, &e, -1, err)) < 0)
-				return r;
-			wk->n_written++;
-			if (opaque && (r = hoist_layer_add_opaque(wk->w, path, err)) < 0)
-				return r;
-		}
-		r = walk_dir(wk, fd, path, depth + 1, err);
-		if (r < 0)
+		size_t mark = em->n_pending;
+		/* A stub directory is written only if something below it is. */
+		if ((r = emit_dir(em, &e, stub && !opaque, opaque, err)) < 0 ||
+		    (r = walk_dir(wk, fd, path, depth + 1, err)) < 0)
 			return r;
-		if (wk->n_pending > mark) {
-			/* The stub held nothing of its own: drop it. */
-			hoist_entry_release(&wk->pending[--wk->n_pending]);
-		}
+		emit_drop_pending(em, mark);
 		return 0;
 	}
-
 	if (stub && S_ISREG(st.st_mode) && st.st_size == 0)
 		return 0;
-	if ((r = flush_pending(wk, err)) < 0)
-		return r;
-	wk->n_written++;
-
-	if (S_ISREG(st.st_mode)) {
-		if (st.st_nlink > 1) {
-			for (size_t i = 0; i < wk->n_links; i++)
-				if (wk->links[i].dev == st.st_dev &&
-				    wk->links[i].ino == st.st_ino) {
-					e.type = HOIST_ENTRY_HARDLINK;
-					e.linkname = wk->links[i].path;
-					return hoist_layer_add(wk->w, &e, -1, err);
-				}
-			wk->links =
-			    hoist_xrealloc(wk->links, (wk->n_links + 1) * sizeof(*wk->links));
-			wk->links[wk->n_links++] =
-			    (struct link_seen){st.st_dev, st.st_ino, hoist_xstrdup(path)};
-		}
-		return sandbox_layer_add_file(wk->w, dfd, name, path, &st, &e, err);
-	}
-	if (S_ISLNK(st.st_mode)) {
-		char target[4097];
-		ssize_t n = readlinkat(dfd, name, target, sizeof(target) - 1);
-		if (n < 0)
-			return hoist_error_set(err, -errno, "readlink '%s': %s", path,
-					       strerror(errno));
-		target[n] = '\0';
-		e.type = HOIST_ENTRY_SYMLINK;
-		e.linkname = target;
-		e.mode = 0777;
-		return hoist_layer_add(wk->w, &e, -1, err);
-	}
-	if (S_ISFIFO(st.st_mode)) {
-		e.type = HOIST_ENTRY_FIFO;
-		return hoist_layer_add(wk->w, &e, -1, err);
-	}
-	if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
-		e.type = S_ISCHR(st.st_mode) ? HOIST_ENTRY_CHAR : HOIST_ENTRY_BLOCK;
-		e.devmajor = major(st.st_rdev);
-		e.devminor = minor(st.st_rdev);
-		return hoist_layer_add(wk->w, &e, -1, err);
-	}
-	/* Sockets have no tar form; Docker leaves them out too. */
-	wk->n_written--;
-	return 0;
+	return emit_nondir(em, dfd, name, &st, &e, NULL, err);
 }
 
 static int walk_dir(struct walk *wk, int dfd, const char *rel, unsigned depth,
@@ -250,25 +250,21 @@ int upper_diff_fn(void *arg, void *out, struct hoist_error *err)
 {
 	const struct upper_diff_args *a = arg;
 	struct upper_diff_out *o = out;
-	struct walk wk = {.a = a};
+	struct walk wk = {.a = a, .em = {.stubs = a->stubs, .mode = a->idmap->mode}};
 	int r;
 
 	_cleanup_close_ int fd = open(a->upper, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return hoist_error_set(err, -errno, "opening '%s': %s", a->upper, strerror(errno));
-	r = hoist_layer_writer_new(a->store, a->layer_opts, &wk.w, err);
+	r = hoist_layer_writer_new(a->store, a->layer_opts, &wk.em.w, err);
 	if (r < 0)
 		return r;
 	r = walk_dir(&wk, fd, "", 0, err);
-	for (size_t i = 0; i < wk.n_pending; i++)
-		hoist_entry_release(&wk.pending[i]);
-	for (size_t i = 0; i < wk.n_links; i++)
-		free(wk.links[i].path);
-	free(wk.links);
+	emit_release(&wk.em);
 	if (r < 0) {
-		hoist_layer_writer_abort(wk.w);
+		hoist_layer_writer_abort(wk.em.w);
 		return hoist_error_prefix(err, "writing the layer of the run");
 	}
-	o->empty = wk.n_written == 0;
-	return hoist_layer_writer_finish(wk.w, &o->desc, o->diff_id, err);
+	o->empty = wk.em.n_written == 0;
+	return hoist_layer_writer_finish(wk.em.w, &o->desc, o->diff_id, err);
 }

@@ -52,10 +52,47 @@ struct upper_diff_out {
 	bool empty;
 };
 int upper_diff_fn(void *arg, void *out, struct hoist_error *err);
-/* Add a regular file (entry + content from dfd/name, capabilities kept). */
-int sandbox_layer_add_file(struct hoist_layer_writer *w, int dfd, const char *name,
-			   const char *path, const struct stat *st, struct hoist_entry *e,
-			   struct hoist_error *err);
+/*
+ * Writing a RUN's change set as a layer, shared by the overlay diff
+ * (diff.c) and the full-tree comparison (snapcopy.c): the writer, the
+ * directories held back until something below them is written (mount-point
+ * stubs, unchanged parents), hard links seen so far, and the count of
+ * entries written (none: the layer is empty).
+ */
+#define EMIT_MAX_DEPTH 256
+struct emit_link {
+	dev_t dev;
+	ino_t ino;
+	char *path;
+};
+struct layer_emit {
+	struct hoist_layer_writer *w;
+	const char *const *stubs; /* mount points we created, relative */
+	enum hoist_idmode mode;
+	struct hoist_entry pending[EMIT_MAX_DEPTH];
+	size_t n_pending;
+	struct emit_link *links;
+	size_t n_links;
+	size_t n_written;
+};
+bool emit_is_stub(const struct layer_emit *em, const char *path);
+/* path, mode, mtime and owner (as seen inside the container) from st. */
+void emit_entry_init(const struct layer_emit *em, const struct stat *st, const char *path,
+		     struct hoist_entry *e);
+int emit_flush_pending(struct layer_emit *em, struct hoist_error *err);
+/* A directory: written now (after the held-back ones), with an opaque marker
+ * when asked; or held back when hold is set and there is room. */
+int emit_dir(struct layer_emit *em, struct hoist_entry *e, bool hold, bool opaque,
+	     struct hoist_error *err);
+/* Drop held-back directories above mark (nothing below them was written). */
+void emit_drop_pending(struct layer_emit *em, size_t mark);
+int emit_whiteout(struct layer_emit *em, const char *path, struct hoist_error *err);
+/* Anything but a directory, from dfd/name: file (content, capabilities, hard
+ * links), symlink (target: read here when NULL), fifo, device, a 0/0 char
+ * device as a whiteout; sockets have no tar form and are left out. */
+int emit_nondir(struct layer_emit *em, int dfd, const char *name, const struct stat *st,
+		struct hoist_entry *e, const char *target, struct hoist_error *err);
+void emit_release(struct layer_emit *em);
 
 /* Remove a tree that may hold ids of m's mapping (from inside a userns). */
 int sandbox_remove_tree(const struct hoist_idmap *m, const char *path, struct hoist_error *err);

@@ -557,34 +557,9 @@ static int index_load(const char *path, struct rec **ret, size_t *ret_n, struct 
 
 struct dwalk {
 	const struct snap_diff_args *a;
-	struct hoist_layer_writer *w;
 	struct rec *recs;
-	struct hoist_entry pending[MAX_DEPTH]; /* directories written only if below changes */
-	size_t n_pending;
-	struct link_seen *links;
-	size_t n_links;
-	size_t n_written;
+	struct layer_emit em;
 };
-
-static bool is_stub(const struct dwalk *wk, const char *path)
-{
-	for (const char *const *s = wk->a->stubs; s && *s; s++)
-		if (strcmp(*s, path) == 0)
-			return true;
-	return false;
-}
-
-static int flush_pending(struct dwalk *wk, struct hoist_error *err)
-{
-	int r = 0;
-	for (size_t i = 0; i < wk->n_pending; i++) {
-		if (r == 0 && (r = hoist_layer_add(wk->w, &wk->pending[i], -1, err)) == 0)
-			wk->n_written++;
-		hoist_entry_release(&wk->pending[i]);
-	}
-	wk->n_pending = 0;
-	return r;
-}
 
 static bool differs(const struct rec *b, const struct stat *st, const char *link)
 {
@@ -607,14 +582,10 @@ static int diff_entry(struct dwalk *wk, int dfd, const char *name, const char *p
 	int r;
 	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return hoist_error_set(err, -errno, "stat '%s': %s", path, strerror(errno));
-	struct hoist_entry e = {
-	    .path = (char *)path, .mode = st.st_mode & 07777, .mtime = st.st_mtim.tv_sec};
-	/* As diff.c: the walk sees container ids; single-uid containers have only 0. */
-	if (wk->a->idmap->mode != HOIST_IDMODE_SINGLE) {
-		e.uid = st.st_uid;
-		e.gid = st.st_gid;
-	}
-	bool stub = !b && is_stub(wk, path);
+	struct layer_emit *em = &wk->em;
+	struct hoist_entry e;
+	emit_entry_init(em, &st, path, &e);
+	bool stub = !b && emit_is_stub(em, path);
 
 	if (S_ISDIR(st.st_mode)) {
 		if (depth >= MAX_DEPTH)
@@ -635,18 +606,10 @@ static int diff_entry(struct dwalk *wk, int dfd, const char *name, const char *p
 			same = bsec == b->h.btime_sec && bnsec == b->h.btime_nsec;
 		}
 		bool changed = !same || differs(b, &st, NULL);
-		e.type = HOIST_ENTRY_DIR;
-		size_t mark = wk->n_pending;
-		if ((!changed || stub) && wk->n_pending < MAX_DEPTH) {
-			hoist_entry_copy(&wk->pending[wk->n_pending++], &e);
-		} else {
-			if ((r = flush_pending(wk, err)) < 0 ||
-			    (r = hoist_layer_add(wk->w, &e, -1, err)) < 0)
-				return r;
-			wk->n_written++;
-			if (b && !same && (r = hoist_layer_add_opaque(wk->w, path, err)) < 0)
-				return r;
-		}
+		size_t mark = em->n_pending;
+		/* Unchanged (or a stub): written only if something below is. */
+		if ((r = emit_dir(em, &e, !changed || stub, b && !same, err)) < 0)
+			return r;
 		size_t first = 0, end = 0;
 		if (same) {
 			first = (size_t)(b - wk->recs) + 1;
@@ -654,8 +617,7 @@ static int diff_entry(struct dwalk *wk, int dfd, const char *name, const char *p
 		}
 		if ((r = diff_dir(wk, fd, path, first, end, depth + 1, err)) < 0)
 			return r;
-		if (wk->n_pending > mark)
-			hoist_entry_release(&wk->pending[--wk->n_pending]);
+		emit_drop_pending(em, mark);
 		return 0;
 	}
 
@@ -671,42 +633,7 @@ static int diff_entry(struct dwalk *wk, int dfd, const char *name, const char *p
 		return 0;
 	if (stub && S_ISREG(st.st_mode) && st.st_size == 0)
 		return 0;
-	if (S_ISSOCK(st.st_mode))
-		return 0; /* no tar form; Docker leaves them out too */
-	if ((r = flush_pending(wk, err)) < 0)
-		return r;
-	wk->n_written++;
-
-	if (S_ISREG(st.st_mode)) {
-		if (st.st_nlink > 1) {
-			for (size_t i = 0; i < wk->n_links; i++)
-				if (wk->links[i].ino == st.st_ino) {
-					e.type = HOIST_ENTRY_HARDLINK;
-					e.linkname = wk->links[i].path;
-					return hoist_layer_add(wk->w, &e, -1, err);
-				}
-			wk->links =
-			    hoist_xrealloc(wk->links, (wk->n_links + 1) * sizeof(*wk->links));
-			wk->links[wk->n_links++] =
-			    (struct link_seen){st.st_ino, hoist_xstrdup(path)};
-		}
-		return sandbox_layer_add_file(wk->w, dfd, name, path, &st, &e, err);
-	}
-	if (S_ISLNK(st.st_mode)) {
-		e.type = HOIST_ENTRY_SYMLINK;
-		e.linkname = target;
-		e.mode = 0777;
-	} else if (S_ISFIFO(st.st_mode)) {
-		e.type = HOIST_ENTRY_FIFO;
-	} else if (is_whiteout(&st)) {
-		/* Real root made one with mknod: as diff.c reads it. */
-		return hoist_layer_add_whiteout(wk->w, path, err);
-	} else {
-		e.type = S_ISCHR(st.st_mode) ? HOIST_ENTRY_CHAR : HOIST_ENTRY_BLOCK;
-		e.devmajor = major(st.st_rdev);
-		e.devminor = minor(st.st_rdev);
-	}
-	return hoist_layer_add(wk->w, &e, -1, err);
+	return emit_nondir(em, dfd, name, &st, &e, S_ISLNK(st.st_mode) ? target : NULL, err);
 }
 
 /*
@@ -729,10 +656,8 @@ static int diff_dir(struct dwalk *wk, int dfd, const char *rel, size_t bfirst, s
 		const char *name = c <= 0 ? names.v[i] : wk->recs[j].name;
 		_cleanup_free_ char *path = join(rel, name);
 		if (c > 0) {
-			if ((r = flush_pending(wk, err)) < 0 ||
-			    (r = hoist_layer_add_whiteout(wk->w, path, err)) < 0)
+			if ((r = emit_whiteout(&wk->em, path, err)) < 0)
 				return r;
-			wk->n_written++;
 		} else if ((r = diff_entry(wk, dfd, name, path, c == 0 ? &wk->recs[j] : NULL, depth,
 					   err)) < 0) {
 			return r;
@@ -749,7 +674,7 @@ int snap_diff_fn(void *arg, void *out, struct hoist_error *err)
 {
 	const struct snap_diff_args *a = arg;
 	struct upper_diff_out *o = out;
-	struct dwalk wk = {.a = a};
+	struct dwalk wk = {.a = a, .em = {.stubs = a->stubs, .mode = a->idmap->mode}};
 	size_t n = 0;
 	int r;
 
@@ -758,20 +683,16 @@ int snap_diff_fn(void *arg, void *out, struct hoist_error *err)
 		return hoist_error_set(err, -errno, "opening '%s': %s", a->root, strerror(errno));
 	if ((r = index_load(a->index, &wk.recs, &n, err)) < 0)
 		return r;
-	r = hoist_layer_writer_new(a->store, a->layer_opts, &wk.w, err);
+	r = hoist_layer_writer_new(a->store, a->layer_opts, &wk.em.w, err);
 	if (r == 0)
 		r = diff_dir(&wk, fd, "", 0, n, 1, err);
-	for (size_t i = 0; i < wk.n_pending; i++)
-		hoist_entry_release(&wk.pending[i]);
-	for (size_t i = 0; i < wk.n_links; i++)
-		free(wk.links[i].path);
-	free(wk.links);
+	emit_release(&wk.em);
 	recs_free(wk.recs, n);
 	if (r < 0) {
-		if (wk.w)
-			hoist_layer_writer_abort(wk.w);
+		if (wk.em.w)
+			hoist_layer_writer_abort(wk.em.w);
 		return hoist_error_prefix(err, "writing the layer of the run");
 	}
-	o->empty = wk.n_written == 0;
-	return hoist_layer_writer_finish(wk.w, &o->desc, o->diff_id, err);
+	o->empty = wk.em.n_written == 0;
+	return hoist_layer_writer_finish(wk.em.w, &o->desc, o->diff_id, err);
 }
