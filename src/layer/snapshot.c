@@ -667,8 +667,10 @@ static int check_args(const struct hoist_descriptor *layer, const char *diff_id,
 	return 0;
 }
 
-int hoist_snapshot_unpack(struct hoist_store *s, const struct hoist_descriptor *layer,
-			  const char *diff_id, struct hoist_error *err)
+/* Make the layer's snapshot at least an index, and with content too when
+ * want_content: the one path behind hoist_snapshot_unpack and _index. */
+static int snapshot_ensure(struct hoist_store *s, const struct hoist_descriptor *layer,
+			   const char *diff_id, bool want_content, struct hoist_error *err)
 {
 	_cleanup_close_ int snapfd = -1;
 	enum snap_state state;
@@ -681,30 +683,23 @@ int hoist_snapshot_unpack(struct hoist_store *s, const struct hoist_descriptor *
 		return snapfd;
 	if ((rc = snap_state(snapfd, digest_hex(diff_id), &state, err)) < 0)
 		return rc;
-	if (state == SNAP_FULL)
-		return 0; /* snapshots and their content only appear complete */
-	if (state == SNAP_INDEX)
+	if (state == SNAP_NONE)
+		return make_snapshot(s, snapfd, layer, diff_id, want_content, err);
+	if (state == SNAP_INDEX && want_content)
 		return make_content(s, snapfd, layer->digest, diff_id, err);
-	return make_snapshot(s, snapfd, layer, diff_id, true, err);
+	return 0; /* snapshots and their content only appear complete */
+}
+
+int hoist_snapshot_unpack(struct hoist_store *s, const struct hoist_descriptor *layer,
+			  const char *diff_id, struct hoist_error *err)
+{
+	return snapshot_ensure(s, layer, diff_id, true, err);
 }
 
 int hoist_snapshot_index(struct hoist_store *s, const struct hoist_descriptor *layer,
 			 const char *diff_id, struct hoist_error *err)
 {
-	_cleanup_close_ int snapfd = -1;
-	enum snap_state state;
-	int rc = check_args(layer, diff_id, err);
-
-	if (rc < 0)
-		return rc;
-	snapfd = snapshots_dir(s, err);
-	if (snapfd < 0)
-		return snapfd;
-	if ((rc = snap_state(snapfd, digest_hex(diff_id), &state, err)) < 0)
-		return rc;
-	if (state != SNAP_NONE)
-		return 0;
-	return make_snapshot(s, snapfd, layer, diff_id, false, err);
+	return snapshot_ensure(s, layer, diff_id, false, err);
 }
 
 int hoist_snapshot_materialize(struct hoist_store *s, const char *diff_id, struct hoist_error *err)
