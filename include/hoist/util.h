@@ -175,6 +175,14 @@ void hoist_sha256_release(struct hoist_sha256 *h);
  * Library code never prints. It may report progress and debug lines through
  * this hook, which the CLI installs. level: 0 info, 1 debug.
  */
+/*
+ * Process-wide, for a command-line program: back the main malloc heap with
+ * transparent huge pages (fresh 4 KiB page faults dominate a short run's
+ * cost on virtual machines; src/util/heap.c). Call once, first thing in
+ * main(), before any thread starts. A no-op where THP is unavailable.
+ */
+void hoist_heap_tune(void);
+
 typedef void (*hoist_log_fn)(int level, const char *msg, void *userdata);
 void hoist_log_set(hoist_log_fn fn, void *userdata);
 void hoist_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -105,6 +105,7 @@ int main(int argc, char **argv)
 {
 	int i = 1;
 
+	hoist_heap_tune();
 	hoist_log_set(log_to_stderr, NULL);
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if (cli_is_help(argv[i])) {
