@@ -116,18 +116,6 @@ struct hoist_build_multi_result {
 };
 
 /*
- * Build the Dockerfile once per platform in `plats` (1 <= n <=
- * HOIST_BUILD_MAX_PLATFORMS, no two equal; opts->platform is ignored), one
- * after the other under one shared store lock, then join the images into an
- * index of format `fmt` (entries labelled with the target platforms, in the
- * order given) and tag it with opts->tags. Each platform sees its own
- * TARGET* args; stages they share (FROM --platform=$BUILDPLATFORM without
- * TARGET* args) are cache hits after the first. Events carry the platform
- * in front of the stage name ("linux/arm64 build"); a warning repeated by
- * every platform is passed on once. A failure names the platform; no tag is
- * set then. *ret is filled on success.
- */
-/*
  * Parse a --platform list "linux/amd64,linux/arm64,arm/v7" (each as
  * hoist_platform_parse() normalises it; blanks around commas are allowed)
  * into plats[HOIST_BUILD_MAX_PLATFORMS]. -EINVAL on an empty or bad entry
@@ -136,6 +124,43 @@ struct hoist_build_multi_result {
 int hoist_build_platforms_parse(const char *list, struct hoist_platform *plats, size_t *ret_n,
 				struct hoist_error *err);
 
+/*
+ * Build the Dockerfile once per platform in `plats` (1 <= n <=
+ * HOIST_BUILD_MAX_PLATFORMS, no two equal; opts->platform is ignored), then
+ * join the images into an index of format `fmt` (entries labelled with the
+ * target platforms, in the order given) and tag it with opts->tags. Each
+ * platform sees its own TARGET* args; stages they share (FROM
+ * --platform=$BUILDPLATFORM without TARGET* args) are cache hits after the
+ * first. Events carry the platform in front of the stage name ("linux/arm64
+ * build"); a warning repeated by every platform is passed on once. A
+ * failure names the platform; no tag is set then. *ret is filled on success.
+ *
+ * `jobs` platforms are built at once (0: the number of CPUs; never more
+ * than n). With one, they are built one after the other in this process.
+ * With more, each platform's build runs in a forked worker process
+ * (hoist/worker.h) with its own store handle; the workers' events reach
+ * opts->on_event from this process only, and their RUN output (with
+ * opts->output_fd > 0) is written there a line at a time with the platform
+ * in front ("[linux/arm64] ..."). After a platform fails no other starts;
+ * those running finish. Call it with no other thread running (a fork
+ * copies only the caller's). With SOURCE_DATE_EPOCH the index is the same
+ * whatever `jobs` is.
+ *
+ * One shared store lock is held from the first build until the index is
+ * tagged, so `hoist cache prune` cannot collect the platform images
+ * (committed, referenced by no tag yet) meanwhile.
+ */
 int hoist_build_run_multi(struct hoist_store *s, const struct hoist_build_opts *opts,
 			  const struct hoist_platform *plats, size_t n, enum hoist_index_format fmt,
-			  struct hoist_build_multi_result *ret, struct hoist_error *err);
+			  unsigned jobs, struct hoist_build_multi_result *ret,
+			  struct hoist_error *err);
+
+/*
+ * A build event as a worker's message (hoist/worker.h: 6 ints, 2 strings;
+ * m->type is left to the caller) and back, for callers that run builds in
+ * forked workers. unpack returns -EBADMSG on a message too short or an
+ * unknown kind; ev's strings point into m.
+ */
+struct hoist_worker_msg;
+void hoist_build_event_pack(const struct hoist_build_event *ev, struct hoist_worker_msg *m);
+int hoist_build_event_unpack(const struct hoist_worker_msg *m, struct hoist_build_event *ev);

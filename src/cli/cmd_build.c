@@ -28,6 +28,9 @@ static void usage(FILE *f)
 		"  --platform P[,P...]     target platform(s) (default: this machine); several\n"
 		"                          build one image each, joined by an index\n"
 		"  --format oci|docker     index format of a multi-platform build (default oci)\n"
+		"  -j, --jobs N            platforms built at once, each in its own worker\n"
+		"                          process (default: the number of CPUs; 1: one\n"
+		"                          after the other in this process)\n"
 		"  --no-cache              do not use the build cache\n"
 		"  --compression gzip|zstd layer compression (default gzip)\n"
 		"  --compression-level N   gzip 1..9 (default 6), zstd 1..19 (default 3)\n"
@@ -175,6 +178,7 @@ int cmd_build(int argc, char **argv)
 	struct hoist_platform plat, plats[HOIST_BUILD_MAX_PLATFORMS];
 	size_t n_plats = 0;
 	enum hoist_index_format ifmt = HOIST_INDEX_OCI;
+	unsigned jobs = 0; /* the number of CPUs */
 	struct hoist_build_multi_result mres;
 	const char *digest; /* the image, or the index of a multi-platform build */
 	struct hoist_error err = {0};
@@ -232,6 +236,12 @@ int cmd_build(int argc, char **argv)
 			o.target = v;
 		} else if (OPT("--platform", NULL)) {
 			platform = v;
+		} else if (OPT("--jobs", "-j")) {
+			uint64_t nj;
+			if (hoist_parse_u64(v, 1024, &nj) < 0 || nj == 0)
+				return cli_usage_error(
+				    "build", "--jobs needs a number from 1 to 1024, not '%s'", v);
+			jobs = (unsigned)nj;
 		} else if (OPT("--format", NULL)) {
 			if (strcmp(v, "oci") != 0 && strcmp(v, "docker") != 0)
 				return cli_usage_error("build",
@@ -327,7 +337,7 @@ int cmd_build(int argc, char **argv)
 		goto out_outs;
 	}
 	if (n_plats > 1) {
-		if (hoist_build_run_multi(s, &o, plats, n_plats, ifmt, &mres, &err) < 0) {
+		if (hoist_build_run_multi(s, &o, plats, n_plats, ifmt, jobs, &mres, &err) < 0) {
 			rc = cli_fail(&err);
 			goto out;
 		}
