@@ -15,15 +15,7 @@
 # TAP output.
 set -u
 H=${HOIST_BIN:?}; SRC=${HOIST_SRCDIR:?}; FIX=${HOIST_FIXTURES:?}
-n=0; failed=0
-ok() { n=$((n+1)); echo "ok $n - $1"; }
-nok() { n=$((n+1)); failed=$((failed+1)); echo "not ok $n - $1"; }
-check() { d=$1; shift; if "$@"; then ok "$d"; else nok "$d"; fi; }
-skip_all() {
-	if [ -n "${HOIST_TEST_NO_SKIP:-}" ]; then echo "Bail out! skipped in CI: $1"; exit 1; fi
-	echo "1..0 # SKIP $1"; exit 77
-}
-bail() { echo "Bail out! $1"; exit 1; }
+. "$SRC/tests/lib/tap.sh"
 t0=$(date +%s)
 elapsed() { echo "# $1: $(($(date +%s) - t0)) s since the start"; }
 
