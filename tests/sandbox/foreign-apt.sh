@@ -18,14 +18,7 @@
 # (apt's mirror) and qemu-user-static; emulated apt takes minutes. TAP.
 set -u
 H=${HOIST_BIN:?}; SRC=${HOIST_SRCDIR:?}; FIX=${HOIST_FIXTURES:?}
-n=0; failed=0
-ok() { n=$((n+1)); echo "ok $n - $1"; }
-nok() { n=$((n+1)); failed=$((failed+1)); echo "not ok $n - $1"; }
-check() { d=$1; shift; if "$@"; then ok "$d"; else nok "$d"; fi; }
-skip_all() {
-	if [ -n "${HOIST_TEST_NO_SKIP:-}" ]; then echo "Bail out! skipped in CI: $1"; exit 1; fi
-	echo "1..0 # SKIP $1"; exit 77
-}
+. "$SRC/tests/lib/tap.sh"
 BM=/proc/sys/fs/binfmt_misc
 "$SRC/tests/sandbox/users.sh" || skip_all "needs root to create the test users hoistsub/hoistnosub"
 [ -x /usr/bin/qemu-aarch64-static ] && [ -f /usr/lib/binfmt.d/qemu-aarch64.conf ] ||
