@@ -69,6 +69,17 @@ struct ctxent {
 	char sha[HOIST_DIGEST_MAX];
 };
 
+/* One stat cache record in memory; path is not owned. */
+struct statcache_rec {
+	const char *path;
+	uint64_t size, ino;
+	int64_t mtime_ns, ctime_ns;
+	size_t seq; /* position before sorting: ties keep the newest */
+	char hex[HOIST_SHA256_HEX + 1];
+};
+
+struct statcache_disk;
+
 struct ctxfiles {
 	int dirfd; /* not owned */
 	char *abs_root;
@@ -76,13 +87,15 @@ struct ctxfiles {
 	size_t n, alloc;
 	struct ctxent **by_path; /* sorted by strcmp(path) */
 	struct ctxarena *arena;	 /* the entries' paths */
-	/* stat cache */
+	/* stat cache: the mapped file (ctxfiles.c) and this build's misses */
 	char *cache_path;
-	char *cache_data; /* the loaded file: loaded records' paths point into it */
-	struct statcache_rec *cache;
-	size_t n_cache;
-	size_t n_sorted; /* cache[0..n_sorted) is sorted; misses append after it */
-	size_t alloc_cache;
+	void *disk_map;
+	size_t disk_len;
+	const struct statcache_disk *disk; /* sorted by path */
+	const char *disk_strings;
+	size_t n_disk, disk_hint;
+	struct statcache_rec *fresh; /* appended unsorted */
+	size_t n_new, alloc_new;
 	int64_t cache_written_ns; /* when the loaded stat cache was written */
 	bool cache_dirty;
 };
@@ -105,6 +118,9 @@ char *statcache_path(struct hoist_store *s, const char *abs_root);
  * at written_ns (not strictly older than that second): it must be re-hashed.
  */
 bool statcache_racy(int64_t written_ns, int64_t mtime_ns, int64_t ctime_ns);
+/* Write a stat cache of n records sorted by path, unique (atomically). */
+int statcache_write(const char *path, int64_t written_ns, const struct statcache_rec *recs,
+		    size_t n);
 /* The context as a tree (nodes' aux point at their ctxent; src at the file). */
 struct hoist_fstree *ctxfiles_tree(struct ctxfiles *c);
 

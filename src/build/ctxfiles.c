@@ -4,10 +4,17 @@
  * git's index: a file whose path, size, mtime, ctime and inode are unchanged
  * is not read again; its sha256 comes from ROOT/statcache/<key>.
  *
- * Stat cache format: a header line, then one record per line:
- *   hoist-statcache 2 <written-ns>\n
- *   <size> <mtime-ns> <ctime-ns> <ino> <sha256-hex> <path>\n
- * Paths holding a newline are never cached.
+ * Stat cache format (version 3, binary, native byte order, mapped read-only
+ * rather than read and parsed: a no-op rebuild looks up every record, and
+ * parsing a 20,000-line text cache into fresh heap memory cost ~25 ms):
+ *   struct statcache_head
+ *   struct statcache_disk[n]   sorted by strcmp(path), no duplicates
+ *   paths, each NUL-terminated, strings_len bytes in all
+ * The file's length must be exactly that; every record's path must lie in
+ * the string table and end in its NUL; the records must be strictly sorted.
+ * Anything else (a short write, a version 2 text cache, another byte order)
+ * is ignored as a whole: the files are hashed again and a new cache
+ * written. Paths holding a newline are never cached.
  *
  * Racy entries (git's "racy git" problem): a file changed in the same
  * timestamp tick as the stat we recorded keeps the same size, mtime and
@@ -26,24 +33,37 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 
 #include "build-private.h"
 
 #define STATCACHE_MAX ((size_t)256 << 20)
-#define STATCACHE_MAGIC "hoist-statcache 2 "
+#define STATCACHE_MAGIC "hoist-statcache\n"
+#define STATCACHE_VERSION 3
+#define STATCACHE_BOM 0x01020304u
 #define CTX_MAX_ENTRIES 5000000
 
-/* path is never owned: it points into ctxfiles.cache_data (loaded records)
- * or at a context entry's path in the arena (records added by this build). */
-struct statcache_rec {
-	const char *path;
+struct statcache_head {
+	char magic[16]; /* STATCACHE_MAGIC, no NUL */
+	uint32_t version;
+	uint32_t byte_order; /* STATCACHE_BOM as the writer stored it */
+	int64_t written_ns;
+	uint64_t n;	      /* records */
+	uint64_t strings_len; /* bytes of paths after the records */
+	uint64_t reserved[2];
+};
+
+struct statcache_disk {
 	uint64_t size, ino;
 	int64_t mtime_ns, ctime_ns;
-	size_t seq; /* position before sorting: ties keep the newest */
-	char hex[HOIST_SHA256_HEX + 1];
+	uint32_t path_off, path_len; /* in the string table, NUL at off + len */
+	char hex[HOIST_SHA256_HEX];
 };
+
+_Static_assert(sizeof(struct statcache_head) == 64, "stat cache header layout");
+_Static_assert(sizeof(struct statcache_disk) == 104, "stat cache record layout");
 
 /* Paths of the context's entries, packed in large chunks: one malloc per
  * path was a third of a no-op rebuild's allocations. */
@@ -100,71 +120,18 @@ char *statcache_path(struct hoist_store *s, const char *abs_root)
 /* Room for one more record at the end (amortised doubling). */
 static struct statcache_rec *cache_append(struct ctxfiles *c)
 {
-	if (c->n_cache == c->alloc_cache) {
-		c->alloc_cache = c->alloc_cache ? c->alloc_cache * 2 : 256;
-		c->cache = hoist_xrealloc(c->cache, c->alloc_cache * sizeof(*c->cache));
+	if (c->n_new == c->alloc_new) {
+		c->alloc_new = c->alloc_new ? c->alloc_new * 2 : 256;
+		c->fresh = hoist_xrealloc(c->fresh, c->alloc_new * sizeof(*c->fresh));
 	}
-	struct statcache_rec *r = &c->cache[c->n_cache++];
+	struct statcache_rec *r = &c->fresh[c->n_new++];
 	memset(r, 0, sizeof(*r));
 	return r;
 }
 
-/* Sort every record and drop duplicate paths (a path appended twice in one
- * build, or twice in a hand-edited file), keeping the last one appended. */
-static void cache_sort(struct ctxfiles *c)
+static const char *disk_path(const struct ctxfiles *c, const struct statcache_disk *d)
 {
-	/* Stable by construction: ties are broken by position, so "last wins". */
-	for (size_t i = 0; i < c->n_cache; i++)
-		c->cache[i].seq = i;
-	/* A stat cache as written is sorted already: no need to sort (glibc's
-	 * merge sort copies every record n log n times even then). */
-	bool sorted = true;
-	for (size_t i = 1; i < c->n_cache && sorted; i++)
-		sorted = strcmp(c->cache[i - 1].path, c->cache[i].path) < 0;
-	if (sorted) {
-		c->n_sorted = c->n_cache;
-		return;
-	}
-	qsort(c->cache, c->n_cache, sizeof(*c->cache), rec_cmp);
-	size_t o = 0;
-	for (size_t i = 0; i < c->n_cache; i++) {
-		if (i + 1 < c->n_cache && strcmp(c->cache[i].path, c->cache[i + 1].path) == 0)
-			continue;
-		c->cache[o++] = c->cache[i];
-	}
-	c->n_cache = c->n_sorted = o;
-}
-
-/* A decimal field ending in a space; *p moves past the space. */
-static bool parse_u64_field(char **p, char *end, uint64_t *ret)
-{
-	uint64_t v = 0;
-	char *q = *p;
-	if (q == end || *q < '0' || *q > '9')
-		return false;
-	for (; q < end && *q >= '0' && *q <= '9'; q++) {
-		unsigned d = (unsigned)(*q - '0');
-		if (v > (UINT64_MAX - d) / 10)
-			return false;
-		v = v * 10 + d;
-	}
-	if (q == end || *q != ' ')
-		return false;
-	*p = q + 1;
-	*ret = v;
-	return true;
-}
-
-static bool parse_i64_field(char **p, char *end, int64_t *ret)
-{
-	bool neg = *p < end && **p == '-';
-	uint64_t v;
-	if (neg)
-		(*p)++;
-	if (!parse_u64_field(p, end, &v) || v > (uint64_t)INT64_MAX)
-		return false;
-	*ret = neg ? -(int64_t)v : (int64_t)v;
-	return true;
+	return c->disk_strings + d->path_off;
 }
 
 static bool is_hex(const char *s, size_t n)
@@ -175,54 +142,46 @@ static bool is_hex(const char *s, size_t n)
 	return true;
 }
 
-/* One record line (NUL-terminated at end); false for a malformed one. */
-static bool parse_rec(char *p, char *end, struct statcache_rec *rec)
-{
-	if (!parse_u64_field(&p, end, &rec->size) || !parse_i64_field(&p, end, &rec->mtime_ns) ||
-	    !parse_i64_field(&p, end, &rec->ctime_ns) || !parse_u64_field(&p, end, &rec->ino))
-		return false;
-	if (end - p < HOIST_SHA256_HEX + 2 || p[HOIST_SHA256_HEX] != ' ' ||
-	    !is_hex(p, HOIST_SHA256_HEX))
-		return false;
-	memcpy(rec->hex, p, HOIST_SHA256_HEX);
-	rec->hex[HOIST_SHA256_HEX] = '\0';
-	rec->path = p + HOIST_SHA256_HEX + 1;
-	return true;
-}
-
+/* Map the stat cache and check its shape; on any doubt, leave it unused. */
 static void load_statcache(struct ctxfiles *c)
 {
-	_cleanup_free_ char *data = NULL;
-	size_t len = 0;
-	if (hoist_read_file_at(AT_FDCWD, c->cache_path, STATCACHE_MAX, &data, &len, NULL) < 0)
+	_cleanup_close_ int fd = open(c->cache_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    (uint64_t)st.st_size < sizeof(struct statcache_head) ||
+	    (uint64_t)st.st_size > STATCACHE_MAX)
 		return;
-	char *p = data, *end = data + len;
-	/* No header (an older format) or a bad one: start afresh. */
-	char *hnl = memchr(p, '\n', len);
-	int64_t written;
-	if (!hnl || !hoist_startswith(p, STATCACHE_MAGIC))
+	size_t len = (size_t)st.st_size;
+	void *map = mmap(NULL, len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+	if (map == MAP_FAILED)
 		return;
-	*hnl = ' '; /* the field parser wants a separator after the number */
-	p += strlen(STATCACHE_MAGIC);
-	if (!parse_i64_field(&p, hnl + 1, &written) || written < 0)
-		return;
-	c->cache_written_ns = written;
-	p = hnl + 1;
-	/* Records are about 110 bytes: size the array once. */
-	c->alloc_cache = len / 96 + 16;
-	c->cache = hoist_xmalloc(c->alloc_cache * sizeof(*c->cache));
-	while (p < end) {
-		char *nl = memchr(p, '\n', (size_t)(end - p));
-		if (!nl)
-			break;
-		*nl = '\0';
-		struct statcache_rec rec;
-		if (parse_rec(p, nl, &rec))
-			*cache_append(c) = rec;
-		p = nl + 1;
+	const struct statcache_head *h = map;
+	const struct statcache_disk *recs = (const void *)(h + 1);
+	uint64_t body = len - sizeof(*h);
+	if (memcmp(h->magic, STATCACHE_MAGIC, sizeof(h->magic)) != 0 ||
+	    h->version != STATCACHE_VERSION || h->byte_order != STATCACHE_BOM ||
+	    h->written_ns < 0 || h->n > body / sizeof(*recs) ||
+	    h->strings_len != body - h->n * sizeof(*recs) || h->strings_len > UINT32_MAX)
+		goto bad;
+	const char *strings = (const char *)(recs + h->n), *prev = NULL;
+	for (uint64_t i = 0; i < h->n; i++) {
+		const struct statcache_disk *d = &recs[i];
+		if ((uint64_t)d->path_off + d->path_len >= h->strings_len ||
+		    strings[d->path_off + d->path_len] != '\0')
+			goto bad;
+		if (prev && strcmp(prev, strings + d->path_off) >= 0)
+			goto bad;
+		prev = strings + d->path_off;
 	}
-	c->cache_data = TAKE_PTR(data);
-	cache_sort(c);
+	c->disk_map = map;
+	c->disk_len = len;
+	c->disk = recs;
+	c->n_disk = (size_t)h->n;
+	c->disk_strings = strings;
+	c->cache_written_ns = h->written_ns;
+	return;
+bad:
+	munmap(map, len);
 }
 
 static int visit(const char *relpath, const struct stat *st, void *userdata)
@@ -271,8 +230,8 @@ int ctxfiles_load(struct hoist_store *s, const struct hoist_context *ctx, const 
 	load_statcache(c);
 	/* The last build's context is the best guess at this one's size (a few
 	 * more for the directories, which the stat cache does not hold). */
-	if (c->n_cache) {
-		c->alloc = c->n_cache + c->n_cache / 8 + 64;
+	if (c->n_disk) {
+		c->alloc = c->n_disk + c->n_disk / 8 + 64;
 		c->v = hoist_xmalloc(c->alloc * sizeof(*c->v));
 	}
 	r = hoist_context_walk(ctx, visit, c, err);
@@ -311,8 +270,9 @@ void ctxfiles_free(struct ctxfiles *c)
 		free(c->arena);
 		c->arena = next;
 	}
-	free(c->cache);
-	free(c->cache_data);
+	free(c->fresh);
+	if (c->disk_map)
+		munmap(c->disk_map, c->disk_len);
 	free(c->cache_path);
 	free(c->abs_root);
 	free(c);
@@ -334,16 +294,33 @@ struct ctxent *ctxfiles_find(struct ctxfiles *c, const char *path)
 	return NULL;
 }
 
-/* Only the sorted prefix is searched: records appended by this build are for
- * paths that missed, and each context entry is hashed at most once. */
-static struct statcache_rec *cache_find(struct ctxfiles *c, const char *path)
+/*
+ * The mapped records only: records appended by this build are for paths
+ * that missed, and each context entry is hashed at most once. Lookups come
+ * in (nearly) path order, so the record after the last hit is tried first.
+ */
+static const struct statcache_disk *cache_find(struct ctxfiles *c, const char *path)
 {
-	size_t lo = 0, hi = c->n_sorted;
+	size_t lo = 0, hi = c->n_disk;
+	if (c->disk_hint < c->n_disk) {
+		const struct statcache_disk *d = &c->disk[c->disk_hint];
+		int k = strcmp(disk_path(c, d), path);
+		if (k == 0) {
+			c->disk_hint++;
+			return d;
+		}
+		if (k < 0)
+			lo = c->disk_hint + 1;
+		else
+			hi = c->disk_hint;
+	}
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
-		int k = strcmp(c->cache[mid].path, path);
-		if (k == 0)
-			return &c->cache[mid];
+		int k = strcmp(disk_path(c, &c->disk[mid]), path);
+		if (k == 0) {
+			c->disk_hint = mid + 1;
+			return &c->disk[mid];
+		}
 		if (k < 0)
 			lo = mid + 1;
 		else
@@ -362,12 +339,14 @@ int ctxfiles_hash(struct ctxfiles *c, struct ctxent *e, struct hoist_error *err)
 {
 	if (e->hashed)
 		return 0;
-	struct statcache_rec *rec = cache_find(c, e->path);
-	if (rec && rec->size == e->size && rec->ino == e->ino && rec->mtime_ns == e->mtime_ns &&
-	    rec->ctime_ns == e->ctime_ns &&
-	    !statcache_racy(c->cache_written_ns, rec->mtime_ns, rec->ctime_ns)) {
+	const struct statcache_disk *d = cache_find(c, e->path);
+	if (d && d->size == e->size && d->ino == e->ino && d->mtime_ns == e->mtime_ns &&
+	    d->ctime_ns == e->ctime_ns &&
+	    !statcache_racy(c->cache_written_ns, d->mtime_ns, d->ctime_ns) &&
+	    is_hex(d->hex, HOIST_SHA256_HEX)) {
 		memcpy(e->sha, "sha256:", 7);
-		memcpy(e->sha + 7, rec->hex, HOIST_SHA256_HEX + 1);
+		memcpy(e->sha + 7, d->hex, HOIST_SHA256_HEX);
+		e->sha[7 + HOIST_SHA256_HEX] = '\0';
 		e->hashed = true;
 		return 0;
 	}
@@ -398,12 +377,10 @@ int ctxfiles_hash(struct ctxfiles *c, struct ctxent *e, struct hoist_error *err)
 
 	if (strchr(e->path, '\n'))
 		return 0;
-	if (!rec) {
-		/* Appended unsorted: a cold context misses on every file, and
-		 * sorting per insertion made that quadratic (20,000 files: 6 s). */
-		rec = cache_append(c);
-		rec->path = e->path;
-	}
+	/* Appended unsorted (a cold context misses on every file; sorting per
+	 * insertion made that quadratic), merged over the mapped ones on save. */
+	struct statcache_rec *rec = cache_append(c);
+	rec->path = e->path;
 	rec->size = e->size;
 	rec->ino = e->ino;
 	rec->mtime_ns = e->mtime_ns;
@@ -414,47 +391,112 @@ int ctxfiles_hash(struct ctxfiles *c, struct ctxent *e, struct hoist_error *err)
 	return 0;
 }
 
-void ctxfiles_save(struct ctxfiles *c)
+int statcache_write(const char *path, int64_t written_ns, const struct statcache_rec *recs,
+		    size_t n)
 {
-	if (!c || !c->cache_dirty)
-		return;
-	cache_sort(c);
 	struct hoist_buf b = HOIST_BUF_INIT;
 	_cleanup_free_ char *dir = NULL, *tmp = NULL;
+	struct statcache_head h = {.version = STATCACHE_VERSION,
+				   .byte_order = STATCACHE_BOM,
+				   .written_ns = written_ns,
+				   .n = n};
+	size_t strings = 0;
+	int r = -EFBIG;
+
+	memcpy(h.magic, STATCACHE_MAGIC, sizeof(h.magic));
+	for (size_t i = 0; i < n; i++)
+		strings += strlen(recs[i].path) + 1;
+	if (strings > UINT32_MAX ||
+	    sizeof(h) + n * sizeof(struct statcache_disk) + strings > STATCACHE_MAX)
+		return r;
+	h.strings_len = strings;
 	hoist_buf_init(&b, STATCACHE_MAX);
-	struct timespec now, coarse;
-	clock_gettime(CLOCK_REALTIME, &now);
-	clock_gettime(CLOCK_REALTIME_COARSE, &coarse);
-	int64_t written = ns_of(&now) < ns_of(&coarse) ? ns_of(&now) : ns_of(&coarse);
-	if (hoist_buf_addf(&b, STATCACHE_MAGIC "%" PRId64 "\n", written) < 0)
-		goto out;
-	for (size_t i = 0; i < c->n_cache; i++) {
-		const struct statcache_rec *r = &c->cache[i];
-		if (hoist_buf_addf(&b, "%" PRIu64 " %" PRId64 " %" PRId64 " %" PRIu64 " %s %s\n",
-				   r->size, r->mtime_ns, r->ctime_ns, r->ino, r->hex, r->path) < 0)
-			goto out;
+	hoist_buf_add(&b, &h, sizeof(h));
+	uint32_t off = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct statcache_disk d = {.size = recs[i].size,
+					   .ino = recs[i].ino,
+					   .mtime_ns = recs[i].mtime_ns,
+					   .ctime_ns = recs[i].ctime_ns,
+					   .path_off = off,
+					   .path_len = (uint32_t)strlen(recs[i].path)};
+		memcpy(d.hex, recs[i].hex, HOIST_SHA256_HEX);
+		hoist_buf_add(&b, &d, sizeof(d));
+		off += d.path_len + 1;
 	}
-	dir = hoist_xstrdup(c->cache_path);
+	for (size_t i = 0; i < n; i++)
+		hoist_buf_add(&b, recs[i].path, strlen(recs[i].path) + 1);
+
+	dir = hoist_xstrdup(path);
 	char *slash = strrchr(dir, '/');
 	if (slash)
 		*slash = '\0';
 	(void)mkdir(dir, 0755);
-	tmp = hoist_xasprintf("%s.tmp.%d", c->cache_path, (int)getpid());
+	tmp = hoist_xasprintf("%s.tmp.%d", path, (int)getpid());
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		goto out;
-	if (hoist_write_all(fd, b.data ? b.data : "", b.len) < 0) {
-		close(fd);
-		unlink(tmp);
+	if (fd < 0) {
+		r = -errno;
 		goto out;
 	}
+	r = hoist_write_all(fd, b.data, b.len);
 	close(fd);
-	/* The stat cache is an optimisation: a lost write only costs a re-read. */
-	if (rename(tmp, c->cache_path) < 0)
+	if (r >= 0 && rename(tmp, path) < 0)
+		r = -errno;
+	if (r < 0)
 		unlink(tmp);
-	c->cache_dirty = false;
 out:
 	hoist_buf_release(&b);
+	return r;
+}
+
+/*
+ * The new cache: the mapped records and this build's, merged by path, this
+ * build's winning (a file re-hashed because it changed). Records of paths
+ * that left the context are kept: another Dockerfile's .dockerignore may
+ * keep them.
+ */
+void ctxfiles_save(struct ctxfiles *c)
+{
+	if (!c || !c->cache_dirty)
+		return;
+	for (size_t i = 0; i < c->n_new; i++)
+		c->fresh[i].seq = i;
+	qsort(c->fresh, c->n_new, sizeof(*c->fresh), rec_cmp);
+	_cleanup_free_ struct statcache_rec *all =
+	    hoist_xmalloc((c->n_disk + c->n_new + 1) * sizeof(*all));
+	size_t n = 0, i = 0, j = 0;
+	while (i < c->n_disk || j < c->n_new) {
+		/* Of several records for one path appended, the last is newest. */
+		if (j + 1 < c->n_new && strcmp(c->fresh[j].path, c->fresh[j + 1].path) == 0) {
+			j++;
+			continue;
+		}
+		int k = i == c->n_disk	? 1
+			: j == c->n_new ? -1
+					: strcmp(disk_path(c, &c->disk[i]), c->fresh[j].path);
+		if (k < 0) {
+			const struct statcache_disk *d = &c->disk[i++];
+			struct statcache_rec *r = &all[n++];
+			r->path = disk_path(c, d);
+			r->size = d->size;
+			r->ino = d->ino;
+			r->mtime_ns = d->mtime_ns;
+			r->ctime_ns = d->ctime_ns;
+			memcpy(r->hex, d->hex, HOIST_SHA256_HEX);
+			r->hex[HOIST_SHA256_HEX] = '\0';
+		} else {
+			if (k == 0)
+				i++;
+			all[n++] = c->fresh[j++];
+		}
+	}
+	struct timespec now, coarse;
+	clock_gettime(CLOCK_REALTIME, &now);
+	clock_gettime(CLOCK_REALTIME_COARSE, &coarse);
+	int64_t written = ns_of(&now) < ns_of(&coarse) ? ns_of(&now) : ns_of(&coarse);
+	/* The stat cache is an optimisation: a lost write only costs a re-read. */
+	(void)statcache_write(c->cache_path, written, all, n);
+	c->cache_dirty = false;
 }
 
 struct hoist_fstree *ctxfiles_tree(struct ctxfiles *c)

@@ -481,17 +481,14 @@ static void forge_statcache(struct hoist_store *s, const char *ctxabs, const cha
 			    const struct stat *st, int64_t written_ns)
 {
 	_cleanup_free_ char *p = statcache_path(s, ctxabs);
-	_cleanup_free_ char *dir = hoist_xasprintf("%s/statcache", hoist_store_root(s));
-	mkdir(dir, 0755);
-	FILE *f = fopen(p, "we");
-	if (!f)
-		return;
-	fprintf(f, "hoist-statcache 2 %lld\n%llu %lld %lld %llu %064d %s\n", (long long)written_ns,
-		(unsigned long long)st->st_size,
-		(long long)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec,
-		(long long)st->st_ctim.tv_sec * 1000000000LL + st->st_ctim.tv_nsec,
-		(unsigned long long)st->st_ino, 0, rel);
-	fclose(f);
+	struct statcache_rec r = {
+	    .path = rel,
+	    .size = (uint64_t)st->st_size,
+	    .ino = (uint64_t)st->st_ino,
+	    .mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec,
+	    .ctime_ns = (int64_t)st->st_ctim.tv_sec * 1000000000LL + st->st_ctim.tv_nsec};
+	memset(r.hex, '0', HOIST_SHA256_HEX);
+	statcache_write(p, written_ns, &r, 1);
 }
 
 static int hash_of(struct hoist_store *s, const char *ctxdir, const char *rel,
@@ -552,17 +549,37 @@ static void test_racy(struct hoist_store *s)
 	tap_ok(hash_of(s, ctx, "f.txt", h) == 0 && strcmp(h, real) == 0,
 	       "the rewritten stat cache holds the right hash");
 
-	/* A cache of the older format (no header) is not trusted. */
+	/* A cache of an older format (version 2 text, or no header) is not trusted. */
 	_cleanup_free_ char *p = statcache_path(s, abs);
 	FILE *o = fopen(p, "we");
 	if (o) {
+		fprintf(o, "hoist-statcache 2 %lld\n", (long long)ctime_ns + 10000000000LL);
 		fprintf(o, "%llu %lld %lld %llu %064d f.txt\n", (unsigned long long)st.st_size,
 			(long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec,
 			(long long)ctime_ns, (unsigned long long)st.st_ino, 0);
 		fclose(o);
 	}
 	tap_ok(hash_of(s, ctx, "f.txt", h) == 0 && strcmp(h, real) == 0,
-	       "a stat cache without the header is ignored");
+	       "a stat cache of the version 2 text format is ignored");
+
+	/* A damaged cache is ignored as a whole, never half-trusted. */
+	forge_statcache(s, abs, "f.txt", &st, ctime_ns + 10000000000LL);
+	struct stat cst;
+	if (stat(p, &cst) == 0)
+		(void)truncate(p, cst.st_size - 1);
+	tap_ok(hash_of(s, ctx, "f.txt", h) == 0 && strcmp(h, real) == 0,
+	       "a truncated stat cache is ignored");
+	struct statcache_rec two[2] = {{.path = "g.txt"}, {.path = "f.txt"}};
+	for (size_t i = 0; i < 2; i++) {
+		two[i].size = (uint64_t)st.st_size;
+		two[i].ino = (uint64_t)st.st_ino;
+		two[i].mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+		two[i].ctime_ns = ctime_ns;
+		memset(two[i].hex, '0', HOIST_SHA256_HEX);
+	}
+	statcache_write(p, ctime_ns + 10000000000LL, two, 2);
+	tap_ok(hash_of(s, ctx, "f.txt", h) == 0 && strcmp(h, real) == 0,
+	       "a stat cache whose records are out of order is ignored");
 }
 
 /* ---- the engine: cache hits and misses end to end ------------------------ */
