@@ -54,7 +54,10 @@ static void relay_event(const struct hoist_build_event *ev, void *userdata)
 				return;
 		hoist_strv_push(r->warned, ev->text ? ev->text : "");
 	}
-	snprintf(stage, sizeof(stage), "%s %s", r->plat, ev->stage ? ev->stage : "");
+	if (ev->stage && *ev->stage)
+		snprintf(stage, sizeof(stage), "%s %s", r->plat, ev->stage);
+	else /* a sandbox line */
+		snprintf(stage, sizeof(stage), "%s", r->plat);
 	e.stage = stage;
 	r->fn(&e, r->userdata);
 }

@@ -117,6 +117,7 @@ struct progress {
 	bool plain;
 	bool plain_set; /* --progress plain: sandbox lines and RUN output too */
 	bool quiet;
+	bool multi; /* several platforms: the stage names the platform */
 };
 
 static void on_event(const struct hoist_build_event *ev, void *userdata)
@@ -134,7 +135,10 @@ static void on_event(const struct hoist_build_event *ev, void *userdata)
 	if (p->quiet)
 		return;
 	if (ev->kind == HOIST_BUILD_EVENT_LOG) {
-		if (p->plain_set)
+		/* Several platforms' workers interleave: say whose line it is. */
+		if (p->plain_set && p->multi)
+			fprintf(stderr, "#%d [%s] %s\n", ev->step + 1, ev->stage, ev->text);
+		else if (p->plain_set)
 			fprintf(stderr, "#%d %s\n", ev->step + 1, ev->text);
 		return;
 	}
@@ -337,6 +341,7 @@ int cmd_build(int argc, char **argv)
 		goto out_outs;
 	}
 	if (n_plats > 1) {
+		prog.multi = true;
 		if (hoist_build_run_multi(s, &o, plats, n_plats, ifmt, jobs, &mres, &err) < 0) {
 			rc = cli_fail(&err);
 			goto out;

@@ -89,6 +89,7 @@ check "progress lines carry the platform" \
 	sh -c "grep -q '^\[linux/arm64 0 3/3\] RUN uname' '$T/plain.err' && grep -q '^\[linux/arm/v7 0 1/3\] FROM bb' '$T/plain.err'"
 check "RUN output lines carry the platform" \
 	sh -c "grep -qx '\[linux/arm64\] hello-arm64' '$T/plain.err' && grep -qx '\[linux/amd64\] hello-amd64' '$T/plain.err'"
+check "sandbox lines carry the platform" grep -q '^#[0-9]* \[linux/arm64\] sandbox: ' "$T/plain.err"
 check "the index is announced once" [ "$(grep -c '^writing image sha256:' "$T/plain.err")" = 1 ]
 "$H" build --jobs 2 --platform "$PLATS" "$T/same" >"$T/again.out" 2>"$T/again.err"
 check "a rebuild with workers: all cache hits, the same index" \
