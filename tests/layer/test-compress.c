@@ -20,6 +20,7 @@
 #include "hoist/store.h"
 #include "hoist/util.h"
 #include "tap.h"
+#include "tmpstore.h"
 
 static char tmpdir[] = "/tmp/hoist-test-compress-XXXXXX";
 static struct hoist_store *store;
@@ -391,26 +392,15 @@ static void test_memory(void)
 
 int main(void)
 {
-	struct hoist_error err = {0};
 	tap_plan_auto();
-	if (!mkdtemp(tmpdir))
-		tap_skip_all("mkdtemp failed");
-	if (hoist_store_open(tmpdir, &store, &err) < 0) {
-		tap_ok(false, "open store: %s", err.msg);
+	store = tmpstore_open(tmpdir, NULL);
+	if (!store)
 		return tap_done();
-	}
 	test_gzip_sizes();
 	test_gzip_stored();
 	test_layer_threads();
 	test_zstd();
 	test_memory();
-	hoist_store_free(store);
-	pid_t pid = fork();
-	if (pid == 0) {
-		execlp("rm", "rm", "-rf", tmpdir, (char *)NULL);
-		_exit(127);
-	}
-	int st;
-	waitpid(pid, &st, 0);
+	tmpstore_close(store, tmpdir);
 	return tap_done();
 }

@@ -16,6 +16,7 @@
 #include "hoist/store.h"
 #include "hoist/util.h"
 #include "tap.h"
+#include "tmpstore.h"
 
 static char tmpdir[] = "/tmp/hoist-test-layer-XXXXXX";
 static struct hoist_store *store;
@@ -471,27 +472,15 @@ static void test_from_tar(void)
 
 int main(void)
 {
-	struct hoist_error err = {0};
 	tap_plan_auto();
-	if (!mkdtemp(tmpdir))
-		tap_skip_all("mkdtemp failed");
-	if (hoist_store_open(tmpdir, &store, &err) < 0) {
-		tap_ok(false, "open store: %s", err.msg);
+	store = tmpstore_open(tmpdir, NULL);
+	if (!store)
 		return tap_done();
-	}
 	test_roundtrip();
 	test_abort();
 	test_reader();
 	test_from_tar();
 	test_memory();
-	hoist_store_free(store);
-	/* remove the temp store */
-	pid_t pid = fork();
-	if (pid == 0) {
-		execlp("rm", "rm", "-rf", tmpdir, (char *)NULL);
-		_exit(127);
-	}
-	int st;
-	waitpid(pid, &st, 0);
+	tmpstore_close(store, tmpdir);
 	return tap_done();
 }

@@ -17,21 +17,11 @@
 #include "hoist/store.h"
 #include "hoist/util.h"
 #include "tap.h"
+#include "tmpstore.h"
 
 static char tmpdir[] = "/tmp/hoist-test-snap-XXXXXX";
 static char outside[] = "/tmp/hoist-test-outside-XXXXXX";
 static struct hoist_store *store;
-
-static void rm_rf(const char *p)
-{
-	pid_t pid = fork();
-	int st;
-	if (pid == 0) {
-		execlp("rm", "rm", "-rf", p, (char *)NULL);
-		_exit(127);
-	}
-	waitpid(pid, &st, 0);
-}
 
 static int mem_fd(const void *data, size_t len)
 {
@@ -348,11 +338,14 @@ static void test_lazy(void)
 	};
 	rc = make_layer(e1, ARRAY_SIZE(e1), &d, diff);
 	rc = rc ? rc : hoist_snapshot_index(store, &d, diff, &err);
-	tap_ok(rc == 0, "index of an escaping layer writes nothing (%s)", err.msg);
+	_cleanup_free_ char *snap3 = hoist_xasprintf("%s/snapshots/%s", tmpdir, diff + 7);
+	tap_ok(rc == -ELOOP && strstr(err.msg, "entry 'b/lazy-evil'") &&
+		   strstr(err.msg, "symlink 'b'") && strstr(err.msg, d.digest),
+	       "the index pass refuses an escaping layer: %s", err.msg);
+	tap_ok(lstat(evil, &st) < 0 && lstat(snap3, &st) < 0 && count_tmp() == 0,
+	       "and leaves no snapshot, index-only or not");
 	rc = hoist_snapshot_materialize(store, diff, &err);
-	_cleanup_free_ char *root3 = hoist_xasprintf("%s/snapshots/%s/root", tmpdir, diff + 7);
-	tap_ok(rc == -ELOOP && lstat(evil, &st) < 0 && lstat(root3, &st) < 0 && count_tmp() == 0,
-	       "its content fails and leaves nothing: %s", err.msg);
+	tap_ok(rc == -ENOENT && lstat(evil, &st) < 0, "so there is no content to make");
 
 	/* A diffID mismatch leaves no index-only snapshot either. */
 	const struct ent e2[] = {{"f", HOIST_ENTRY_FILE, 0644, "lazy\n"}};
@@ -363,6 +356,123 @@ static void test_lazy(void)
 	tap_ok(rc == -EBADMSG && lstat(p, &st) < 0, "index: diffID mismatch: %s", err.msg);
 	tap_ok(hoist_snapshot_materialize(store, diff, &err) == -ENOENT,
 	       "no content without a snapshot");
+}
+
+/* Index a layer of ents; 0 or the error. */
+static int index_of(const struct ent *ents, size_t n, struct hoist_error *err)
+{
+	struct hoist_descriptor d;
+	char diff[HOIST_DIGEST_MAX];
+	int rc = make_layer(ents, n, &d, diff);
+	return rc ? rc : hoist_snapshot_index(store, &d, diff, err);
+}
+
+/* The index pass refuses what the unpacker refuses, naming the entry. */
+static void test_index_rule(void)
+{
+	struct hoist_error err = {0};
+	int rc;
+#define BAD(name, want, ...)                                                                       \
+	do {                                                                                       \
+		const struct ent v[] = {__VA_ARGS__};                                              \
+		hoist_error_clear(&err);                                                           \
+		rc = index_of(v, ARRAY_SIZE(v), &err);                                             \
+		tap_ok(rc == -ELOOP && strstr(err.msg, want), "%s: %s", name, err.msg);            \
+	} while (0)
+#define GOOD(name, ...)                                                                            \
+	do {                                                                                       \
+		const struct ent v[] = {__VA_ARGS__};                                              \
+		hoist_error_clear(&err);                                                           \
+		rc = index_of(v, ARRAY_SIZE(v), &err);                                             \
+		tap_ok(rc == 0, "%s (%s)", name, err.msg);                                         \
+	} while (0)
+
+	BAD("a -> /etc, then a/passwd", "entry 'a/passwd': path goes through the symlink 'a'",
+	    {"a", HOIST_ENTRY_SYMLINK, 0777, "/etc"},
+	    {"a/passwd", HOIST_ENTRY_FILE, 0644, "x\n"});
+	BAD("a -> ../../.., then a/x", "entry 'a/x'", {"a", HOIST_ENTRY_SYMLINK, 0777, "../../.."},
+	    {"a/x", HOIST_ENTRY_FILE, 0644, "x\n"});
+	BAD("a deeper symlink", "symlink 'd/e/l'", {"d/e/l", HOIST_ENTRY_SYMLINK, 0777, "/"},
+	    {"d/e/l/f/g", HOIST_ENTRY_DIR, 0755, NULL});
+	BAD("a hardlink whose target goes through a symlink",
+	    "entry 'h': its hardlink target 'a/passwd' goes through the symlink 'a'",
+	    {"a", HOIST_ENTRY_SYMLINK, 0777, "/etc"},
+	    {"h", HOIST_ENTRY_HARDLINK, 0644, "a/passwd"});
+	BAD("a whiteout through a symlink", "entry 'a/.wh.passwd'",
+	    {"a", HOIST_ENTRY_SYMLINK, 0777, "/etc"}, {"WH:a/passwd", 0, 0, NULL});
+	BAD("an opaque marker through a symlink", "entry 'a/.wh..wh..opq'",
+	    {"a", HOIST_ENTRY_SYMLINK, 0777, "/etc"}, {"OPQ:a", 0, 0, NULL});
+	BAD("a file as a directory", "'f', which is not a directory",
+	    {"f", HOIST_ENTRY_FILE, 0644, "x\n"}, {"f/x", HOIST_ENTRY_FILE, 0644, "x\n"});
+	BAD("a directory replaced by a symlink", "symlink 'd'", {"d", HOIST_ENTRY_DIR, 0755, NULL},
+	    {"d/x", HOIST_ENTRY_FILE, 0644, "x\n"}, {"d", HOIST_ENTRY_SYMLINK, 0777, "/"},
+	    {"d/y", HOIST_ENTRY_FILE, 0644, "x\n"});
+
+	GOOD("a symlink to a directory inside, used by name only",
+	     {"usr/bin", HOIST_ENTRY_DIR, 0755, NULL}, {"bin", HOIST_ENTRY_SYMLINK, 0777, "usr/bin"},
+	     {"usr/bin/sh", HOIST_ENTRY_FILE, 0755, "x\n"});
+	GOOD("a symlink replaced by a directory, then used",
+	     {"a", HOIST_ENTRY_SYMLINK, 0777, "/etc"}, {"a", HOIST_ENTRY_DIR, 0755, NULL},
+	     {"a/passwd", HOIST_ENTRY_FILE, 0644, "x\n"});
+	GOOD("a file replaced by a directory", {"f", HOIST_ENTRY_FILE, 0644, "x\n"},
+	     {"f", HOIST_ENTRY_DIR, 0755, NULL}, {"f/x", HOIST_ENTRY_FILE, 0644, "x\n"});
+	GOOD("a directory replaced and made again drops what was below",
+	     {"d/s", HOIST_ENTRY_SYMLINK, 0777, "/"}, {"d", HOIST_ENTRY_FILE, 0644, "x\n"},
+	     {"d", HOIST_ENTRY_DIR, 0755, NULL}, {"d/s/x", HOIST_ENTRY_FILE, 0644, "x\n"});
+	GOOD("a hardlink to a symlink, a whiteout beside one",
+	     {"s", HOIST_ENTRY_SYMLINK, 0777, "/etc/passwd"}, {"h", HOIST_ENTRY_HARDLINK, 0777, "s"},
+	     {"WH:s2", 0, 0, NULL}, {"WH:d/x", 0, 0, NULL});
+#undef BAD
+#undef GOOD
+	tap_ok(count_tmp() == 0, "refused layers leave no temp snapshot");
+}
+
+/* The stack: a symlink of a lower layer, used by a higher one. */
+static void test_stack_rule(void)
+{
+	struct hoist_error err = {0};
+	struct hoist_image img = {0};
+	struct hoist_fstree *t = NULL;
+	struct hoist_descriptor d[2];
+	char diff[2][HOIST_DIGEST_MAX];
+	const struct ent lower[] = {{"etc", HOIST_ENTRY_DIR, 0755, NULL},
+				    {"etc/passwd", HOIST_ENTRY_FILE, 0644, "root\n"},
+				    {"a", HOIST_ENTRY_SYMLINK, 0777, "/etc"}};
+	const struct ent upper[] = {{"a/passwd", HOIST_ENTRY_FILE, 0644, "evil\n"}};
+	const struct ent upper_ok[] = {{"a", HOIST_ENTRY_DIR, 0755, NULL},
+				       {"a/passwd", HOIST_ENTRY_FILE, 0644, "mine\n"}};
+	int rc = make_layer(lower, ARRAY_SIZE(lower), &d[0], diff[0]);
+	rc = rc ? rc : make_layer(upper, ARRAY_SIZE(upper), &d[1], diff[1]);
+
+	json_t *ids = json_array();
+	json_array_append_new(ids, json_string(diff[0]));
+	json_array_append_new(ids, json_string(diff[1]));
+	img.config = json_pack("{s:{s:s,s:o}}", "rootfs", "type", "layers", "diff_ids", ids);
+	img.layers = d;
+	img.n_layers = 2;
+	tap_ok(rc == 0 && !hoist_fstree_image_checked(store, &img), "stack not checked yet");
+	rc = hoist_fstree_from_image(store, &img, 0, &t, &err);
+	tap_ok(rc == -ELOOP && !t && strstr(err.msg, "layer 2") && strstr(err.msg, diff[1]) &&
+		   strstr(err.msg, "entry 'a/passwd'") && strstr(err.msg, "symlink '/a' (from layer 1)"),
+	       "a higher layer's entry through a lower layer's symlink: %s", err.msg);
+	tap_ok(!hoist_fstree_image_checked(store, &img), "a refused stack is not marked");
+	rc = hoist_fstree_from_image(store, &img,
+				     HOIST_FSTREE_ENTRY_ORDER | HOIST_FSTREE_LAYER_CONTENT, &t,
+				     &err);
+	tap_ok(rc == -ELOOP, "minimize's policy refuses it too");
+
+	/* The upper layer replaces the symlink with a directory first: fine. */
+	rc = make_layer(upper_ok, ARRAY_SIZE(upper_ok), &d[1], diff[1]);
+	json_array_set_new(ids, 1, json_string(diff[1]));
+	rc = rc ? rc : hoist_fstree_from_image(store, &img, 0, &t, &err);
+	struct hoist_fsnode *n = t ? hoist_fstree_lookup(t, "a/passwd") : NULL;
+	char buf[64];
+	tap_ok(rc == 0 && n && read_fd(hoist_fstree_open(t, n), buf, sizeof(buf)) == 0 &&
+		   !strcmp(buf, "mine\n"),
+	       "a directory over the lower symlink is a directory (%s)", err.msg);
+	tap_ok(hoist_fstree_image_checked(store, &img), "a clean stack is marked");
+	hoist_fstree_free(t);
+	json_decref(img.config);
 }
 
 static void test_big_index(void)
@@ -408,21 +518,22 @@ static void test_big_index(void)
 
 int main(void)
 {
-	struct hoist_error err = {0};
 	tap_plan_auto();
-	if (!mkdtemp(tmpdir) || !mkdtemp(outside))
+	if (!mkdtemp(outside))
 		tap_skip_all("mkdtemp failed");
-	if (hoist_store_open(tmpdir, &store, &err) < 0) {
-		tap_ok(false, "open store: %s", err.msg);
+	store = tmpstore_open(tmpdir, NULL);
+	if (!store) {
+		tmpstore_rm_rf(outside);
 		return tap_done();
 	}
 	test_unpack();
 	test_escape();
+	test_index_rule();
+	test_stack_rule();
 	test_mismatch();
 	test_lazy();
 	test_big_index();
-	hoist_store_free(store);
-	rm_rf(tmpdir);
-	rm_rf(outside);
+	tmpstore_close(store, tmpdir);
+	tmpstore_rm_rf(outside);
 	return tap_done();
 }

@@ -16,6 +16,7 @@
 #include "hoist/store.h"
 #include "hoist/util.h"
 #include "tap.h"
+#include "tmpstore.h"
 
 static void test_platforms(void)
 {
@@ -250,13 +251,7 @@ static void test_create(void)
 	r = hoist_index_create(s, same, 2, HOIST_INDEX_OCI, NULL, &idx2, &err);
 	tap_ok(r == -EINVAL, "two arm64 images refused (%s)", err.msg);
 
-	hoist_store_free(s);
-	pid_t pid = fork();
-	if (pid == 0) {
-		execlp("rm", "rm", "-rf", dir, (char *)NULL);
-		_exit(127);
-	}
-	waitpid(pid, NULL, 0);
+	tmpstore_close(s, dir);
 }
 
 static void test_spec(void)

@@ -14,20 +14,10 @@
 #include "hoist/store.h"
 #include "hoist/util.h"
 #include "tap.h"
+#include "tmpstore.h"
 
 static char tmpdir[] = "/tmp/hoist-test-oci-XXXXXX";
 static struct hoist_store *store;
-
-static void rm_rf(const char *p)
-{
-	pid_t pid = fork();
-	int st;
-	if (pid == 0) {
-		execlp("rm", "rm", "-rf", p, (char *)NULL);
-		_exit(127);
-	}
-	waitpid(pid, &st, 0);
-}
 
 static void test_platforms(void)
 {
@@ -402,20 +392,14 @@ static void test_merge(void)
 
 int main(void)
 {
-	struct hoist_error err = {0};
 	tap_plan_auto();
-	if (!mkdtemp(tmpdir))
-		tap_skip_all("mkdtemp failed");
-	_cleanup_free_ char *root = hoist_xasprintf("%s/store", tmpdir);
-	if (hoist_store_open(root, &store, &err) < 0) {
-		tap_ok(false, "open store: %s", err.msg);
+	store = tmpstore_open(tmpdir, "store");
+	if (!store)
 		return tap_done();
-	}
 	test_platforms();
 	test_real_layouts();
 	test_commit_and_exchange();
 	test_merge();
-	hoist_store_free(store);
-	rm_rf(tmpdir);
+	tmpstore_close(store, tmpdir);
 	return tap_done();
 }

@@ -14,6 +14,7 @@
 #include "hoist/store.h"
 #include "hoist/util.h"
 #include "../tap.h"
+#include "../tmpstore.h"
 
 static char *make_root(void)
 {
@@ -30,17 +31,6 @@ static char *make_root(void)
 		exit(1);
 	}
 	return dir;
-}
-
-static void rm_rf(const char *path)
-{
-	char *cmd[] = {(char *)"rm", (char *)"-rf", (char *)path, NULL};
-	pid_t pid = fork();
-	if (pid == 0) {
-		execvp("rm", cmd);
-		_exit(127);
-	}
-	waitpid(pid, NULL, 0);
 }
 
 static int count_entries(const char *root, const char *sub)
@@ -611,7 +601,7 @@ int main(void)
 	sub = hoist_xasprintf("%s/locking", root);
 	test_lock_nesting(sub);
 	free(sub);
-	rm_rf(root);
+	tmpstore_rm_rf(root);
 	free(root);
 	return tap_done();
 }

@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+/*
+ * A store in a fresh temporary directory, for the unit tests that need one:
+ *
+ *	static char tmpdir[] = "/tmp/hoist-test-NAME-XXXXXX";
+ *	store = tmpstore_open(tmpdir, NULL);
+ *	if (!store)
+ *		return tap_done();
+ *	... tests ...
+ *	tmpstore_close(store, tmpdir);
+ *	return tap_done();
+ */
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "hoist/store.h"
+#include "hoist/util.h"
+#include "tap.h"
+
+/* Remove PATH and everything below it. rm(1) does it: the tests need no tree
+ * walker of their own, and a test's leftovers are no reason to fail it. */
+static inline void tmpstore_rm_rf(const char *path)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		execlp("rm", "rm", "-rf", path, (char *)NULL);
+		_exit(127);
+	}
+	if (pid > 0)
+		waitpid(pid, NULL, 0);
+}
+
+/* Make the directory TMPL (a mkdtemp(3) template, rewritten in place) and
+ * open a store in it, or in TMPL/SUB when SUB is not NULL. Without a
+ * temporary directory the test cannot run: tap_skip_all. A store that does
+ * not open is a failed check ("open store: ..."), TMPL is removed again and
+ * the result is NULL. The caller owns the store: tmpstore_close. */
+static inline struct hoist_store *tmpstore_open(char *tmpl, const char *sub)
+{
+	struct hoist_store *s = NULL;
+	struct hoist_error err = {0};
+
+	if (!mkdtemp(tmpl))
+		tap_skip_all("mkdtemp failed");
+	_cleanup_free_ char *root = sub ? hoist_xasprintf("%s/%s", tmpl, sub) : NULL;
+	if (hoist_store_open(root ? root : tmpl, &s, &err) < 0) {
+		tap_ok(false, "open store: %s", err.msg);
+		tmpstore_rm_rf(tmpl);
+		return NULL;
+	}
+	return s;
+}
+
+/* Free S (may be NULL) and remove DIR, its temporary directory. */
+static inline void tmpstore_close(struct hoist_store *s, const char *dir)
+{
+	hoist_store_free(s);
+	tmpstore_rm_rf(dir);
+}
