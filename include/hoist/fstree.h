@@ -102,11 +102,34 @@ void hoist_fstree_free(struct hoist_fstree *t);
  * first; a layer's content is unpacked only when hoist_fstree_open() first
  * opens one of its files (t->store is s, which must outlive the tree and
  * every tree its content paths are copied into). *ret is new, written only
- * on success.
+ * on success. A layer the unpacker would refuse (hoist_snapshot_index) or
+ * whose entries go through a lower layer's symlink
+ * (hoist_fstree_apply_snapshot) fails here, whether or not any content is
+ * ever read; the error names the layer ("layer 2 ...") and the entry.
  */
 int hoist_fstree_from_image(struct hoist_store *s, const struct hoist_image *img, unsigned flags,
 			    struct hoist_fstree **ret, struct hoist_error *err);
-/* Apply one unpacked layer as layer t->roots.n + 1 (snap->root is copied). */
+/*
+ * Whether hoist_fstree_from_image() has already merged this exact stack of
+ * layers without error (it leaves a marker in the store, in the top layer's
+ * snapshot); true for an image with no layers. For callers that need no
+ * tree but must not pass a bad base on (a build's FROM): when this is
+ * false, make the tree.
+ */
+bool hoist_fstree_image_checked(struct hoist_store *s, const struct hoist_image *img);
+/*
+ * Apply one layer's snapshot as layer t->roots.n + 1 (snap->root is
+ * copied). Layers are untrusted: an entry whose directory (for an opaque
+ * marker, the directory it names; for a hardlink, also its target's
+ * directory) goes through a symlink of this or a lower layer, or through a
+ * non-directory of this layer, is -ELOOP with a message naming the layer's
+ * diffID and the entry. Containerd and Docker would follow such a symlink
+ * (clamped to the root) while the snapshots, unpacked one layer each, hold
+ * the entry where the tar put it: the two would name different files, so
+ * the image is refused rather than read one of the two ways. Paths are
+ * checked where the tar has them, also under the build's policy that
+ * applies markers first. On error the tree holds the layer in part: free it.
+ */
 int hoist_fstree_apply_snapshot(struct hoist_fstree *t, const struct hoist_snapshot *snap,
 				struct hoist_error *err);
 /*

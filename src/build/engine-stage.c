@@ -214,6 +214,17 @@ int stage_base(struct build *b, size_t idx, struct hoist_strv *triggers, struct 
 				      "base image", err);
 		if (rc < 0)
 			return rc;
+		/* A base whose layers go through symlinks fails at its FROM, even
+		 * when no step reads its files (its layers would be passed on).
+		 * The tree made here serves the first step that needs one; once
+		 * a stack merged cleanly, a marker makes this one stat. */
+		if (!hoist_fstree_image_checked(b->s, &st->img) &&
+		    (rc = ensure_tree(b, st, err)) < 0) {
+			err->line = sg->from.line;
+			err->column = 0;
+			snprintf(err->file, sizeof(err->file), "%s", b->file);
+			return hoist_error_prefix(err, "base image '%s'", image);
+		}
 		/* An explicit platform (--platform, FROM --platform) is what the
 		 * config declares, as BuildKit does for a requested target. */
 		if (b->o->platform || sg->from.platform) {

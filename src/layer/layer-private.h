@@ -25,3 +25,21 @@ int layer_writer_header(struct hoist_layer_writer *w, const struct hoist_entry *
 			struct hoist_error *err);
 int layer_writer_data(struct hoist_layer_writer *w, const void *buf, size_t len,
 		      struct hoist_error *err);
+
+/*
+ * One layer's tree as the unpacker leaves it, for the index pass (paths.c):
+ * layer_paths_check() takes the layer's entries in tar order and refuses,
+ * with -ELOOP naming the layer (`name`) and the entry, one whose parent
+ * directory (or, for a hardlink, its target's directory) goes through a
+ * symlink or a non-directory that an earlier entry made: the unpacker's
+ * rule. Whiteouts and opaque markers are checked the same way (their
+ * directory must be a real one) and change nothing. tar_path is the
+ * entry's path as in the tar (".wh." names included).
+ */
+struct layer_paths;
+enum layer_paths_what { LAYER_PATHS_ENTRY, LAYER_PATHS_WHITEOUT };
+struct layer_paths *layer_paths_new(void);
+void layer_paths_free(struct layer_paths *p);
+int layer_paths_check(struct layer_paths *p, const char *name, const char *tar_path,
+		      const struct hoist_entry *e, enum layer_paths_what what,
+		      struct hoist_error *err);

@@ -13,6 +13,8 @@
  * The tar is untrusted: every entry is created relative to a directory fd
  * reached one component at a time with O_NOFOLLOW, so a symlink the tar
  * planted earlier ("a -> /", then "a/etc/evil") fails instead of escaping.
+ * The index pass applies the same rule without a tree (paths.c), so an
+ * index-only snapshot is never made for a layer whose content would fail.
  *
  * Index format (little-endian), chosen to load 10k+ entries with no parsing:
  *   "HOISTSN1" u32 len, diff_id
@@ -444,6 +446,7 @@ static int unpack_stream(struct unpack *u, struct hoist_tar_reader *r, int index
 	struct hoist_entry e = {0};
 	char got[HOIST_DIGEST_MAX];
 	bool want_index = indexfd >= 0;
+	struct layer_paths *paths = layer_paths_new();
 	int rc;
 
 	hoist_buf_adds(&b, INDEX_MAGIC);
@@ -459,6 +462,13 @@ static int unpack_stream(struct unpack *u, struct hoist_tar_reader *r, int index
 		base = slash ? slash + 1 : e.path;
 		parent =
 		    slash ? hoist_xstrndup(e.path, (size_t)(slash - e.path)) : hoist_xstrdup("");
+		/* The unpacker's rule, checked here too, so that an index is only
+		 * ever made for a layer whose content can be made. */
+		rc = layer_paths_check(
+		    paths, u->name, e.path, &e,
+		    hoist_startswith(base, ".wh.") ? LAYER_PATHS_WHITEOUT : LAYER_PATHS_ENTRY, err);
+		if (rc < 0)
+			break;
 		if (hoist_startswith(base, ".wh.")) {
 			const char *victim = base + 4;
 			_cleanup_free_ char *path = NULL;
@@ -496,6 +506,7 @@ static int unpack_stream(struct unpack *u, struct hoist_tar_reader *r, int index
 			break;
 	}
 	hoist_entry_release(&e);
+	layer_paths_free(paths);
 	if (rc < 0)
 		return rc;
 	if (want_index && (rc = flush_index(indexfd, &b, err)) < 0)

@@ -5,6 +5,7 @@
  * and the resolver's optional outputs.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "hoist/fstree.h"
@@ -133,11 +134,100 @@ static void test_depth_limit(void)
 	hoist_buf_release(&b);
 }
 
+/* Apply l1 then l2 under flags; the second apply's result, its message in msg. */
+static int stack2(unsigned flags, struct hoist_snapshot_entry *l1, size_t n1,
+		  struct hoist_snapshot_entry *l2, size_t n2, char *msg, size_t len)
+{
+	struct hoist_fstree *t = hoist_fstree_new(flags);
+	struct hoist_snapshot s1 = {
+	    .diff_id = "sha256:11", .root = (char *)"/snap/1", .entries = l1, .n_entries = n1};
+	struct hoist_snapshot s2 = {
+	    .diff_id = "sha256:22", .root = (char *)"/snap/2", .entries = l2, .n_entries = n2};
+	struct hoist_error err = {0};
+	int rc = hoist_fstree_apply_snapshot(t, &s1, &err);
+	if (rc == 0)
+		rc = hoist_fstree_apply_snapshot(t, &s2, &err);
+	snprintf(msg, len, "%s", err.msg);
+	hoist_fstree_free(t);
+	return rc;
+}
+
+/*
+ * An entry of a higher layer through a lower layer's symlink is refused
+ * under both policies (another runtime would follow the link); replacing
+ * the symlink first, or a symlink used only as a name, is fine.
+ */
+static void test_stack_symlinks(void)
+{
+	static const unsigned policies[] = {0, MINIMIZE_FLAGS};
+	for (size_t p = 0; p < ARRAY_SIZE(policies); p++) {
+		unsigned f = policies[p];
+		const char *pn = f ? "minimize" : "build";
+		char msg[1024];
+		int rc;
+		struct hoist_snapshot_entry low[] = {
+		    ent("etc", HOIST_ENTRY_DIR, NULL), ent("etc/passwd", HOIST_ENTRY_FILE, NULL),
+		    ent("a", HOIST_ENTRY_SYMLINK, "/etc"),
+		    ent("up", HOIST_ENTRY_SYMLINK, "../../.."), ent("f", HOIST_ENTRY_FILE, NULL)};
+#define RUN(...)                                                                                   \
+	do {                                                                                       \
+		struct hoist_snapshot_entry hi[] = {__VA_ARGS__};                                  \
+		rc = stack2(f, low, ARRAY_SIZE(low), hi, ARRAY_SIZE(hi), msg, sizeof(msg));        \
+	} while (0)
+		RUN(ent("a/passwd", HOIST_ENTRY_FILE, NULL));
+		tap_ok(rc == -ELOOP && strstr(msg, "layer 2 ('sha256:22'): entry 'a/passwd'") &&
+			   strstr(msg, "symlink '/a' (from layer 1)"),
+		       "%s: a/passwd through the lower 'a -> /etc': %s", pn, msg);
+		RUN(ent("up/x", HOIST_ENTRY_DIR, NULL));
+		tap_ok(rc == -ELOOP && strstr(msg, "symlink '/up'"),
+		       "%s: up/x through 'up -> ../../..'", pn);
+		RUN(ent("h", HOIST_ENTRY_HARDLINK, "a/passwd"));
+		tap_ok(rc == -ELOOP && strstr(msg, "its hardlink target 'a/passwd'"),
+		       "%s: a hardlink whose target goes through it: %s", pn, msg);
+		RUN(mark("a/passwd", false));
+		tap_ok(rc == -ELOOP && strstr(msg, "entry 'a/.wh.passwd'"),
+		       "%s: a whiteout through it: %s", pn, msg);
+		RUN(mark("a", true));
+		tap_ok(rc == -ELOOP && strstr(msg, "entry 'a/.wh..wh..opq'"),
+		       "%s: an opaque marker of it: %s", pn, msg);
+		RUN(ent("x", HOIST_ENTRY_FILE, NULL), ent("a/passwd", HOIST_ENTRY_FILE, NULL),
+		    mark("a", false));
+		tap_ok(rc == -ELOOP, "%s: through it before the layer's whiteout of it: %s", pn,
+		       msg);
+
+		RUN(ent("a", HOIST_ENTRY_DIR, NULL), ent("a/passwd", HOIST_ENTRY_FILE, NULL));
+		tap_ok(rc == 0, "%s: a directory replaces the symlink, then is used (%s)", pn, msg);
+		RUN(ent("a", HOIST_ENTRY_DIR, NULL), mark("a", true),
+		    ent("a/x", HOIST_ENTRY_FILE, NULL));
+		tap_ok(rc == 0, "%s: a new opaque directory over the symlink (%s)", pn, msg);
+		RUN(mark("a", false), ent("a/passwd", HOIST_ENTRY_FILE, NULL));
+		tap_ok(rc == 0, "%s: the symlink whited out first, then a directory (%s)", pn, msg);
+		RUN(ent("f/x", HOIST_ENTRY_FILE, NULL), ent("a", HOIST_ENTRY_SYMLINK, "/"),
+		    ent("h", HOIST_ENTRY_HARDLINK, "a"), ent("etc/group", HOIST_ENTRY_FILE, NULL));
+		tap_ok(rc == 0,
+		       "%s: a directory over a lower file, links to and over the symlink (%s)", pn,
+		       msg);
+		/* A snapshot indexed before the index pass had the rule. */
+		struct hoist_snapshot_entry one[] = {ent("s", HOIST_ENTRY_SYMLINK, "/"),
+						     ent("s/x", HOIST_ENTRY_FILE, NULL)};
+		rc = stack2(f, one, ARRAY_SIZE(one), NULL, 0, msg, sizeof(msg));
+		tap_ok(rc == -ELOOP && strstr(msg, "(from this layer)"),
+		       "%s: the rule within one layer too: %s", pn, msg);
+		struct hoist_snapshot_entry two[] = {ent("g", HOIST_ENTRY_FILE, NULL),
+						     ent("g/x", HOIST_ENTRY_FILE, NULL)};
+		rc = stack2(f, two, ARRAY_SIZE(two), NULL, 0, msg, sizeof(msg));
+		tap_ok(rc == -ELOOP && strstr(msg, "which is not a directory"),
+		       "%s: and a file of the same layer as a directory: %s", pn, msg);
+#undef RUN
+	}
+}
+
 int main(void)
 {
 	tap_plan_auto();
 	test_build_policy();
 	test_minimize_policy();
 	test_depth_limit();
+	test_stack_symlinks();
 	return tap_done();
 }

@@ -388,8 +388,7 @@ static void test_index_rule(void)
 	} while (0)
 
 	BAD("a -> /etc, then a/passwd", "entry 'a/passwd': path goes through the symlink 'a'",
-	    {"a", HOIST_ENTRY_SYMLINK, 0777, "/etc"},
-	    {"a/passwd", HOIST_ENTRY_FILE, 0644, "x\n"});
+	    {"a", HOIST_ENTRY_SYMLINK, 0777, "/etc"}, {"a/passwd", HOIST_ENTRY_FILE, 0644, "x\n"});
 	BAD("a -> ../../.., then a/x", "entry 'a/x'", {"a", HOIST_ENTRY_SYMLINK, 0777, "../../.."},
 	    {"a/x", HOIST_ENTRY_FILE, 0644, "x\n"});
 	BAD("a deeper symlink", "symlink 'd/e/l'", {"d/e/l", HOIST_ENTRY_SYMLINK, 0777, "/"},
@@ -409,7 +408,8 @@ static void test_index_rule(void)
 	    {"d/y", HOIST_ENTRY_FILE, 0644, "x\n"});
 
 	GOOD("a symlink to a directory inside, used by name only",
-	     {"usr/bin", HOIST_ENTRY_DIR, 0755, NULL}, {"bin", HOIST_ENTRY_SYMLINK, 0777, "usr/bin"},
+	     {"usr/bin", HOIST_ENTRY_DIR, 0755, NULL},
+	     {"bin", HOIST_ENTRY_SYMLINK, 0777, "usr/bin"},
 	     {"usr/bin/sh", HOIST_ENTRY_FILE, 0755, "x\n"});
 	GOOD("a symlink replaced by a directory, then used",
 	     {"a", HOIST_ENTRY_SYMLINK, 0777, "/etc"}, {"a", HOIST_ENTRY_DIR, 0755, NULL},
@@ -420,8 +420,8 @@ static void test_index_rule(void)
 	     {"d/s", HOIST_ENTRY_SYMLINK, 0777, "/"}, {"d", HOIST_ENTRY_FILE, 0644, "x\n"},
 	     {"d", HOIST_ENTRY_DIR, 0755, NULL}, {"d/s/x", HOIST_ENTRY_FILE, 0644, "x\n"});
 	GOOD("a hardlink to a symlink, a whiteout beside one",
-	     {"s", HOIST_ENTRY_SYMLINK, 0777, "/etc/passwd"}, {"h", HOIST_ENTRY_HARDLINK, 0777, "s"},
-	     {"WH:s2", 0, 0, NULL}, {"WH:d/x", 0, 0, NULL});
+	     {"s", HOIST_ENTRY_SYMLINK, 0777, "/etc/passwd"},
+	     {"h", HOIST_ENTRY_HARDLINK, 0777, "s"}, {"WH:s2", 0, 0, NULL}, {"WH:d/x", 0, 0, NULL});
 #undef BAD
 #undef GOOD
 	tap_ok(count_tmp() == 0, "refused layers leave no temp snapshot");
@@ -453,12 +453,12 @@ static void test_stack_rule(void)
 	tap_ok(rc == 0 && !hoist_fstree_image_checked(store, &img), "stack not checked yet");
 	rc = hoist_fstree_from_image(store, &img, 0, &t, &err);
 	tap_ok(rc == -ELOOP && !t && strstr(err.msg, "layer 2") && strstr(err.msg, diff[1]) &&
-		   strstr(err.msg, "entry 'a/passwd'") && strstr(err.msg, "symlink '/a' (from layer 1)"),
+		   strstr(err.msg, "entry 'a/passwd'") &&
+		   strstr(err.msg, "symlink '/a' (from layer 1)"),
 	       "a higher layer's entry through a lower layer's symlink: %s", err.msg);
 	tap_ok(!hoist_fstree_image_checked(store, &img), "a refused stack is not marked");
-	rc = hoist_fstree_from_image(store, &img,
-				     HOIST_FSTREE_ENTRY_ORDER | HOIST_FSTREE_LAYER_CONTENT, &t,
-				     &err);
+	rc = hoist_fstree_from_image(
+	    store, &img, HOIST_FSTREE_ENTRY_ORDER | HOIST_FSTREE_LAYER_CONTENT, &t, &err);
 	tap_ok(rc == -ELOOP, "minimize's policy refuses it too");
 
 	/* The upper layer replaces the symlink with a directory first: fine. */
