@@ -370,17 +370,28 @@ int hoist_layer_from_tar(struct hoist_store *s, int fd, const char *name,
 	struct hoist_layer_writer *w = NULL;
 	struct hoist_entry e = {0};
 	_cleanup_free_ char *buf = hoist_xmalloc(ZCHUNK);
+	struct layer_paths *paths = NULL;
 	int rc;
 
 	rc = hoist_tar_reader_open(fd, name, &r, err);
 	if (rc < 0)
 		return rc;
+	paths = layer_paths_new();
 	rc = hoist_layer_writer_new(s, opts, &w, err);
 	if (rc < 0)
 		goto out;
 	for (;;) {
 		rc = hoist_tar_reader_next(r, &e, err);
 		if (rc <= 0)
+			break;
+		/* The snapshot's rule (an entry through a symlink the tar made
+		 * is refused): no layer is made that could not be unpacked. */
+		const char *base = strrchr(e.path, '/');
+		base = base ? base + 1 : e.path;
+		rc = layer_paths_check(
+		    paths, name, e.path, &e,
+		    hoist_startswith(base, ".wh.") ? LAYER_PATHS_WHITEOUT : LAYER_PATHS_ENTRY, err);
+		if (rc < 0)
 			break;
 		rc = layer_writer_header(w, &e, err);
 		if (rc < 0)
@@ -410,5 +421,6 @@ out:
 	hoist_entry_release(&e);
 	hoist_layer_writer_abort(w);
 	hoist_tar_reader_free(r);
+	layer_paths_free(paths);
 	return rc;
 }

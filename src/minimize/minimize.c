@@ -167,18 +167,56 @@ struct writer_state {
 	struct hoist_minimize_result *res;
 };
 
+/*
+ * Where the entry for the image's `path` goes in the layer: its directories
+ * resolved in the base, so that a base symlink where the image has a
+ * directory (merged /usr against split) is followed here. A layer entry
+ * through a lower layer's symlink is refused when the image is read (other
+ * runtimes would follow it, hoist's per-layer snapshots would not).
+ */
+static char *layer_path(struct hoist_minimize_tree *base, const char *path)
+{
+	_cleanup_free_ char *dir = hoist_xstrdup(path);
+	char *slash = strrchr(dir, '/');
+	_cleanup_free_ char *canon = hoist_xstrdup("");
+	const char *p;
+
+	if (!slash || slash == dir)
+		return hoist_xstrdup(path);
+	*slash = '\0';
+	for (p = dir + 1; *p;) {
+		const char *end = strchrnul(p, '/');
+		_cleanup_free_ char *cand = hoist_xasprintf("%s/%.*s", canon, (int)(end - p), p);
+		struct hoist_fsnode *n;
+		if (hoist_fstree_resolve(base->fs, cand, HOIST_FSTREE_FOLLOW, &n, NULL, NULL,
+					 NULL) < 0 ||
+		    n->e.type != HOIST_ENTRY_DIR) {
+			/* Not in the base as a directory: the rest is the image's own. */
+			free(canon);
+			canon = hoist_xasprintf("%s%s", cand, end);
+			break;
+		}
+		free(canon);
+		canon = n->parent ? hoist_fstree_node_abspath(n) : hoist_xstrdup("");
+		p = *end ? end + 1 : end;
+	}
+	return hoist_xasprintf("%s/%s", canon, slash + 1);
+}
+
 static int write_one(struct writer_state *ws, struct hoist_layer_writer *w, const char *path,
 		     struct hoist_error *err)
 {
 	struct hoist_fsnode *n = hoist_fstree_lookup(ws->src->fs, path);
-	struct hoist_fsnode *b = hoist_fstree_lookup(ws->base->fs, path);
+	_cleanup_free_ char *lpath = layer_path(ws->base, path);
+	struct hoist_fsnode *b = hoist_fstree_lookup(ws->base->fs, lpath);
 	if (!n || !n->parent)
 		return 0;
 	switch (n->e.type) {
 	case HOIST_ENTRY_DIR:
 		/* The base's directory stays as it is (its mode, its owner). A
 		 * base symlink where the image has a directory (merged /usr
-		 * against split) is left alone too: entries land through it. */
+		 * against split) is left alone too: entries below are written
+		 * where it leads (layer_path). */
 		if (b && (b->e.type == HOIST_ENTRY_DIR || b->e.type == HOIST_ENTRY_SYMLINK))
 			return 0;
 		break;
@@ -205,7 +243,7 @@ static int write_one(struct writer_state *ws, struct hoist_layer_writer *w, cons
 	}
 
 	struct hoist_entry e = n->e;
-	e.path = (char *)path + 1;
+	e.path = lpath + 1;
 	_cleanup_close_ int fd = -1;
 	if (e.type == HOIST_ENTRY_FILE) {
 		struct stat st;
