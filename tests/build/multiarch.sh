@@ -36,7 +36,7 @@ chmod 755 "$T"
 export HOIST_BIN="$H"
 "$SRC/tests/lib/mkmultiarch.sh" "$T/store" bb >/dev/null 2>"$T/ma.err"; st=$?
 [ $st -eq 77 ] && skip_all "busybox-static .debs neither cached nor downloadable"
-[ $st -eq 0 ] || { sed 's/^/# /' "$T/ma.err"; echo "Bail out! mkmultiarch.sh failed"; exit 1; }
+[ $st -eq 0 ] || { sed 's/^/# /' "$T/ma.err"; bail "mkmultiarch.sh failed"; }
 
 PLATS=linux/amd64,linux/arm64,linux/arm/v7
 mkdir -p "$T/arch" "$T/cross"

@@ -1,23 +1,16 @@
-# Shared by the registry tests: TAP helpers, free ports, and real servers on
-# 127.0.0.1 (Debian's docker-registry, the tests' token server and fault
-# proxy), all stopped by the EXIT trap. Source it; it sets $H, $MK, $T.
+# Shared by the registry tests: the TAP helpers of tests/lib/tap.sh, free
+# ports, and real servers on 127.0.0.1 (Debian's docker-registry, the tests'
+# token server and fault proxy), all stopped on exit. Source it; it sets $H,
+# $MK, $T.
 set -u
 H=${HOIST_BIN:?}
 MK=${HOIST_MKIMAGE:?}
 SRC=${HOIST_SRCDIR:?}/tests/registry
 PY=/usr/bin/python3
-T=$(mktemp -d /tmp/hoist-regtest.XXXXXX)
+. "$HOIST_SRCDIR/tests/lib/tap.sh"
+tmpdir T /tmp/hoist-regtest.XXXXXX
 PIDS=""
-n=0
-failed=0
-
-cleanup() {
-	for p in $PIDS; do kill "$p" 2>/dev/null; done
-	for p in $PIDS; do wait "$p" 2>/dev/null; done
-	rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
+at_exit 'for p in $PIDS; do kill "$p" 2>/dev/null; done; for p in $PIDS; do wait "$p" 2>/dev/null; done'
 
 # No credentials or settings of the user running the tests leak in.
 export DOCKER_CONFIG="$T/docker"
@@ -25,16 +18,6 @@ export REGISTRY_AUTH_FILE="$T/skopeo-auth.json"
 export HOIST_CERTS_DIR="$T/certs.d"
 unset HOIST_INSECURE_REGISTRIES
 export HOIST_ROOT="$T/store"
-
-ok() { n=$((n+1)); echo "ok $n - $1"; }
-nok() { n=$((n+1)); failed=$((failed+1)); echo "not ok $n - $1"; }
-check() { desc=$1; shift; if "$@"; then ok "$desc"; else nok "$desc"; fi; }
-diag() { echo "$*" | sed 's/^/# /'; }
-finish() { echo "1..$n"; [ $failed -eq 0 ]; exit $?; }
-skip_all() {
-	if [ -n "${HOIST_TEST_NO_SKIP:-}" ]; then echo "Bail out! skipped in CI: $1"; exit 1; fi
-	echo "1..0 # SKIP $1"; exit 77
-}
 
 need() {
 	for c in "$@"; do command -v "$c" >/dev/null 2>&1 || skip_all "'$c' is not installed"; done

@@ -12,7 +12,7 @@ export HOIST_MKIMAGE
 [ -x /bin/busybox ] || skip_all "busybox-static not installed"
 
 "$HOIST_SRCDIR/scripts/mkrootfs-busybox.sh" "$T/bb.tar"
-"$H" import "$T/bb.tar" busybox:1.33 >/dev/null || { echo "Bail out! import failed"; exit 1; }
+"$H" import "$T/bb.tar" busybox:1.33 >/dev/null || bail "import failed"
 # A fresh token per run: the cache mounts (ROOT/cachemounts/<id>) outlive a build.
 TOKEN=$$-$(date +%s)
 

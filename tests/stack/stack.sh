@@ -14,7 +14,7 @@ need git
 FIX="$HOIST_SRCDIR/tests/stack/fixtures"
 
 PORT=$(free_port)
-start_registry "$T/reg" plain "$PORT" || { echo "Bail out! registry did not start"; exit 1; }
+start_registry "$T/reg" plain "$PORT" || bail "registry did not start"
 R=127.0.0.1:$PORT
 "$HOIST_SRCDIR/scripts/mkrootfs-busybox.sh" "$T/bb.tar"
 newstore() { # a fresh store holding only the offline busybox:1.33
