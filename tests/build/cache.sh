@@ -2,13 +2,12 @@
 # Build cache and bad inputs of `hoist build`.
 set -uo pipefail
 : "${HOIST_BIN:?}" "${HOIST_CORPORA:?}"
+. "${HOIST_SRCDIR:?}/tests/lib/tap.sh"
 base=$HOIST_CORPORA/buildkit-differential/base/busybox-rootfs.tar
-[ -f "$base" ] || { echo "1..0 # SKIP no base rootfs"; exit 77; }
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+[ -f "$base" ] || skip_all "no base rootfs"
+tmpdir tmp
 H="$HOIST_BIN --root $tmp/root"
-n=0; failed=0
-ok() { n=$((n+1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; failed=1; fi; }
-$H import "$base" bb >/dev/null || { echo "Bail out! import failed"; exit 1; }
+$H import "$base" bb >/dev/null || bail "import failed"
 ctx=$tmp/ctx; mkdir -p "$ctx/dir"
 echo hello > "$ctx/a.txt"; echo b > "$ctx/dir/b.txt"
 cat > "$ctx/Dockerfile" <<'DF'
@@ -20,14 +19,14 @@ COPY dir /d/
 DF
 export SOURCE_DATE_EPOCH=1700000000
 b() { $H build --progress plain "$@" "$ctx" 2>"$tmp/err" >"$tmp/out"; }
-b; ok $? "first build"; d1=$(tail -1 "$tmp/out")
-b; d2=$(tail -1 "$tmp/out"); [ "$d1" = "$d2" ]; ok $? "rebuild gives the same digest"
-[ "$(grep -c CACHED "$tmp/err")" = 4 ]; ok $? "rebuild is all CACHED"
-b --no-cache; d3=$(tail -1 "$tmp/out"); [ "$d1" = "$d3" ] && ! grep -q CACHED "$tmp/err"; ok $? "--no-cache rebuild is deterministic with SOURCE_DATE_EPOCH"
-touch -d '2001-01-01' "$ctx/a.txt"; b; [ "$(tail -1 "$tmp/out")" = "$d1" ] && [ "$(grep -c CACHED "$tmp/err")" = 4 ]; ok $? "touch: all CACHED, same digest"
-echo b2 > "$ctx/dir/b.txt"; b; [ "$(grep -c CACHED "$tmp/err")" = 3 ] && grep -q "CACHED .*ENV" "$tmp/err"; ok $? "one byte changed: only the last COPY misses"
-chmod 0600 "$ctx/a.txt"; b; [ "$(grep -c CACHED "$tmp/err")" = 1 ]; ok $? "mode change: the COPY and what follows miss"
-b --build-arg V=2; [ "$(grep -c CACHED "$tmp/err")" = 2 ] && grep -q "CACHED COPY a.txt" "$tmp/err"; ok $? "build-arg change: ENV and after miss"
+b; ok_if $? "first build"; d1=$(tail -1 "$tmp/out")
+b; d2=$(tail -1 "$tmp/out"); [ "$d1" = "$d2" ]; ok_if $? "rebuild gives the same digest"
+[ "$(grep -c CACHED "$tmp/err")" = 4 ]; ok_if $? "rebuild is all CACHED"
+b --no-cache; d3=$(tail -1 "$tmp/out"); [ "$d1" = "$d3" ] && ! grep -q CACHED "$tmp/err"; ok_if $? "--no-cache rebuild is deterministic with SOURCE_DATE_EPOCH"
+touch -d '2001-01-01' "$ctx/a.txt"; b; [ "$(tail -1 "$tmp/out")" = "$d1" ] && [ "$(grep -c CACHED "$tmp/err")" = 4 ]; ok_if $? "touch: all CACHED, same digest"
+echo b2 > "$ctx/dir/b.txt"; b; [ "$(grep -c CACHED "$tmp/err")" = 3 ] && grep -q "CACHED .*ENV" "$tmp/err"; ok_if $? "one byte changed: only the last COPY misses"
+chmod 0600 "$ctx/a.txt"; b; [ "$(grep -c CACHED "$tmp/err")" = 1 ]; ok_if $? "mode change: the COPY and what follows miss"
+b --build-arg V=2; [ "$(grep -c CACHED "$tmp/err")" = 2 ] && grep -q "CACHED COPY a.txt" "$tmp/err"; ok_if $? "build-arg change: ENV and after miss"
 
 # COPY features: heredocs, --parents (with a /./ pivot), --link, a symlink
 # in the middle of a source path, --exclude, BuildKit's history texts.
@@ -42,7 +41,7 @@ echo c > "$fx/z/c.txt"; echo m > "$fx/z/skip.md"; chmod 0750 "$fx/x"; ln -s x "$
     'COPY lx/y/a.js /mid/' 'COPY --link x/b.js /lnk/' 'COPY --exclude=*.md z /ex/' \
     'EXPOSE 80 8080/udp'
 } > "$fx/Dockerfile"
-$H build -q --output "type=oci,dest=$tmp/fxout" "$fx" >/dev/null 2>"$tmp/err"; ok $? "COPY features build ($(tail -1 "$tmp/err"))"
+$H build -q --output "type=oci,dest=$tmp/fxout" "$fx" >/dev/null 2>"$tmp/err"; ok_if $? "COPY features build ($(tail -1 "$tmp/err"))"
 cat > "$tmp/show.py" <<'PY'
 import json, sys, tarfile
 o = sys.argv[1]
@@ -60,13 +59,13 @@ for l in m['layers'][1:]:
 PY
 python3 "$tmp/show.py" "$tmp/fxout" > "$tmp/fx.txt" 2>&1
 has() { grep -qxF -- "$1" "$tmp/fx.txt"; }
-has 'F 644 hd/EOF "hello one env \"q\" $E\n"' && has 'F 644 hd/TWO "tabbed $V\n"' && has 'F 644 single.txt "single\n"'; ok $? "heredocs: expanded (quotes kept) unless the word is quoted, chomped, named after the terminator"
-has 'F 750 p/x ""' && has 'F 644 p/x/y/a.js "a\n"' && has 'F 644 p/z/c.txt "c\n"' && ! grep -q "p/x/b.js" "$tmp/fx.txt"; ok $? "--parents keeps parent directories"
-has 'F 644 piv/y/a.js "a\n"' && ! grep -q "piv/x" "$tmp/fx.txt"; ok $? "--parents with a /./ pivot"
-has 'F 644 mid/a.js "a\n"'; ok $? "a symlink in the middle of a source path resolves in the context"
-has 'F 644 lnk/b.js "b\n"'; ok $? "--link copies"
-has 'F 644 ex/c.txt "c\n"' && ! grep -q "ex/skip.md" "$tmp/fx.txt"; ok $? "--exclude"
-has 'H COPY <<EOF <<TWO /hd/ # buildkit' && has 'H ADD <<EOF /single.txt # buildkit' && has 'H COPY ./x/./y/a.js /piv # buildkit' && has 'H ARG V=one' && has 'H EXPOSE map[80/tcp:{} 8080/udp:{}]'; ok $? "history texts as BuildKit writes them"
+has 'F 644 hd/EOF "hello one env \"q\" $E\n"' && has 'F 644 hd/TWO "tabbed $V\n"' && has 'F 644 single.txt "single\n"'; ok_if $? "heredocs: expanded (quotes kept) unless the word is quoted, chomped, named after the terminator"
+has 'F 750 p/x ""' && has 'F 644 p/x/y/a.js "a\n"' && has 'F 644 p/z/c.txt "c\n"' && ! grep -q "p/x/b.js" "$tmp/fx.txt"; ok_if $? "--parents keeps parent directories"
+has 'F 644 piv/y/a.js "a\n"' && ! grep -q "piv/x" "$tmp/fx.txt"; ok_if $? "--parents with a /./ pivot"
+has 'F 644 mid/a.js "a\n"'; ok_if $? "a symlink in the middle of a source path resolves in the context"
+has 'F 644 lnk/b.js "b\n"'; ok_if $? "--link copies"
+has 'F 644 ex/c.txt "c\n"' && ! grep -q "ex/skip.md" "$tmp/fx.txt"; ok_if $? "--exclude"
+has 'H COPY <<EOF <<TWO /hd/ # buildkit' && has 'H ADD <<EOF /single.txt # buildkit' && has 'H COPY ./x/./y/a.js /piv # buildkit' && has 'H ARG V=one' && has 'H EXPOSE map[80/tcp:{} 8080/udp:{}]'; ok_if $? "history texts as BuildKit writes them"
 
 # Bad inputs: exit 1, FILE:LINE message, store unchanged.
 imgs_before=$($H images 2>&1 | awk '{print $1, $2, $3}')
@@ -74,7 +73,7 @@ bad() { # name dockerfile-text [args]
   local name=$1 text=$2; shift 2
   printf '%s\n' "$text" > "$ctx/Dockerfile.bad"
   $H build -f "$ctx/Dockerfile.bad" -t "bad:$name" "$@" "$ctx" >/dev/null 2>"$tmp/err"; local rc=$?
-  [ $rc = 1 ] && grep -q "Dockerfile.bad:[0-9]*: " "$tmp/err"; ok $? "bad input: $name (rc=$rc: $(tail -1 "$tmp/err"))"
+  [ $rc = 1 ] && grep -q "Dockerfile.bad:[0-9]*: " "$tmp/err"; ok_if $? "bad input: $name (rc=$rc: $(tail -1 "$tmp/err"))"
 }
 bad missing-file $'FROM bb\nCOPY nosuch.txt /'
 bad bad-chown $'FROM bb\nCOPY --chown=nosuchuser a.txt /'
@@ -87,8 +86,7 @@ bad corrupt-tar $'FROM bb\nADD corrupt.tar /x/'
 bad before-from $'COPY a.txt /\nFROM bb'
 bad unknown-flag $'FROM bb\nCOPY --nope a.txt /'
 printf 'FROM bb\n' > "$ctx/Dockerfile.bad"
-$H build -f "$ctx/Dockerfile.bad" --target nosuch "$ctx" >/dev/null 2>"$tmp/err"; [ $? = 1 ] && grep -q "nosuch" "$tmp/err"; ok $? "unknown --target"
-[ "$($H images 2>&1 | awk '{print $1, $2, $3}')" = "$imgs_before" ]; ok $? "images unchanged after failed builds"
-$H cache verify >/dev/null 2>&1; ok $? "cache verify is clean"
-echo "1..$n"
-exit $failed
+$H build -f "$ctx/Dockerfile.bad" --target nosuch "$ctx" >/dev/null 2>"$tmp/err"; [ $? = 1 ] && grep -q "nosuch" "$tmp/err"; ok_if $? "unknown --target"
+[ "$($H images 2>&1 | awk '{print $1, $2, $3}')" = "$imgs_before" ]; ok_if $? "images unchanged after failed builds"
+$H cache verify >/dev/null 2>&1; ok_if $? "cache verify is clean"
+finish

@@ -5,18 +5,17 @@
 # (COMPARE_FLAGS= turns that off).
 set -uo pipefail
 : "${HOIST_BIN:?}" "${HOIST_CORPORA:?}"
+. "${HOIST_SRCDIR:?}/tests/lib/tap.sh"
 src=$HOIST_CORPORA/buildkit-differential
-skip() { [ -n "${HOIST_TEST_NO_SKIP:-}" ] && { echo "Bail out! $1"; exit 1; }; echo "1..0 # SKIP $1"; exit 77; }
-[ -d "$src/cases" ] || skip "no corpus at $src"
-command -v python3 >/dev/null || skip "no python3"
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+[ -d "$src/cases" ] || skip_all "no corpus at $src"
+command -v python3 >/dev/null || skip_all "no python3"
+tmpdir tmp
 # The shared corpus may be checked out read-only; BuildKit saw 0644/0755.
 cp -r "$src" "$tmp/c"; chmod -R u+w "$tmp/c"; cd "$tmp/c"
 H="$HOIST_BIN --root $tmp/root"
-$H import base/busybox-rootfs.tar bb >/dev/null || { echo "Bail out! import failed"; exit 1; }
-n=0; failed=0
+$H import base/busybox-rootfs.tar bb >/dev/null || bail "import failed"
 for d in $(ls -d cases/*/ | sort); do
-  d=${d%/}; name=$(basename "$d"); nn=${name%%-*}; n=$((n+1))
+  d=${d%/}; name=$(basename "$d"); nn=${name%%-*}
   args=()
   if [ -f "$d/build-args" ]; then
     while IFS= read -r l || [ -n "$l" ]; do [ -n "$l" ] && args+=(--build-arg "$l"); done < "$d/build-args"
@@ -29,8 +28,7 @@ for d in $(ls -d cases/*/ | sort); do
   else
     python3 -c 'import json,sys; json.dump({"error": True, "message": sys.argv[2]}, open(sys.argv[1], "w"))' "$out.json" "$(tail -n 1 "$out.log")"
   fi
-  if python3 compare.py "$d/expected.json" "$out.json" ${COMPARE_FLAGS---created-by} >"$out.cmp" 2>&1; then echo "ok $n - $name"
-  else echo "not ok $n - $name"; sed 's/^/# /' "$out.cmp" "$out.log"; failed=1; fi
+  if python3 compare.py "$d/expected.json" "$out.json" ${COMPARE_FLAGS---created-by} >"$out.cmp" 2>&1; then ok "$name"
+  else nok "$name"; diag_file "$out.cmp" "$out.log"; fi
 done
-echo "1..$n"
-exit $failed
+finish

@@ -7,25 +7,17 @@
 # users) and the apt mirror. TAP output.
 set -u
 H=${HOIST_BIN:?}; SRC=${HOIST_SRCDIR:?}; FIX=${HOIST_FIXTURES:?}
-n=0; failed=0
-ok() { n=$((n+1)); echo "ok $n - $1"; }
-nok() { n=$((n+1)); failed=$((failed+1)); echo "not ok $n - $1"; }
-check() { d=$1; shift; if "$@"; then ok "$d"; else nok "$d"; fi; }
-diag() { sed 's/^/# /' "$@"; }
-skip_all() {
-	if [ -n "${HOIST_TEST_NO_SKIP:-}" ]; then echo "Bail out! skipped in CI: $1"; exit 1; fi
-	echo "1..0 # SKIP $1"; exit 77
-}
+. "$SRC/tests/lib/tap.sh"
 
 "$SRC/tests/sandbox/users.sh" || skip_all "needs root to create the test users hoistsub/hoistnosub"
 command -v umoci >/dev/null || skip_all "umoci not installed"
 [ -x /bin/busybox ] || skip_all "busybox-static not installed"
 base=$("$SRC/tests/sandbox/debian-base.sh" "$FIX/cache"); st=$?
 [ $st -eq 77 ] && skip_all "mmdebstrap is not installed"
-[ $st -eq 0 ] || { echo "Bail out! could not make the Debian base image"; exit 1; }
+[ $st -eq 0 ] || bail "could not make the Debian base image"
 chmod a+r "$base"; chmod a+rx "$FIX/cache"
 
-W=$(mktemp -d /tmp/hoist-buildrun-test.XXXXXX)
+tmpdir W /tmp/hoist-buildrun-test.XXXXXX
 chmod 755 "$W"
 "$SRC/scripts/mkrootfs-busybox.sh" "$W/bb.tar"
 chmod 644 "$W/bb.tar"
@@ -35,7 +27,7 @@ PORT=$((20000 + ($$ + 7) % 20000))
 mkdir -p "$W/www"; echo reachable >"$W/www/index.html"
 busybox httpd -f -p 127.0.0.1:$PORT -h "$W/www" &
 HTTPD=$!
-trap 'kill $HTTPD 2>/dev/null; rm -rf "$W"' EXIT
+at_exit 'kill $HTTPD 2>/dev/null'
 
 as() {
 	m=$1; shift
@@ -62,14 +54,14 @@ for m in ${HOIST_TEST_MODES:-root subuid single}; do
 	case $m in subuid) chown -R hoistsub: "$D" ;; single) chown -R hoistnosub: "$D" ;; esac
 	B -t dup "$D/dup" >"$D/dup.log" 2>&1; st=$?
 	check "$m: a repeated empty layer does not break the next RUN" [ $st -eq 0 ]
-	[ $st -eq 0 ] || diag "$D/dup.log"
+	[ $st -eq 0 ] || diag_file "$D/dup.log"
 
 	# Cache: a rebuild is all CACHED; changing one RUN re-runs it and what follows.
 	printf 'FROM bb\nRUN echo one > /one\nRUN echo two > /two\nRUN cat /one /two > /three\n' >"$C/Dockerfile"
 	case $m in subuid) chown -R hoistsub: "$D" ;; single) chown -R hoistnosub: "$D" ;; esac
 	d1=$(B --progress plain -t steps "$C" 2>"$D/b1.log"); st=$?
 	check "$m: three RUN steps build" [ $st -eq 0 ]
-	[ $st -eq 0 ] || diag "$D/b1.log"
+	[ $st -eq 0 ] || diag_file "$D/b1.log"
 	check "$m: --progress plain names the identity mode" grep -q "identity mode $m" "$D/b1.log"
 	out=$(R steps cat /three | tr '\n' ' ')
 	check "$m: RUN results are in the image ($out)" [ "$out" = "one two " ]
@@ -89,7 +81,7 @@ for m in ${HOIST_TEST_MODES:-root subuid single}; do
 	printf 'FROM bb\nRUN rm /etc/group && rm -rf /root && rm -rf /var && mkdir /var && echo new >/var/new\n' >"$C/Dockerfile"
 	B -q -t wh --output "type=oci,dest=$D/layout" "$C" >/dev/null 2>"$D/wh.log"
 	check "$m: whiteout build" [ -f "$D/layout/index.json" ]
-	[ -f "$D/layout/index.json" ] || diag "$D/wh.log"
+	[ -f "$D/layout/index.json" ] || diag_file "$D/wh.log"
 	as $m sh -c "cd '$D' && umoci unpack --rootless --image layout bundle" >/dev/null 2>&1
 	r="$D/bundle/rootfs"
 	check "$m: umoci unpack --rootless" [ -d "$r/bin" ]
@@ -119,7 +111,7 @@ for m in ${HOIST_TEST_MODES:-root subuid single}; do
 	B -q -t sec --secret "id=tok,src=$D/secret.txt" --output "type=oci,dest=$D/sec-layout" "$C" >/dev/null 2>"$D/sec.log"
 	st=$?
 	check "$m: secret readable during its RUN" [ $st -eq 0 -a "$(R sec cat /seen 2>/dev/null)" = seen ]
-	[ $st -eq 0 ] || diag "$D/sec.log"
+	[ $st -eq 0 ] || diag_file "$D/sec.log"
 	check "$m: secret target option" [ "$(R sec cat /len 2>/dev/null | tr -d ' ')" = ${#SEC} ]
 	leak=0
 	for b in "$D"/sec-layout/blobs/sha256/* "$S"/blobs/sha256/*; do
@@ -146,7 +138,7 @@ for m in ${HOIST_TEST_MODES:-root subuid single}; do
 	check "$m: failing RUN fails the build" [ $st -eq 1 ]
 	check "$m: the exit status is reported" grep -q 'Dockerfile:2: RUN echo first-line.*exited with status 3' "$D/fail.log"
 	check "$m: the tail of its output is shown" grep -q 'last-words' "$D/fail.log"
-	[ $st -eq 1 ] || diag "$D/fail.log"
+	[ $st -eq 1 ] || diag_file "$D/fail.log"
 	as $m "$H" --root "$S" inspect failing >/dev/null 2>&1
 	check "$m: a failed build tags nothing" [ $? -ne 0 ]
 
@@ -170,7 +162,7 @@ EOT
 EOF
 	B -q -t misc "$C" >/dev/null 2>"$D/misc.log"; st=$?
 	check "$m: exec form, ARG/ENV, WORKDIR, USER, heredocs build" [ $st -eq 0 ]
-	[ $st -eq 0 ] || diag "$D/misc.log"
+	[ $st -eq 0 ] || diag_file "$D/misc.log"
 	check "$m: exec form sees ARG, ENV and WORKDIR" [ "$(R misc cat /exec 2>/dev/null)" = "from-arg from-env /w" ]
 	check "$m: ARGs are not persisted" [ -z "$(R misc sh -c 'echo $A' 2>/dev/null)" ]
 	if [ $m != single ]; then
@@ -199,5 +191,4 @@ for m in ${HOIST_TEST_MODES:-root subuid single}; do
 	as $m "$H" --root "$S" build --identity $m --progress plain -t deb-hello "$C" >"$D/apt2.log" 2>&1
 	check "$m: the apt build again is CACHED" grep -q ' CACHED RUN apt-get' "$D/apt2.log"
 done
-echo "1..$n"
-[ $failed -eq 0 ]
+finish

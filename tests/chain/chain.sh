@@ -6,15 +6,7 @@
 # compat mode names things as build.sh does. TAP output.
 set -u
 H=${HOIST_BIN:?}; SRC=${HOIST_SRCDIR:?}
-n=0; failed=0
-ok() { n=$((n+1)); echo "ok $n - $1"; }
-nok() { n=$((n+1)); failed=$((failed+1)); echo "not ok $n - $1"; }
-check() { d=$1; shift; if "$@"; then ok "$d"; else nok "$d"; fi; }
-diag() { sed 's/^/# /' "$@"; }
-skip_all() {
-	if [ -n "${HOIST_TEST_NO_SKIP:-}" ]; then echo "Bail out! skipped in CI: $1"; exit 1; fi
-	echo "1..0 # SKIP $1"; exit 77
-}
+. "$SRC/tests/lib/tap.sh"
 [ -x /bin/busybox ] || skip_all "busybox-static not installed"
 case $(uname -m) in
 x86_64) P=amd64 ;;
@@ -22,8 +14,7 @@ aarch64) P=aarch64 ;;
 *) skip_all "the fixtures' args files are for amd64 and aarch64" ;;
 esac
 
-W=$(mktemp -d /tmp/hoist-chain-test.XXXXXX)
-trap 'rm -rf "$W"' EXIT
+tmpdir W /tmp/hoist-chain-test.XXXXXX
 export HOIST_ROOT="$W/store"
 cp -r "$SRC/tests/chain/fixtures" "$W/atom"
 A="$W/atom"
@@ -46,7 +37,7 @@ check "list: linux/arm64 is aarch64" cmp -s "$W/list-arm" "$W/list-arm2"
 cd "$A" || exit 1
 d1=$("$H" chain build --base bb -t atom:stock "$A/docker/stock" "$A/docker/graphics" 2>"$W/b1.log"); st=$?
 check "chain build of stock + graphics" [ $st -eq 0 ]
-[ $st -eq 0 ] || diag "$W/b1.log"
+[ $st -eq 0 ] || diag_file "$W/b1.log"
 "$H" run atom:stock cat /chain/log >"$W/log1" 2>&1
 check "steps ran in order, FROM the previous result" \
 	[ "$(cut -d' ' -f1 "$W/log1" | tr '\n' ' ')" = "01 02 03 04 05 10 20 21 90 g10 g90 " ]
@@ -94,7 +85,7 @@ check "--progress plain: instructions listed as CACHED" grep -q 'CACHED RUN' "$W
 cd "$A/docker" || exit 1
 "$H" chain compat $P atomrepo v1 bb stock >"$W/c.out" 2>"$W/c.log"; st=$?
 check "compat: build.sh's positional arguments" [ $st -eq 0 ]
-[ $st -eq 0 ] || diag "$W/c.log"
+[ $st -eq 0 ] || diag_file "$W/c.log"
 "$H" images >"$W/images2"
 check "compat: result tagged REPO:TAG-FOLDER-PLATFORM" grep -q "atomrepo *v1-stock-$P" "$W/images2"
 check "compat: steps tagged REPO:base-<file>-<folder>-<platform>" \
@@ -111,7 +102,7 @@ cd "$A" || exit 1
 "$H" chain build --base bb -t atom:full --production bb --production-tag atom:prod \
 	docker/stock >"$W/p.out" 2>"$W/p.log"; st=$?
 check "--production: the chain result minimized onto a base" [ $st -eq 0 ]
-[ $st -eq 0 ] || diag "$W/p.log"
+[ $st -eq 0 ] || diag_file "$W/p.log"
 check "--production: size before and after reported" grep -q 'production image sha256:.* -> ' "$W/p.log"
 "$H" run atom:prod cat /chain/log >"$W/plog" 2>&1
 check "--production: ADDITIONAL_FILES are in the production image" cmp -s "$W/plog" "$W/log3"
@@ -120,7 +111,7 @@ check "--production: ... a file given by path too" [ $? -eq 0 ]
 cd "$A/docker" || exit 1
 "$H" chain compat $P atomrepo v2 bb stock bb >"$W/cp.out" 2>"$W/cp.log"; st=$?
 check "compat with PRODUCTION_IMAGE" [ $st -eq 0 ]
-[ $st -eq 0 ] || diag "$W/cp.log"
+[ $st -eq 0 ] || diag_file "$W/cp.log"
 "$H" images >"$W/images3"
 check "compat: REPO:TAG-FOLDER-PLATFORM is the production image" \
 	sh -c "[ \"\$(awk '\$2==\"v2-stock-$P\" {print \$3}' '$W/images3')\" = \"\$(awk '\$2==\"base-production-stock-$P\" {print \$3}' '$W/images3')\" ]"
@@ -135,7 +126,7 @@ if [ $P = amd64 ] && [ -x /usr/bin/qemu-aarch64-static ] &&
 	"$H" chain build --platform amd64,aarch64 --base mbb -t atom:multi docker/stock \
 		>/dev/null 2>"$W/m.log"; st=$?
 	check "--platform amd64,aarch64 builds" [ $st -eq 0 ]
-	[ $st -eq 0 ] || diag "$W/m.log"
+	[ $st -eq 0 ] || diag_file "$W/m.log"
 	check "--platform amd64,aarch64: an index" grep -q '^\[chain\] index sha256:' "$W/m.log"
 	"$H" run --platform linux/arm64 atom:multi sh -c 'uname -m; cat /chain/log' >"$W/mlog" 2>&1
 	check "the arm64 image ran its RUNs as aarch64, with the -aarch64-args" \
@@ -145,7 +136,7 @@ if [ $P = amd64 ] && [ -x /usr/bin/qemu-aarch64-static ] &&
 		>/dev/null 2>"$W/m2.log"
 	check "multi-platform rebuild: all cached" grep -q '18 Dockerfiles, 0 rebuilt' "$W/m2.log"
 else
-	n=$((n+1)); echo "ok $n # SKIP no qemu-aarch64-static or multi-arch busybox debs"
+	skip "no qemu-aarch64-static or multi-arch busybox debs"
 fi
 
 # errors
@@ -156,5 +147,4 @@ printf 'NOEQUALS\n' >"$A/docker/stock/packages-$P-args"
 "$H" chain build --base bb "$A/docker/stock" >/dev/null 2>"$W/e2.log"
 check "bad args file: file and line in the error" grep -q "packages-$P-args:1" "$W/e2.log"
 
-echo "1..$n"
-[ $failed -eq 0 ]
+finish

@@ -2,10 +2,7 @@
 # The CLI contract: --help, --version, exit status 0 / 1 / 2, and that every
 # command listed in `hoist --help` answers `hoist CMD --help` with status 0.
 set -u
-n=0; failed=0
-ok() { n=$((n+1)); echo "ok $n - $1"; }
-nok() { n=$((n+1)); failed=$((failed+1)); echo "not ok $n - $1"; }
-check() { desc=$1; shift; if "$@"; then ok "$desc"; else nok "$desc"; fi; }
+. "${HOIST_SRCDIR:?}/tests/lib/tap.sh"
 H=${HOIST_BIN:?}
 
 out=$("$H" --help); st=$?
@@ -19,5 +16,4 @@ for c in $(echo "$out" | sed -n '/^Commands:/,/^$/p' | awk 'NR>1 && NF {print $1
 	"$H" "$c" --help >/dev/null 2>&1; check "hoist $c --help exits 0" [ $? -eq 0 ]
 	"$H" "$c" --no-such-flag >/dev/null 2>&1; check "hoist $c with an unknown flag exits 2" [ $? -eq 2 ]
 done
-echo "1..$n"
-[ $failed -eq 0 ]
+finish

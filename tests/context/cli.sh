@@ -4,20 +4,8 @@
 set -u
 
 HOIST=${HOIST_BIN:?HOIST_BIN is not set}
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/hoist-cli-context.XXXXXX") || exit 1
-trap 'rm -rf "$tmp"' EXIT
-n=0
-fail=0
-
-ok() { # ok COND-STATUS DESCRIPTION
-	n=$((n + 1))
-	if [ "$1" -eq 0 ]; then
-		echo "ok $n - $2"
-	else
-		echo "not ok $n - $2"
-		fail=1
-	fi
-}
+. "${HOIST_SRCDIR:?}/tests/lib/tap.sh"
+tmpdir tmp "${TMPDIR:-/tmp}/hoist-cli-context.XXXXXX"
 
 # expect_out DESCRIPTION EXPECTED-OUTPUT ARGS...
 expect_out() {
@@ -26,9 +14,9 @@ expect_out() {
 	got=$("$HOIST" context ls "$@" 2>"$tmp/stderr")
 	rc=$?
 	if [ $rc -eq 0 ] && [ "$got" = "$want" ]; then
-		ok 0 "$desc"
+		ok "$desc"
 	else
-		ok 1 "$desc"
+		nok "$desc"
 		echo "# rc=$rc"
 		printf '%s\n' "$got" | sed 's/^/# got:  /'
 		printf '%s\n' "$want" | sed 's/^/# want: /'
@@ -92,35 +80,34 @@ expect_out "without -f, DIR/Dockerfile.dockerignore is used first" "README.md" "
 rm "$c/Dockerfile.dockerignore"
 
 "$HOIST" context ls --help >"$tmp/out" 2>&1
-ok $? "context ls --help exits 0"
+ok_if $? "context ls --help exits 0"
 grep -q "Usage: hoist context ls" "$tmp/out"
-ok $? "context ls --help prints usage"
+ok_if $? "context ls --help prints usage"
 "$HOIST" context --help >"$tmp/out" 2>&1
-ok $? "context --help exits 0"
+ok_if $? "context --help exits 0"
 grep -q "ls" "$tmp/out"
-ok $? "context --help lists ls"
+ok_if $? "context --help lists ls"
 
 "$HOIST" context ls >/dev/null 2>&1
 [ $? -eq 2 ]
-ok $? "missing DIR is a usage error (2)"
+ok_if $? "missing DIR is a usage error (2)"
 "$HOIST" context ls --bogus "$c" >/dev/null 2>&1
 [ $? -eq 2 ]
-ok $? "unknown option is a usage error (2)"
+ok_if $? "unknown option is a usage error (2)"
 "$HOIST" context frob >/dev/null 2>&1
 [ $? -eq 2 ]
-ok $? "unknown subcommand is a usage error (2)"
+ok_if $? "unknown subcommand is a usage error (2)"
 "$HOIST" context >/dev/null 2>&1
 [ $? -eq 2 ]
-ok $? "no subcommand is a usage error (2)"
+ok_if $? "no subcommand is a usage error (2)"
 
 "$HOIST" context ls "$tmp/nope" >/dev/null 2>"$tmp/err"
 [ $? -eq 1 ] && grep -q "nope" "$tmp/err"
-ok $? "a missing directory fails (1) and names it"
+ok_if $? "a missing directory fails (1) and names it"
 
 printf 'a\n[b\n' >"$c/.dockerignore"
 "$HOIST" context ls "$c" >/dev/null 2>"$tmp/err"
 [ $? -eq 1 ] && grep -q ".dockerignore:2:" "$tmp/err"
-ok $? "a bad pattern fails (1) with file:line"
+ok_if $? "a bad pattern fails (1) with file:line"
 
-echo "1..$n"
-exit $fail
+finish

@@ -3,60 +3,53 @@
 set -u
 : "${HOIST_BIN:?HOIST_BIN is not set}"
 : "${HOIST_CORPORA:?HOIST_CORPORA is not set}"
+. "${HOIST_SRCDIR:?}/tests/lib/tap.sh"
 
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-notok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
-check() { if [ "$1" = "$2" ]; then ok "$3"; else notok "$3 (got '$1', want '$2')"; fi; }
-
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+tmpdir tmp
 
 "$HOIST_BIN" dockerfile dump "$HOIST_CORPORA/buildkit-parser/testfiles/health/Dockerfile" >"$tmp/out"
-check "$?" 0 "dump exits 0"
+is "$?" 0 "dump exits 0"
 if cmp -s "$tmp/out" "$HOIST_CORPORA/buildkit-parser/testfiles/health/result"; then
 	ok "dump output equals BuildKit's result"
 else
-	notok "dump output equals BuildKit's result"
+	nok "dump output equals BuildKit's result"
 fi
 
 printf 'FROM a\nRUN b\n' | "$HOIST_BIN" dockerfile dump - >"$tmp/out"
-check "$?" 0 "dump - reads stdin"
-check "$(cat "$tmp/out")" "$(printf '(from "a")\n(run "b")')" "stdin dump output"
+is "$?" 0 "dump - reads stdin"
+is "$(cat "$tmp/out")" "$(printf '(from "a")\n(run "b")')" "stdin dump output"
 
 printf 'FROM a\nENV x\n' >"$tmp/Dockerfile"
 "$HOIST_BIN" dockerfile dump "$tmp/Dockerfile" >"$tmp/out" 2>"$tmp/err"
-check "$?" 1 "parse error exits 1"
-check "$(cat "$tmp/err")" "hoist: $tmp/Dockerfile:2: ENV must have two arguments" "error is FILE:LINE: message"
+is "$?" 1 "parse error exits 1"
+is "$(cat "$tmp/err")" "hoist: $tmp/Dockerfile:2: ENV must have two arguments" "error is FILE:LINE: message"
 
 printf 'RUN a \\\n\n b\n' >"$tmp/Dockerfile"
 "$HOIST_BIN" dockerfile dump "$tmp/Dockerfile" >"$tmp/out" 2>"$tmp/err"
-check "$?" 0 "warning still exits 0"
-check "$(cat "$tmp/err")" "$tmp/Dockerfile:3: warning: empty continuation line found in: RUN a  b" "warning is FILE:LINE: warning: ..."
+is "$?" 0 "warning still exits 0"
+is "$(cat "$tmp/err")" "$tmp/Dockerfile:3: warning: empty continuation line found in: RUN a  b" "warning is FILE:LINE: warning: ..."
 
 printf 'FROM a\nCOPY <<EOF /x\nhi\nEOF\n' >"$tmp/Dockerfile"
 "$HOIST_BIN" dockerfile dump --json "$tmp/Dockerfile" >"$tmp/out"
-check "$?" 0 "dump --json exits 0"
+is "$?" 0 "dump --json exits 0"
 if grep -q '"content": "hi\\n"' "$tmp/out" && grep -q '"instructions"' "$tmp/out"; then
 	ok "JSON tree has heredoc content"
 else
-	notok "JSON tree has heredoc content"
+	nok "JSON tree has heredoc content"
 fi
 
 "$HOIST_BIN" dockerfile dump "$tmp/missing" 2>"$tmp/err"
-check "$?" 1 "missing file exits 1"
+is "$?" 1 "missing file exits 1"
 
 "$HOIST_BIN" dockerfile dump >/dev/null 2>&1
-check "$?" 2 "missing FILE is a usage error"
+is "$?" 2 "missing FILE is a usage error"
 "$HOIST_BIN" dockerfile dump --bogus x >/dev/null 2>&1
-check "$?" 2 "unknown option is a usage error"
+is "$?" 2 "unknown option is a usage error"
 "$HOIST_BIN" dockerfile frobnicate >/dev/null 2>&1
-check "$?" 2 "unknown subcommand is a usage error"
+is "$?" 2 "unknown subcommand is a usage error"
 "$HOIST_BIN" dockerfile >/dev/null 2>&1
-check "$?" 2 "no subcommand is a usage error"
-"$HOIST_BIN" dockerfile --help | grep -q 'dump' && ok "dockerfile --help lists dump" || notok "dockerfile --help lists dump"
-"$HOIST_BIN" dockerfile dump --help | grep -q -- '--json' && ok "dump --help documents --json" || notok "dump --help documents --json"
+is "$?" 2 "no subcommand is a usage error"
+"$HOIST_BIN" dockerfile --help | grep -q 'dump' && ok "dockerfile --help lists dump" || nok "dockerfile --help lists dump"
+"$HOIST_BIN" dockerfile dump --help | grep -q -- '--json' && ok "dump --help documents --json" || nok "dump --help documents --json"
 
-echo "1..$n"
-[ "$failed" -eq 0 ]
+finish

@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
+# shellcheck shell=sh disable=SC3043
 # TAP for the shell tests, as tests/tap.h is for the C ones. Source it first:
 #
 #	. "${HOIST_SRCDIR:?}/tests/lib/tap.sh"
@@ -7,7 +8,7 @@
 # prints the plan and exits 0, or 1 when a check failed. A test that cannot
 # run calls skip_all: exit 77 (meson's "skipped"), or 1 when
 # HOIST_TEST_NO_SKIP is set, as CI does, so that nothing is silently
-# skipped. Plain POSIX sh plus `local`: the tests run under dash and bash.
+# skipped. Plain POSIX sh plus `local` (dash, bash and busybox sh have it).
 
 n=0
 failed=0
@@ -26,7 +27,7 @@ nok() {
 # check DESC CMD...: a check that passes when CMD exits 0. CMD's output goes
 # where the script's does (TAP ignores lines it does not know).
 check() {
-	local _tap_desc=$1
+	local _tap_desc="$1"
 	shift
 	if "$@"; then ok "$_tap_desc"; else nok "$_tap_desc"; fi
 }
@@ -35,7 +36,7 @@ check() {
 # back, and its first 20 lines shown as diagnostics when CMD fails. CMD runs
 # in a subshell: what it sets is lost.
 check_quiet() {
-	local _tap_desc=$1 _tap_out
+	local _tap_desc="$1" _tap_out
 	shift
 	if _tap_out=$("$@" 2>&1); then
 		ok "$_tap_desc"
@@ -69,9 +70,14 @@ skip_or_fail() {
 	if [ -n "${HOIST_TEST_NO_SKIP:-}" ]; then nok "$*"; else skip "$*"; fi
 }
 
-# diag TEXT...: TEXT as TAP diagnostics, "# " before each of its lines.
+# diag TEXT...: TEXT as TAP diagnostics, "# " before each of its lines;
+# without TEXT, what comes on stdin.
 diag() {
-	printf '%s\n' "$*" | sed 's/^/# /'
+	if [ $# -eq 0 ]; then
+		sed 's/^/# /'
+	else
+		printf '%s\n' "$*" | sed 's/^/# /'
+	fi
 }
 
 # diag_file FILE...: the lines of the files as diagnostics.

@@ -8,18 +8,10 @@
 # Needs the network on first use. TAP output.
 set -u
 H=${HOIST_BIN:?}; FIX=${HOIST_FIXTURES:?}
-n=0; failed=0
-ok() { n=$((n+1)); echo "ok $n - $1"; }
-nok() { n=$((n+1)); failed=$((failed+1)); echo "not ok $n - $1"; }
-check() { d=$1; shift; if "$@"; then ok "$d"; else nok "$d"; fi; }
-skip_all() {
-	if [ -n "${HOIST_TEST_NO_SKIP:-}" ]; then echo "Bail out! skipped in CI: $1"; exit 1; fi
-	echo "1..0 # SKIP $1"; exit 77
-}
+. "${HOIST_SRCDIR:?}/tests/lib/tap.sh"
 command -v dpkg-deb >/dev/null || skip_all "dpkg-deb is not installed"
 cache=$FIX/cache/debs
-W=$(mktemp -d /tmp/hoist-minimize-foreign.XXXXXX)
-trap 'rm -rf "$W"' EXIT
+tmpdir W /tmp/hoist-minimize-foreign.XXXXXX
 export HOIST_ROOT="$W/store"
 pkgs="pigz:arm64 zlib1g:arm64 libc6:arm64 pigz:armhf zlib1g:armhf libc6:armhf zlib1g:amd64"
 have() { for p in $pkgs; do ls "$cache/${p%%:*}_"*"_${p##*:}.deb" >/dev/null 2>&1 || return 1; done; }
@@ -72,5 +64,4 @@ for arch in arm64 armhf; do
 		ok "$arch: run under qemu # SKIP $qemu is not installed"
 	fi
 done
-echo "1..$n"
-[ $failed -eq 0 ]
+finish

@@ -9,20 +9,12 @@
 # mirror). TAP output.
 set -u
 H=${HOIST_BIN:?}; SRC=${HOIST_SRCDIR:?}; FIX=${HOIST_FIXTURES:?}
-n=0; failed=0
-ok() { n=$((n+1)); echo "ok $n - $1"; }
-nok() { n=$((n+1)); failed=$((failed+1)); echo "not ok $n - $1"; }
-check() { d=$1; shift; if "$@"; then ok "$d"; else nok "$d"; fi; }
-skip_all() {
-	if [ -n "${HOIST_TEST_NO_SKIP:-}" ]; then echo "Bail out! skipped in CI: $1"; exit 1; fi
-	echo "1..0 # SKIP $1"; exit 77
-}
+. "$SRC/tests/lib/tap.sh"
 base=$("$SRC/tests/sandbox/debian-base.sh" "$FIX/cache"); st=$?
 [ $st -eq 77 ] && skip_all "mmdebstrap is not installed"
-[ $st -eq 0 ] || { echo "Bail out! could not make the Debian base image"; exit 1; }
+[ $st -eq 0 ] || bail "could not make the Debian base image"
 
-W=$(mktemp -d /tmp/hoist-minimize-test.XXXXXX)
-trap 'rm -rf "$W"' EXIT
+tmpdir W /tmp/hoist-minimize-test.XXXXXX
 export HOIST_ROOT="$W/store"
 mkdir -p "$W/src"
 cat >"$W/src/app.c" <<'C'
@@ -63,7 +55,7 @@ check "import the Debian minbase" [ $? -eq 0 ]
 "$H" run -v "$W/src:/src:ro" --commit dev deb sh /src/build.sh >"$W/dev.log" 2>&1
 st=$?
 check "dev image: gcc, zlib1g-dev, libssl-dev, app and tool built" [ $st -eq 0 ]
-[ $st -eq 0 ] || { tail -n 20 "$W/dev.log" | sed 's/^/# /'; echo "1..$n"; exit 1; }
+[ $st -eq 0 ] || { tail -n 20 "$W/dev.log" | sed 's/^/# /'; finish; }
 want=$("$H" run dev /usr/local/bin/app)
 
 "$H" minimize dev --base deb -t prod --path /opt/tool -v >"$W/min.out" 2>"$W/min.err"
@@ -111,5 +103,4 @@ check "and so does the program ($got)" [ "$got" = "$want" ]
 "$H" run prod-hello sh -c 'test ! -e /opt/tool'
 check "--no-default-paths: only what --add names" [ $? -eq 0 ]
 
-echo "1..$n"
-[ $failed -eq 0 ]
+finish

@@ -5,20 +5,13 @@
 # prints what the Dockerfile says. Needs root: dockerd does.
 set -uo pipefail
 H=${HOIST_BIN:?}
-n=0; failed=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-nok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
-check() { local d=$1; shift; if "$@"; then ok "$d"; else nok "$d"; fi; }
-skip_all() {
-	[ -n "${HOIST_TEST_NO_SKIP:-}" ] && { echo "Bail out! $1"; exit 1; }
-	echo "1..0 # SKIP $1"; exit 77
-}
+. "${HOIST_SRCDIR:?}/tests/lib/tap.sh"
 [ "$(id -u)" = 0 ] || skip_all "dockerd needs root"
 command -v dockerd >/dev/null && [ -x /usr/bin/docker ] || skip_all "docker.io is not installed"
 [ -x /bin/busybox ] || skip_all "busybox-static is not installed"
 
 # A short base path: the socket path must fit in sun_path.
-T=$(mktemp -d /tmp/hdl.XXXXXX)
+tmpdir T /tmp/hdl.XXXXXX
 D=$T/d
 DOCKER="/usr/bin/docker -H unix://$D/docker.sock"
 cleanup() {
@@ -27,9 +20,8 @@ cleanup() {
 	umount -R "$D/root" 2>/dev/null
 	umount "$D/exec/netns/default" 2>/dev/null
 	umount -R "$D/exec" 2>/dev/null
-	rm -rf "$T"
 }
-trap cleanup EXIT
+at_exit cleanup
 mkdir -p "$D"
 dockerd --data-root "$D/root" --exec-root "$D/exec" -H "unix://$D/docker.sock" \
 	--pidfile "$D/docker.pid" --storage-driver overlay2 --bridge=none --iptables=false \
@@ -38,12 +30,12 @@ echo $! >"$D/bgpid"
 for _ in $(seq 1 150); do $DOCKER version >/dev/null 2>&1 && break; sleep 0.2; done
 if ! $DOCKER version >/dev/null 2>&1; then
 	sed 's/^/# /' "$D/dockerd.log" | tail -20
-	nok "dockerd starts"; echo "1..$n"; exit 1
+	nok "dockerd starts"; finish
 fi
 ok "dockerd starts"
 
 cd "$T"
-"${HOIST_SRCDIR:?}/scripts/mkrootfs-busybox.sh" bb.tar
+"$HOIST_SRCDIR/scripts/mkrootfs-busybox.sh" bb.tar
 R="$H --root $T/store"
 $R import bb.tar hoist-dl/bb:1 >/dev/null
 mkdir ctx
@@ -65,5 +57,4 @@ if [ "$out" = "$expected" ]; then ok "docker run prints what the Dockerfile says
 else nok "docker run prints what the Dockerfile says"; printf '%s\n' "$out" | sed 's/^/# /'; fi
 cfg=$($DOCKER image inspect -f '{{.Config.WorkingDir}} {{json .Config.Cmd}}' hoist-dl/app:1)
 check "docker sees WorkingDir and Cmd" test "$cfg" = '/srv ["/bin/sh","-c","cat note.txt run.txt; echo \"$GREETING\"; test -e /etc/group || echo no-group"]'
-echo "1..$n"
-[ $failed -eq 0 ]
+finish

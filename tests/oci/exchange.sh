@@ -8,42 +8,32 @@ H=${HOIST_BIN:?}
 SCHEMA=${HOIST_CORPORA:?}/oci-image-spec/schema
 HERE=$(cd "$(dirname "$0")" && pwd)
 MKBB=${HOIST_CORPORA}/../scripts/mkbusybox.sh
-T=$(mktemp -d /tmp/hoist-exchange-XXXXXX)
+. "${HOIST_SRCDIR:?}/tests/lib/tap.sh"
+tmpdir T /tmp/hoist-exchange-XXXXXX
 PODMAN_IMG=localhost/hoist-e2e-test:$$
-trap 'rm -rf "$T"; [ -n "${podman_loaded:-}" ] && podman rmi -f "$PODMAN_IMG" >/dev/null 2>&1' EXIT
+at_exit '[ -n "${podman_loaded:-}" ] && podman rmi -f "$PODMAN_IMG" >/dev/null 2>&1'
 export HOIST_ROOT=$T/root
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-nok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
-check() { # check DESCRIPTION COMMAND...
-	local d=$1; shift
-	if out=$("$@" 2>&1); then ok "$d"; else nok "$d"; echo "$out" | sed 's/^/# /' | head -20; fi
-}
-skip() { n=$((n + 1)); echo "ok $n - # SKIP $*"; }
 need() {
-	if ! command -v "$1" >/dev/null 2>&1; then
-		if [ -n "${HOIST_TEST_NO_SKIP:-}" ]; then nok "$1 is not installed"; return 1; fi
-		skip "$1 is not installed"; return 1
-	fi
+	command -v "$1" >/dev/null 2>&1 && return 0
+	skip_or_fail "$1 is not installed"
+	return 1
 }
 json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))" "$@"; }
 
 if [ ! -x /bin/busybox ] || [ ! -x "$MKBB" ]; then
-	[ -n "${HOIST_TEST_NO_SKIP:-}" ] && { echo "Bail out! no /bin/busybox or mkbusybox.sh"; exit 1; }
-	echo "1..0 # SKIP needs /bin/busybox (busybox-static) and $MKBB"; exit 77
+	skip_all "needs /bin/busybox (busybox-static) and $MKBB"
 fi
 cd "$T" || exit 1
 SOURCE_DATE_EPOCH=1700000000 "$MKBB" /bin/busybox bb.tar >/dev/null
 
 # ---- import ------------------------------------------------------------------
 D1=$(SOURCE_DATE_EPOCH=1700000000 "$H" import bb.tar busybox:e2e)
-check "hoist import prints a digest" grep -Eq '^sha256:[0-9a-f]{64}$' <<<"$D1"
+check_quiet "hoist import prints a digest" grep -Eq '^sha256:[0-9a-f]{64}$' <<<"$D1"
 D2=$(SOURCE_DATE_EPOCH=1700000000 "$H" import bb.tar busybox:e2e2)
-check "import is reproducible with SOURCE_DATE_EPOCH" test "$D1" = "$D2"
+check_quiet "import is reproducible with SOURCE_DATE_EPOCH" test "$D1" = "$D2"
 gzip -c bb.tar >bb.tar.gz
 D3=$(SOURCE_DATE_EPOCH=1700000000 "$H" import --platform linux/arm64 bb.tar.gz busybox:arm)
-check "import of a gzip'd rootfs for another platform" test -n "$D3" -a "$D3" != "$D1"
+check_quiet "import of a gzip'd rootfs for another platform" test -n "$D3" -a "$D3" != "$D1"
 
 python3 - "$T/evil.tar" <<'EOF'
 import io, sys, tarfile
@@ -52,23 +42,23 @@ with tarfile.open(sys.argv[1], 'w') as t:
     t.addfile(ti, io.BytesIO(b'x\n'))
 EOF
 out=$("$H" import evil.tar evil:1 2>&1); rc=$?
-check "import rejects '../evil' with exit 1 and a clear message" \
+check_quiet "import rejects '../evil' with exit 1 and a clear message" \
 	test $rc -eq 1 -a -n "$(grep "entry '../evil': path escapes the root" <<<"$out")"
 
 # ---- save ----------------------------------------------------------------------
-check "hoist save (docker format)" "$H" save -o docker.tar busybox:e2e
-check "hoist save --format oci" "$H" save --format oci -o oci.tar busybox:e2e
-check "hoist save --format oci-dir" "$H" save --format oci-dir -o layout busybox:e2e
-check "hoist save to stdout" bash -c "'$H' save busybox:e2e > stdout.tar && cmp stdout.tar docker.tar"
+check_quiet "hoist save (docker format)" "$H" save -o docker.tar busybox:e2e
+check_quiet "hoist save --format oci" "$H" save --format oci -o oci.tar busybox:e2e
+check_quiet "hoist save --format oci-dir" "$H" save --format oci-dir -o layout busybox:e2e
+check_quiet "hoist save to stdout" bash -c "'$H' save busybox:e2e > stdout.tar && cmp stdout.tar docker.tar"
 mkdir -p ocix && tar -C ocix -xf oci.tar
-check "the oci archive is the oci-dir layout" diff -r ocix layout
-check "docker archive has manifest.json" tar -xf docker.tar manifest.json
-check "manifest.json names busybox:e2e" test "$(json manifest.json "d[0]['RepoTags'][0]")" = busybox:e2e
-check "index.json names the tag as skopeo expects" \
+check_quiet "the oci archive is the oci-dir layout" diff -r ocix layout
+check_quiet "docker archive has manifest.json" tar -xf docker.tar manifest.json
+check_quiet "manifest.json names busybox:e2e" test "$(json manifest.json "d[0]['RepoTags'][0]")" = busybox:e2e
+check_quiet "index.json names the tag as skopeo expects" \
 	test "$(json layout/index.json "d['manifests'][0]['annotations']['org.opencontainers.image.ref.name']")" = e2e
-check "index.json has the full name as BuildKit writes it" \
+check_quiet "index.json has the full name as BuildKit writes it" \
 	test "$(json layout/index.json "d['manifests'][0]['annotations']['io.containerd.image.name']")" = docker.io/library/busybox:e2e
-check "index.json points at the imported manifest" \
+check_quiet "index.json points at the imported manifest" \
 	test "$(json layout/index.json "d['manifests'][0]['digest']")" = "$D1"
 
 # ---- digests of the layer ---------------------------------------------------------
@@ -77,42 +67,42 @@ LD=$(json "$M" "d['layers'][0]['digest']")
 CD=$(json "$M" "d['config']['digest']")
 DIFF=$(json "layout/blobs/sha256/${CD#sha256:}" "d['rootfs']['diff_ids'][0]")
 L=layout/blobs/sha256/${LD#sha256:}
-check "layer digest is sha256 of the blob" test "sha256:$(sha256sum <"$L" | cut -d' ' -f1)" = "$LD"
-check "diffID is sha256 of gzip -dc of the blob" test "sha256:$(gzip -dc <"$L" | sha256sum | cut -d' ' -f1)" = "$DIFF"
-check "layer media type is OCI tar+gzip" test "$(json "$M" "d['layers'][0]['mediaType']")" = application/vnd.oci.image.layer.v1.tar+gzip
-check "layer tar has no uname/gname and no atime/ctime" \
+check_quiet "layer digest is sha256 of the blob" test "sha256:$(sha256sum <"$L" | cut -d' ' -f1)" = "$LD"
+check_quiet "diffID is sha256 of gzip -dc of the blob" test "sha256:$(gzip -dc <"$L" | sha256sum | cut -d' ' -f1)" = "$DIFF"
+check_quiet "layer media type is OCI tar+gzip" test "$(json "$M" "d['layers'][0]['mediaType']")" = application/vnd.oci.image.layer.v1.tar+gzip
+check_quiet "layer tar has no uname/gname and no atime/ctime" \
 	bash -c "gzip -dc < '$L' | tar -tvf - | awk '{print \$2}' | grep -qv '^[0-9]*/[0-9]*\$' && exit 1; ! gzip -dc < '$L' | grep -aq 'atime='"
-check "config is minimal like docker import" \
+check_quiet "config is minimal like docker import" \
 	test "$(json "layout/blobs/sha256/${CD#sha256:}" "sorted(d.keys())")" = "['architecture', 'config', 'created', 'history', 'os', 'rootfs']"
 
 # ---- schemas -------------------------------------------------------------------------
 if python3 -c 'import jsonschema, referencing' 2>/dev/null; then
-	check "documents validate against the OCI schemas" python3 "$HERE/validate-layout.py" "$SCHEMA" layout
+	check_quiet "documents validate against the OCI schemas" python3 "$HERE/validate-layout.py" "$SCHEMA" layout
 else
 	skip "python3-jsonschema is not installed"
 fi
 
 # ---- skopeo -------------------------------------------------------------------------
 if need skopeo; then
-	check "skopeo inspect oci-archive:" skopeo inspect oci-archive:oci.tar:e2e
-	check "skopeo inspect docker-archive:" skopeo inspect docker-archive:docker.tar
-	check "skopeo inspect oci:DIR:tag" skopeo inspect oci:layout:e2e
-	check "skopeo inspect oci-archive: of the docker archive (Docker 25 layout)" skopeo inspect oci-archive:docker.tar:e2e
-	check "skopeo copy oci:DIR:tag oci:OTHER:tag" skopeo copy -q oci:layout:e2e oci:other:e2e
-	check "skopeo's copy has the same manifest digest" \
+	check_quiet "skopeo inspect oci-archive:" skopeo inspect oci-archive:oci.tar:e2e
+	check_quiet "skopeo inspect docker-archive:" skopeo inspect docker-archive:docker.tar
+	check_quiet "skopeo inspect oci:DIR:tag" skopeo inspect oci:layout:e2e
+	check_quiet "skopeo inspect oci-archive: of the docker archive (Docker 25 layout)" skopeo inspect oci-archive:docker.tar:e2e
+	check_quiet "skopeo copy oci:DIR:tag oci:OTHER:tag" skopeo copy -q oci:layout:e2e oci:other:e2e
+	check_quiet "skopeo's copy has the same manifest digest" \
 		test "$(json other/index.json "d['manifests'][0]['digest']")" = "$D1"
-	check "skopeo copy docker-archive: -> oci:" skopeo copy -q docker-archive:docker.tar oci:fromdocker:x
+	check_quiet "skopeo copy docker-archive: -> oci:" skopeo copy -q docker-archive:docker.tar oci:fromdocker:x
 fi
 
 # ---- umoci ---------------------------------------------------------------------------
 if need umoci; then
-	check "umoci unpack --rootless" umoci unpack --rootless --image layout:e2e bundle
-	check "busybox is there, executable" test -x bundle/rootfs/bin/busybox
-	check "bin/sh is a symlink to /bin/busybox" test "$(readlink bundle/rootfs/bin/sh)" = /bin/busybox
-	check "etc/passwd content" grep -q '^root:x:0:0:root:/root:/bin/sh$' bundle/rootfs/etc/passwd
-	check "tmp keeps mode 1777" test "$(stat -c %a bundle/rootfs/tmp)" = 1777
-	check "file mtimes are the rootfs'" test "$(stat -c %Y bundle/rootfs/etc/passwd)" = 1700000000
-	check "the unpacked tree runs" bundle/rootfs/bin/busybox true
+	check_quiet "umoci unpack --rootless" umoci unpack --rootless --image layout:e2e bundle
+	check_quiet "busybox is there, executable" test -x bundle/rootfs/bin/busybox
+	check_quiet "bin/sh is a symlink to /bin/busybox" test "$(readlink bundle/rootfs/bin/sh)" = /bin/busybox
+	check_quiet "etc/passwd content" grep -q '^root:x:0:0:root:/root:/bin/sh$' bundle/rootfs/etc/passwd
+	check_quiet "tmp keeps mode 1777" test "$(stat -c %a bundle/rootfs/tmp)" = 1777
+	check_quiet "file mtimes are the rootfs'" test "$(stat -c %Y bundle/rootfs/etc/passwd)" = 1700000000
+	check_quiet "the unpacked tree runs" bundle/rootfs/bin/busybox true
 fi
 
 # ---- podman --------------------------------------------------------------------------
@@ -122,41 +112,41 @@ if need podman; then
 	if [ "$(id -u)" != 0 ]; then
 		skip "podman load runs as root in this test"
 	else
-		check "podman load" podman load -i podman.tar
+		check_quiet "podman load" podman load -i podman.tar
 		podman_loaded=1
-		check "podman image inspect" podman image inspect "$PODMAN_IMG"
+		check_quiet "podman image inspect" podman image inspect "$PODMAN_IMG"
 		# On these machines crun fails on the hybrid cgroup setup, and both
 		# runtimes fail to raise RLIMIT_NOFILE/NPROC to podman's defaults
 		# (no CAP_SYS_RESOURCE): use runc and limits below the hard ones.
 		out=$(timeout 120 podman run --rm --network=host --runtime /usr/sbin/runc \
 			--ulimit nofile=1024:1024 --ulimit nproc=4096:4096 \
 			"$PODMAN_IMG" /bin/busybox echo hi 2>&1)
-		check "podman run prints hi" test "$out" = hi
+		check_quiet "podman run prints hi" test "$out" = hi
 	fi
 fi
 
 # ---- load ----------------------------------------------------------------------------
 for f in docker.tar oci.tar layout; do
 	out=$(HOIST_ROOT=$T/root-$f "$H" load -i "$f" 2>&1)
-	check "hoist load -i $f" test "$out" = "Loaded image: busybox:e2e"
+	check_quiet "hoist load -i $f" test "$out" = "Loaded image: busybox:e2e"
 	HOIST_ROOT=$T/root-$f "$H" save --format oci-dir -o "again-$f" busybox:e2e
-	check "round trip through $f keeps the digest" \
+	check_quiet "round trip through $f keeps the digest" \
 		test "$(json "again-$f/index.json" "d['manifests'][0]['digest']")" = "$D1"
 done
 if command -v skopeo >/dev/null 2>&1; then
 	skopeo copy -q oci:layout:e2e docker-archive:skopeo.tar:foo/bar:v1
 	out=$(HOIST_ROOT=$T/root-sk "$H" load -i skopeo.tar 2>&1)
-	check "hoist load of skopeo's docker-archive" test "$out" = "Loaded image: foo/bar:v1"
+	check_quiet "hoist load of skopeo's docker-archive" test "$out" = "Loaded image: foo/bar:v1"
 	HOIST_ROOT=$T/root-sk "$H" save --format oci-dir -o sk-layout foo/bar:v1
-	check "skopeo's docker-archive image is complete" umoci unpack --rootless --image sk-layout:v1 sk-bundle
-	check "and has the same files" diff -r bundle/rootfs sk-bundle/rootfs
+	check_quiet "skopeo's docker-archive image is complete" umoci unpack --rootless --image sk-layout:v1 sk-bundle
+	check_quiet "and has the same files" diff -r bundle/rootfs sk-bundle/rootfs
 	skopeo copy -q oci:layout:e2e oci-archive:skopeo-oci.tar:v2
 	out=$(HOIST_ROOT=$T/root-sk2 "$H" load -i skopeo-oci.tar 2>&1)
-	check "hoist load of skopeo's oci-archive (tag only: loaded by ID)" grep -q '^Loaded image ID: sha256:' <<<"$out"
+	check_quiet "hoist load of skopeo's oci-archive (tag only: loaded by ID)" grep -q '^Loaded image ID: sha256:' <<<"$out"
 fi
 head -c 100000 docker.tar >trunc.tar
 out=$(HOIST_ROOT=$T/root-bad "$H" load -i trunc.tar 2>&1); rc=$?
-check "hoist load of a truncated archive fails with exit 1" test $rc -eq 1
+check_quiet "hoist load of a truncated archive fails with exit 1" test $rc -eq 1
 python3 - "$T/trav.tar" <<'EOF'
 import io, sys, tarfile
 with tarfile.open(sys.argv[1], 'w') as t:
@@ -164,7 +154,6 @@ with tarfile.open(sys.argv[1], 'w') as t:
     t.addfile(ti, io.BytesIO(b'[]'))
 EOF
 out=$(HOIST_ROOT=$T/root-bad "$H" load -i trav.tar 2>&1); rc=$?
-check "hoist load rejects path traversal" test $rc -eq 1 -a -n "$(grep escapes <<<"$out")"
+check_quiet "hoist load rejects path traversal" test $rc -eq 1 -a -n "$(grep escapes <<<"$out")"
 
-echo "1..$n"
-[ $failed -eq 0 ]
+finish

@@ -6,23 +6,15 @@
 # the test users). TAP output.
 set -u
 H=${HOIST_BIN:?}; SRC=${HOIST_SRCDIR:?}; FIX=${HOIST_FIXTURES:?}
-n=0; failed=0
-ok() { n=$((n+1)); echo "ok $n - $1"; }
-nok() { n=$((n+1)); failed=$((failed+1)); echo "not ok $n - $1"; }
-check() { d=$1; shift; if "$@"; then ok "$d"; else nok "$d"; fi; }
-skip_all() {
-	if [ -n "${HOIST_TEST_NO_SKIP:-}" ]; then echo "Bail out! skipped in CI: $1"; exit 1; fi
-	echo "1..0 # SKIP $1"; exit 77
-}
+. "$SRC/tests/lib/tap.sh"
 "$SRC/tests/sandbox/users.sh" || skip_all "needs root to create the test users hoistsub/hoistnosub"
 base=$("$SRC/tests/sandbox/debian-base.sh" "$FIX/cache"); st=$?
 [ $st -eq 77 ] && skip_all "mmdebstrap is not installed"
-[ $st -eq 0 ] || { echo "Bail out! could not make the Debian base image"; exit 1; }
+[ $st -eq 0 ] || bail "could not make the Debian base image"
 chmod a+r "$base"; chmod a+rx "$FIX/cache"
 
-W=$(mktemp -d /tmp/hoist-apt-test.XXXXXX)
+tmpdir W /tmp/hoist-apt-test.XXXXXX
 chmod 755 "$W"
-trap 'rm -rf "$W"' EXIT
 as() {
 	m=$1; shift
 	case $m in
@@ -61,5 +53,4 @@ if command -v podman >/dev/null 2>&1; then
 elif [ -n "${HOIST_TEST_NO_SKIP:-}" ]; then
 	nok "podman is not installed"
 fi
-echo "1..$n"
-[ $failed -eq 0 ]
+finish

@@ -9,14 +9,7 @@
 # same afterwards. Needs root (test users, the global registration). TAP.
 set -u
 H=${HOIST_BIN:?}; SRC=${HOIST_SRCDIR:?}
-n=0; failed=0
-ok() { n=$((n+1)); echo "ok $n - $1"; }
-nok() { n=$((n+1)); failed=$((failed+1)); echo "not ok $n - $1"; }
-check() { d=$1; shift; if "$@"; then ok "$d"; else nok "$d"; fi; }
-skip_all() {
-	if [ -n "${HOIST_TEST_NO_SKIP:-}" ]; then echo "Bail out! skipped in CI: $1"; exit 1; fi
-	echo "1..0 # SKIP $1"; exit 77
-}
+. "$SRC/tests/lib/tap.sh"
 BM=/proc/sys/fs/binfmt_misc
 "$SRC/tests/sandbox/users.sh" || skip_all "needs root to create the test users hoistsub/hoistnosub"
 [ -x /usr/bin/qemu-aarch64-static ] && [ -f /usr/lib/binfmt.d/qemu-aarch64.conf ] ||
@@ -33,19 +26,18 @@ host_state() {
 }
 before=$(host_state)
 
-W=$(mktemp -d /tmp/hoist-foreign-test.XXXXXX)
+tmpdir W /tmp/hoist-foreign-test.XXXXXX
 chmod 755 "$W"
 cleanup() {
 	# Never leave our global entry behind, whatever failed.
 	[ -n "${REGISTERED:-}" ] && echo -1 >"$BM/qemu-aarch64" 2>/dev/null
 	[ -n "${MOUNTED:-}" ] && umount "$BM" 2>/dev/null
-	rm -rf "$W"
 }
-trap cleanup EXIT
+at_exit cleanup
 export HOIST_BIN="$H"
 "$SRC/tests/lib/mkmultiarch.sh" "$W/ma-store" ma >/dev/null 2>"$W/ma.err"; st=$?
 [ $st -eq 77 ] && skip_all "busybox-static .debs neither cached nor downloadable"
-[ $st -eq 0 ] || { sed 's/^/# /' "$W/ma.err"; echo "Bail out! mkmultiarch.sh failed"; exit 1; }
+[ $st -eq 0 ] || { sed 's/^/# /' "$W/ma.err"; bail "mkmultiarch.sh failed"; }
 cache=${HOIST_DEB_CACHE:-$SRC/fixtures/cache/debs}
 for a in arm64 armhf; do
 	cp "$(ls "$cache"/busybox-static_*_"$a".rootfs-*.tar | sort | tail -n 1)" "$W/$a.tar"
@@ -120,5 +112,4 @@ fi
 if [ -n "${REGISTERED:-}" ]; then echo -1 >"$BM/qemu-aarch64" && REGISTERED=; fi
 if [ -n "${MOUNTED:-}" ]; then umount "$BM" && MOUNTED=; fi
 check "host binfmt_misc back to its state before the test" [ "$(host_state)" = "$before" ]
-echo "1..$n"
-[ $failed -eq 0 ]
+finish

@@ -37,15 +37,7 @@
 # RLIMIT_NOFILE/NPROC above the hard limits.
 set -u
 H=${HOIST_BIN:?}; SRC=${HOIST_SRCDIR:?}; FIX=${HOIST_FIXTURES:?}
-n=0; failed=0
-ok() { n=$((n+1)); echo "ok $n - $1"; }
-nok() { n=$((n+1)); failed=$((failed+1)); echo "not ok $n - $1"; }
-check() { d=$1; shift; if "$@"; then ok "$d"; else nok "$d"; fi; }
-diag() { sed 's/^/# /' "$@"; }
-skip_all() {
-	if [ -n "${HOIST_TEST_NO_SKIP:-}" ]; then echo "Bail out! skipped in CI: $1"; exit 1; fi
-	echo "1..0 # SKIP $1"; exit 77
-}
+. "$SRC/tests/lib/tap.sh"
 
 "$SRC/tests/sandbox/users.sh" || skip_all "needs root to create the test users hoistsub/hoistnosub"
 command -v podman >/dev/null 2>&1 || skip_all "podman is not installed (make deps installs it)"
@@ -55,10 +47,10 @@ command -v umoci >/dev/null 2>&1 || skip_all "umoci is not installed"
 [ -x /bin/busybox ] || skip_all "busybox-static is not installed"
 base=$("$SRC/tests/sandbox/debian-base.sh" "$FIX/cache"); st=$?
 [ $st -eq 77 ] && skip_all "mmdebstrap is not installed"
-[ $st -eq 0 ] || { echo "Bail out! could not make the Debian base image"; exit 1; }
+[ $st -eq 0 ] || bail "could not make the Debian base image"
 chmod a+r "$base"; chmod a+rx "$FIX/cache"
 
-W=$(mktemp -d /tmp/hoist-podman-test.XXXXXX)
+tmpdir W /tmp/hoist-podman-test.XXXXXX
 chmod 755 "$W"
 D="$W/sub"; S="$D/store"
 PR="$D/podman"
@@ -82,9 +74,10 @@ cleanup() {
 		pid=$(cat "$D/run/libpod/tmp/pause.pid" 2>/dev/null)
 		[ -n "$pid" ] && kill "$pid" 2>/dev/null
 	fi
-	rm -rf "$W" # as root: also the subuid-owned files of hoist's store
 }
-trap cleanup EXIT
+# Runs before the rm -rf of $W (which, as root, also takes the subuid-owned
+# files of hoist's store).
+at_exit cleanup
 
 B() { as "$H" --root "$S" build --identity subuid "$@"; }
 
@@ -104,7 +97,7 @@ as "$H" --root "$S" save -o "$D/hello.tar" hoist-podman-hello
 check "hoist save (docker archive)" [ $? -eq 0 ]
 pm load -i "$D/hello.tar" >"$D/load.log" 2>&1; st=$?
 check "rootless podman load" [ $st -eq 0 ]
-[ $st -eq 0 ] || diag "$D/load.log"
+[ $st -eq 0 ] || diag_file "$D/load.log"
 out=$(pm_run docker.io/library/hoist-podman-hello:latest 2>&1)
 check "rootless podman run of the image's CMD prints what hoist run does ($out)" [ "$out" = "$want" ]
 out=$(pm_run docker.io/library/hoist-podman-hello:latest sh -c 'id -u; stat -c %U /var/cache/apt/archives/partial; cat /proc/self/uid_map | wc -l' 2>&1 | tr '\n' ' ')
@@ -135,7 +128,7 @@ EOF
 chown -R hoistsub: "$D/ctx-wh"
 B -q -t hoist-podman-wh "$D/ctx-wh" >/dev/null 2>"$D/wh.log"; st=$?
 check "hoist build (identity subuid) of the whiteout image" [ $st -eq 0 ]
-[ $st -eq 0 ] || diag "$D/wh.log"
+[ $st -eq 0 ] || diag_file "$D/wh.log"
 as "$H" --root "$S" save --format oci-dir -o "$D/wh-layout" hoist-podman-wh >/dev/null 2>&1
 as "$H" --root "$S" save --format oci -o "$D/wh-oci.tar" hoist-podman-wh >/dev/null 2>&1
 check "hoist save as OCI layout and OCI archive" [ -f "$D/wh-layout/index.json" -a -s "$D/wh-oci.tar" ]
@@ -197,15 +190,14 @@ check_state() {
 
 as sh -c "cd '$D' && umoci unpack --rootless --image wh-layout:latest bundle" >"$D/umoci.log" 2>&1
 check "umoci unpack --rootless as hoistsub" [ -d "$D/bundle/rootfs/bin" ]
-[ -d "$D/bundle/rootfs/bin" ] || diag "$D/umoci.log"
+[ -d "$D/bundle/rootfs/bin" ] || diag_file "$D/umoci.log"
 as sh -c "$STATE" _ "$D/bundle/rootfs" >"$D/state-umoci" 2>&1
 check_state umoci "$D/state-umoci"
 
 id=$(pm pull -q "oci-archive:$D/wh-oci.tar" 2>"$D/pull.log"); st=$?
 check "rootless podman pull oci-archive: ($id)" [ $st -eq 0 -a -n "$id" ]
-[ $st -eq 0 ] || diag "$D/pull.log"
+[ $st -eq 0 ] || diag_file "$D/pull.log"
 pm_run "$id" sh -c "$STATE" _ "" >"$D/state-podman" 2>&1
 check_state podman "$D/state-podman"
 
-echo "1..$n"
-[ $failed -eq 0 ]
+finish

@@ -5,22 +5,14 @@
 # scripts/mkrootfs-busybox.sh. TAP output.
 set -u
 H=${HOIST_BIN:?}; SRC=${HOIST_SRCDIR:?}
-n=0; failed=0
-ok() { n=$((n+1)); echo "ok $n - $1"; }
-nok() { n=$((n+1)); failed=$((failed+1)); echo "not ok $n - $1"; }
-check() { d=$1; shift; if "$@"; then ok "$d"; else nok "$d"; fi; }
-skip_all() {
-	if [ -n "${HOIST_TEST_NO_SKIP:-}" ]; then echo "Bail out! skipped in CI: $1"; exit 1; fi
-	echo "1..0 # SKIP $1"; exit 77
-}
+. "$SRC/tests/lib/tap.sh"
 
 "$SRC/tests/sandbox/users.sh" || skip_all "needs root to create the test users hoistsub/hoistnosub"
 command -v umoci >/dev/null || skip_all "umoci not installed"
 [ -x /bin/busybox ] || skip_all "busybox-static not installed"
 
-W=$(mktemp -d /tmp/hoist-sandbox-test.XXXXXX)
+tmpdir W /tmp/hoist-sandbox-test.XXXXXX
 chmod 755 "$W"
-trap 'rm -rf "$W"' EXIT
 "$SRC/scripts/mkrootfs-busybox.sh" "$W/bb.tar"
 chmod 644 "$W/bb.tar"
 
@@ -29,7 +21,7 @@ PORT=$((20000 + $$ % 20000))
 mkdir -p "$W/www"; echo reachable >"$W/www/index.html"
 busybox httpd -f -p 127.0.0.1:$PORT -h "$W/www" &
 HTTPD=$!
-trap 'kill $HTTPD 2>/dev/null; rm -rf "$W"' EXIT
+at_exit 'kill $HTTPD 2>/dev/null'
 
 # as MODE CMD...: run CMD as the mode's user, with a clean environment
 # plus one variable that must not leak into the container.
@@ -116,5 +108,4 @@ for m in root subuid single; do
 	left=$(ls "$S/tmp" 2>/dev/null | grep '^run-' || true)
 	check "$m: run directories removed" [ -z "$left" ]
 done
-echo "1..$n"
-[ $failed -eq 0 ]
+finish

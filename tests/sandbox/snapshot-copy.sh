@@ -9,26 +9,18 @@
 # modes: root, hoistsub (subuid), hoistnosub (single). Needs root. TAP.
 set -u
 H=${HOIST_BIN:?}; SRC=${HOIST_SRCDIR:?}
-n=0; failed=0
-ok() { n=$((n+1)); echo "ok $n - $1"; }
-nok() { n=$((n+1)); failed=$((failed+1)); echo "not ok $n - $1"; }
-check() { d=$1; shift; if "$@"; then ok "$d"; else nok "$d"; fi; }
-diag() { sed 's/^/# /' "$1" | tail -n 20; }
-skip_all() {
-	if [ -n "${HOIST_TEST_NO_SKIP:-}" ]; then echo "Bail out! skipped in CI: $1"; exit 1; fi
-	echo "1..0 # SKIP $1"; exit 77
-}
+. "$SRC/tests/lib/tap.sh"
 
 "$SRC/tests/sandbox/users.sh" || skip_all "needs root to create the test users hoistsub/hoistnosub"
 command -v jq >/dev/null || skip_all "jq not installed"
 
-W=$(mktemp -d /tmp/hoist-snapcopy-test.XXXXXX)
+tmpdir W /tmp/hoist-snapcopy-test.XXXXXX
 chmod 755 "$W"
-trap 'umount "$W/ovl/m" 2>/dev/null; rm -rf "$W"' EXIT
+at_exit 'umount "$W/ovl/m" 2>/dev/null'
 export HOIST_BIN="$H"
 "$SRC/tests/lib/mkmultiarch.sh" "$W/ma-store" ma >/dev/null 2>"$W/ma.err"; st=$?
 [ $st -eq 77 ] && skip_all "busybox-static .debs neither cached nor downloadable"
-[ $st -eq 0 ] || { diag "$W/ma.err"; echo "Bail out! mkmultiarch.sh failed"; exit 1; }
+[ $st -eq 0 ] || { diag_file "$W/ma.err" | tail -n 20; bail "mkmultiarch.sh failed"; }
 cache=${HOIST_DEB_CACHE:-$SRC/fixtures/cache/debs}
 cp "$(ls "$cache"/busybox-static_*_amd64.rootfs-*.tar | sort | tail -n 1)" "$W/bb.tar"
 chmod 644 "$W/bb.tar"
@@ -75,7 +67,7 @@ for m in ${HOIST_TEST_MODES:-root subuid single}; do
 			--progress plain -t out --output "type=oci,dest=$D/$s-layout" "$D/ctx" \
 			>/dev/null 2>"$D/$s.log"
 		check "$m: build with HOIST_SNAPSHOTTER=$s" [ -f "$D/$s-layout/index.json" ]
-		[ -f "$D/$s-layout/index.json" ] || diag "$D/$s.log"
+		[ -f "$D/$s-layout/index.json" ] || diag_file "$D/$s.log" | tail -n 20
 	done
 	c=$(grep -c 'snapshot: full-tree comparison (HOIST_SNAPSHOTTER=copy)' "$D/copy.log")
 	check "$m: the fallback is reported once ($c)" [ "$c" = 1 ]
@@ -139,7 +131,7 @@ if [ -d "$W/root/overlay-layout" ]; then
 		as root "$H" --root "$S" build --identity root --progress plain -t out \
 			--output "type=oci,dest=$W/ovl-layout" "$W/root/ctx" >/dev/null 2>"$W/ovl.log"
 		check "auto: a store on overlayfs builds" [ -f "$W/ovl-layout/index.json" ]
-		[ -f "$W/ovl-layout/index.json" ] || diag "$W/ovl.log"
+		[ -f "$W/ovl-layout/index.json" ] || diag_file "$W/ovl.log" | tail -n 20
 		check "auto: the fallback is reported with its reason" \
 			grep -q 'snapshot: full-tree comparison (overlayfs unavailable: ' "$W/ovl.log"
 		check "auto: the same layer digests as overlay" \
@@ -149,5 +141,4 @@ if [ -d "$W/root/overlay-layout" ]; then
 		nok "auto: mounting a test overlay as root"
 	fi
 fi
-echo "1..$n"
-[ $failed -eq 0 ]
+finish

@@ -6,23 +6,14 @@
 # needs root). TAP output.
 set -u
 H=${HOIST_BIN:?}; SRC=${HOIST_SRCDIR:?}
-n=0; failed=0
-ok() { n=$((n+1)); echo "ok $n - $1"; }
-nok() { n=$((n+1)); failed=$((failed+1)); echo "not ok $n - $1"; }
-check() { d=$1; shift; if "$@"; then ok "$d"; else nok "$d"; fi; }
-diag() { sed 's/^/# /' "$@"; }
-skip_all() {
-	if [ -n "${HOIST_TEST_NO_SKIP:-}" ]; then echo "Bail out! skipped in CI: $1"; exit 1; fi
-	echo "1..0 # SKIP $1"; exit 77
-}
+. "$SRC/tests/lib/tap.sh"
 
 "$SRC/tests/sandbox/users.sh" || skip_all "needs root to create the test user hoistsub"
 command -v umoci >/dev/null || skip_all "umoci not installed"
 [ -x /bin/busybox ] || skip_all "busybox-static not installed"
 
-W=$(mktemp -d /tmp/hoist-userns-test.XXXXXX)
+tmpdir W /tmp/hoist-userns-test.XXXXXX
 chmod 755 "$W"
-trap '[ -n "${KEEP:-}" ] || rm -rf "$W"' EXIT
 "$SRC/scripts/mkrootfs-busybox.sh" "$W/bb.tar"
 chmod 644 "$W/bb.tar"
 S="$W/store"; C="$W/ctx"
@@ -82,7 +73,7 @@ while [ $i -lt 600 ] && kill -0 $BG 2>/dev/null; do
 done
 wait $BG; st=$?
 check "subuid build with three RUNs" [ $st -eq 0 ]
-[ $st -eq 0 ] || diag "$W/build.log"
+[ $st -eq 0 ] || diag_file "$W/build.log"
 check "during a RUN only the sandbox init of hoist's children is in its namespace ($seen)" \
 	[ "$seen" = "1 init, 0 other" ]
 
@@ -98,5 +89,4 @@ check "ownership made in one RUN is seen by the next (${4:-})" [ "${4:-}" = 1000
 host=$(as readlink /proc/self/ns/user)
 check "it is not the host user's namespace ($host)" [ "${1:-}" != "$host" ]
 
-echo "1..$n"
-[ $failed -eq 0 ]
+finish

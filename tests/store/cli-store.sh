@@ -3,17 +3,12 @@
 # sha256sum, tags.json, a cache record): images, tag, rmi, inspect,
 # cache ls / prune / verify, with their exit statuses and output.
 set -u
-n=0; failed=0
-ok() { n=$((n+1)); echo "ok $n - $1"; }
-nok() { n=$((n+1)); failed=$((failed+1)); echo "not ok $n - $1"; }
-check() { desc=$1; shift; if "$@" >/dev/null 2>&1; then ok "$desc"; else nok "$desc"; fi; }
-res() { if [ "$2" -eq 0 ]; then ok "$1"; else nok "$1"; fi; }
+. "${HOIST_SRCDIR:?}/tests/lib/tap.sh"
 has() { printf '%s\n' "$1" | grep -q -- "$2"; }
 H=${HOIST_BIN:?}
-command -v python3 >/dev/null || { echo "1..0 # SKIP python3 is needed to check JSON"; exit 77; }
+command -v python3 >/dev/null || skip_all "python3 is needed to check JSON"
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/hoist-cli-store-XXXXXX")
-trap "rm -rf \"$T\"" EXIT; [ -n "${KEEP:-}" ] && trap - EXIT
+tmpdir T "${TMPDIR:-/tmp}/hoist-cli-store-XXXXXX"
 S="$T/store"
 h() { "$H" --root "$S" "$@"; }
 mkdir -p "$S/blobs/sha256" "$T/w"
@@ -50,9 +45,9 @@ image() {
 
 # --- an empty store -------------------------------------------------------
 out=$(h images); st=$?
-check "images on an empty store exits 0" [ $st -eq 0 ]
-check "images prints the header" has "$out" "^REPOSITORY *TAG *IMAGE ID *CREATED *SIZE$"
-check "images lists nothing" [ "$(printf '%s\n' "$out" | wc -l)" -eq 1 ]
+check_quiet "images on an empty store exits 0" [ $st -eq 0 ]
+check_quiet "images prints the header" has "$out" "^REPOSITORY *TAG *IMAGE ID *CREATED *SIZE$"
+check_quiet "images lists nothing" [ "$(printf '%s\n' "$out" | wc -l)" -eq 1 ]
 
 # --- populate --------------------------------------------------------------
 image a amd64 2
@@ -71,19 +66,19 @@ EOF
 A_SIZE=$(python3 -c 'import json,sys; print(sum(l["size"] for l in json.load(open(sys.argv[1]))["layers"]))' "$S/blobs/sha256/${M_a#sha256:}")
 
 out=$(h images); st=$?
-check "images exits 0" [ $st -eq 0 ]
-check "images shows busybox with its config digest as IMAGE ID" has "$out" "^busybox  *latest  *$(echo "${C_a#sha256:}" | cut -c1-12)  "
-check "images shows the registry-qualified name" has "$out" "^localhost:5000/solo/c  *v2  *$(echo "${C_c#sha256:}" | cut -c1-12)"
-check "images shows an index by its own digest" has "$out" "^team/multi  *1  *$(echo "${IDX#sha256:}" | cut -c1-12)"
-check "images shows CREATED as an age" has "$out" "busybox .* ago "
-check "images sorts by name" [ "$(printf '%s\n' "$out" | sed -n 2p | cut -d' ' -f1)" = "busybox" ]
+check_quiet "images exits 0" [ $st -eq 0 ]
+check_quiet "images shows busybox with its config digest as IMAGE ID" has "$out" "^busybox  *latest  *$(echo "${C_a#sha256:}" | cut -c1-12)  "
+check_quiet "images shows the registry-qualified name" has "$out" "^localhost:5000/solo/c  *v2  *$(echo "${C_c#sha256:}" | cut -c1-12)"
+check_quiet "images shows an index by its own digest" has "$out" "^team/multi  *1  *$(echo "${IDX#sha256:}" | cut -c1-12)"
+check_quiet "images shows CREATED as an age" has "$out" "busybox .* ago "
+check_quiet "images sorts by name" [ "$(printf '%s\n' "$out" | sed -n 2p | cut -d' ' -f1)" = "busybox" ]
 out=$(h images --digests)
-check "images --digests shows the manifest digest" has "$out" "busybox  *latest  *$M_a  "
+check_quiet "images --digests shows the manifest digest" has "$out" "busybox  *latest  *$M_a  "
 out=$(h images -q)
-check "images -q prints short IDs only" [ "$(printf '%s\n' "$out" | head -1)" = "$(echo "${C_a#sha256:}" | cut -c1-12)" ]
-check "images -q prints one line per image" [ "$(printf '%s\n' "$out" | wc -l)" -eq 3 ]
+check_quiet "images -q prints short IDs only" [ "$(printf '%s\n' "$out" | head -1)" = "$(echo "${C_a#sha256:}" | cut -c1-12)" ]
+check_quiet "images -q prints one line per image" [ "$(printf '%s\n' "$out" | wc -l)" -eq 3 ]
 out=$(h images --format json | head -1)
-check "images --format json has the fields" python3 -c '
+check_quiet "images --format json has the fields" python3 -c '
 import json, sys
 o = json.loads(sys.argv[1])
 assert o["Repository"] == "busybox" and o["Tag"] == "latest", o
@@ -92,34 +87,34 @@ assert o["SizeBytes"] == int(sys.argv[4]) and o["CreatedAt"] == "2024-01-02T03:0
 assert o["Name"] == "docker.io/library/busybox:latest", o
 ' "$out" "$M_a" "$C_a" "$A_SIZE"
 out=$(h images --format yaml 2>&1); st=$?
-check "images --format yaml is a usage error" [ $st -eq 2 ]
+check_quiet "images --format yaml is a usage error" [ $st -eq 2 ]
 out=$(HOIST_ROOT="$S" "$H" images -q); st=$?
-[ $st -eq 0 ] && [ "$(printf '%s\n' "$out" | wc -l)" -eq 3 ]; res "HOIST_ROOT selects the store" $?
+[ $st -eq 0 ] && [ "$(printf '%s\n' "$out" | wc -l)" -eq 3 ]; ok_if $? "HOIST_ROOT selects the store"
 
 # --- tag ------------------------------------------------------------------
-check "tag busybox myrepo/app:v1" h tag busybox myrepo/app:v1
-check "tags.json has the normalized new name" grep -q "\"docker.io/myrepo/app:v1\": \"$M_a\"" "$S/tags.json"
-check "tag by image ID prefix" h tag "$(echo "${C_c#sha256:}" | cut -c1-10)" byid
-check "tag by image ID prefix points at the manifest" grep -q "\"docker.io/library/byid:latest\": \"$M_c\"" "$S/tags.json"
-check "tag by full manifest digest" h tag "$M_b" armonly:x
-check "tag by sha256: prefix" h tag "sha256:$(echo "${IDX#sha256:}" | cut -c1-8)" multi2
-check "tag by name@digest" h tag "whatever@$M_a" bydigest
+check_quiet "tag busybox myrepo/app:v1" h tag busybox myrepo/app:v1
+check_quiet "tags.json has the normalized new name" grep -q "\"docker.io/myrepo/app:v1\": \"$M_a\"" "$S/tags.json"
+check_quiet "tag by image ID prefix" h tag "$(echo "${C_c#sha256:}" | cut -c1-10)" byid
+check_quiet "tag by image ID prefix points at the manifest" grep -q "\"docker.io/library/byid:latest\": \"$M_c\"" "$S/tags.json"
+check_quiet "tag by full manifest digest" h tag "$M_b" armonly:x
+check_quiet "tag by sha256: prefix" h tag "sha256:$(echo "${IDX#sha256:}" | cut -c1-8)" multi2
+check_quiet "tag by name@digest" h tag "whatever@$M_a" bydigest
 out=$(h tag nope:1 x 2>&1); st=$?
-check "tag of an unknown image exits 1" [ $st -eq 1 ]
-check "tag of an unknown image says so" has "$out" "no such image 'nope:1'"
+check_quiet "tag of an unknown image exits 1" [ $st -eq 1 ]
+check_quiet "tag of an unknown image says so" has "$out" "no such image 'nope:1'"
 out=$(h tag busybox Bad/Name 2>&1); st=$?
-[ $st -eq 1 ] && has "$out" "lowercase"; res "tag to an invalid name exits 1" $?
+[ $st -eq 1 ] && has "$out" "lowercase"; ok_if $? "tag to an invalid name exits 1"
 out=$(h tag busybox "x@$M_a" 2>&1); st=$?
-check "tag to a digest reference exits 1" [ $st -eq 1 ]
+check_quiet "tag to a digest reference exits 1" [ $st -eq 1 ]
 h tag busybox >/dev/null 2>&1; st=$?
-check "tag with one argument exits 2" [ $st -eq 2 ]
+check_quiet "tag with one argument exits 2" [ $st -eq 2 ]
 out=$(h images)
-check "images shows the new tags" has "$out" "^myrepo/app  *v1  *$(echo "${C_a#sha256:}" | cut -c1-12)"
+check_quiet "images shows the new tags" has "$out" "^myrepo/app  *v1  *$(echo "${C_a#sha256:}" | cut -c1-12)"
 
 # --- inspect ----------------------------------------------------------------
 out=$(h inspect busybox); st=$?
-check "inspect exits 0" [ $st -eq 0 ]
-check "inspect prints name, digest, manifest and config" python3 -c '
+check_quiet "inspect exits 0" [ $st -eq 0 ]
+check_quiet "inspect prints name, digest, manifest and config" python3 -c '
 import json, sys
 o = json.loads(sys.argv[1])
 assert o["Name"] == "docker.io/library/busybox:latest", o["Name"]
@@ -130,7 +125,7 @@ assert o["Manifest"]["config"]["digest"] == sys.argv[3]
 assert o["Config"]["architecture"] == "amd64" and o["Config"]["config"]["Cmd"] == ["sh"]
 ' "$out" "$M_a" "$C_a"
 out=$(h inspect team/multi:1); st=$?
-check "inspect of an index prints each platform" python3 -c '
+check_quiet "inspect of an index prints each platform" python3 -c '
 import json, sys
 o = json.loads(sys.argv[1])
 assert o["MediaType"] == "application/vnd.oci.image.index.v1+json"
@@ -141,15 +136,15 @@ assert ms[1]["Digest"] == sys.argv[3] and ms[1]["Config"]["architecture"] == "ar
 assert len(ms[0]["Manifest"]["layers"]) == 2
 ' "$out" "$M_a" "$M_b"
 out=$(h inspect "$(echo "${C_a#sha256:}" | cut -c1-12)"); st=$?
-check "inspect by image ID" python3 -c 'import json,sys; assert json.loads(sys.argv[1])["Digest"] == sys.argv[2]' "$out" "$M_a"
+check_quiet "inspect by image ID" python3 -c 'import json,sys; assert json.loads(sys.argv[1])["Digest"] == sys.argv[2]' "$out" "$M_a"
 out=$(h inspect nope 2>&1); st=$?
-[ $st -eq 1 ] && has "$out" "no such image 'nope'"; res "inspect of an unknown image exits 1" $?
+[ $st -eq 1 ] && has "$out" "no such image 'nope'"; ok_if $? "inspect of an unknown image exits 1"
 h inspect >/dev/null 2>&1; st=$?
-check "inspect without a name exits 2" [ $st -eq 2 ]
+check_quiet "inspect without a name exits 2" [ $st -eq 2 ]
 
 # --- cache verify on a sound store -----------------------------------------
 out=$(h cache verify); st=$?
-[ $st -eq 0 ] && has "$out" "is sound"; res "cache verify of a sound store exits 0" $?
+[ $st -eq 0 ] && has "$out" "is sound"; ok_if $? "cache verify of a sound store exits 0"
 
 # --- cache ls ------------------------------------------------------------------
 KEY=$(printf 'a cache key' | sha256sum | cut -d' ' -f1)
@@ -158,73 +153,72 @@ printf '{"layer":{"digest":"%s"},"diff_id":"sha256:%s","again":"%s"}' "$L1_c" "$
 	>"$S/cache/$(echo "$KEY" | cut -c1-2)/$KEY"
 L1C_SIZE=$(size "$S/blobs/sha256/${L1_c#sha256:}")
 out=$(h cache ls); st=$?
-check "cache ls exits 0" [ $st -eq 0 ]
-check "cache ls shows the record with its blob size" has "$out" "^$(echo "$KEY" | cut -c1-12)  *${L1C_SIZE}B  *"
+check_quiet "cache ls exits 0" [ $st -eq 0 ]
+check_quiet "cache ls shows the record with its blob size" has "$out" "^$(echo "$KEY" | cut -c1-12)  *${L1C_SIZE}B  *"
 out=$(h cache ls --no-trunc -q)
-check "cache ls -q --no-trunc prints the whole key" [ "$out" = "sha256:$KEY" ]
+check_quiet "cache ls -q --no-trunc prints the whole key" [ "$out" = "sha256:$KEY" ]
 
 # --- rmi --------------------------------------------------------------------------
 out=$(h rmi myrepo/app:v1); st=$?
-check "rmi exits 0" [ $st -eq 0 ]
-check "rmi prints what it untagged" [ "$out" = "untagged: myrepo/app:v1" ]
-check "rmi removed the tag" sh -c "! grep -q myrepo/app '$S/tags.json'"
-check "rmi keeps the blobs" [ -f "$S/blobs/sha256/${M_a#sha256:}" ]
+check_quiet "rmi exits 0" [ $st -eq 0 ]
+check_quiet "rmi prints what it untagged" [ "$out" = "untagged: myrepo/app:v1" ]
+check_quiet "rmi removed the tag" sh -c "! grep -q myrepo/app '$S/tags.json'"
+check_quiet "rmi keeps the blobs" [ -f "$S/blobs/sha256/${M_a#sha256:}" ]
 out=$(h rmi myrepo/app:v1 2>&1); st=$?
-[ $st -eq 1 ] && has "$out" "no such image 'myrepo/app:v1'"; res "rmi of a missing name exits 1" $?
+[ $st -eq 1 ] && has "$out" "no such image 'myrepo/app:v1'"; ok_if $? "rmi of a missing name exits 1"
 out=$(h rmi nothere bydigest 2>&1); st=$?
-check "rmi with one missing name exits 1 ..." [ $st -eq 1 ]
-check "... and still removes the others" sh -c "! grep -q bydigest '$S/tags.json'"
+check_quiet "rmi with one missing name exits 1 ..." [ $st -eq 1 ]
+check_quiet "... and still removes the others" sh -c "! grep -q bydigest '$S/tags.json'"
 h rmi >/dev/null 2>&1; st=$?
-check "rmi without names exits 2" [ $st -eq 2 ]
+check_quiet "rmi without names exits 2" [ $st -eq 2 ]
 
 # --- cache prune -------------------------------------------------------------------
 # c is tagged twice (solo/c:v2, byid) and its layer is in a cache record
 out=$(h rmi localhost:5000/solo/c:v2 byid); st=$?
-[ $st -eq 0 ] && [ "$(printf '%s\n' "$out" | wc -l)" -eq 2 ]; res "rmi two names" $?
+[ $st -eq 0 ] && [ "$(printf '%s\n' "$out" | wc -l)" -eq 2 ]; ok_if $? "rmi two names"
 : >"$T/w/loose"; echo loose >"$T/w/loose"; LOOSE=$(put "$T/w/loose")
 out=$(h cache prune); st=$?
-check "cache prune exits 0" [ $st -eq 0 ]
-check "cache prune reports what it freed" has "$out" "^deleted 3 blobs, 0 snapshots, 0 cache records$"
-check "cache prune prints the space" has "$out" "^total reclaimed space: [0-9.]*[kM]*B$"
-check "the loose blob is gone" [ ! -e "$S/blobs/sha256/${LOOSE#sha256:}" ]
-[ ! -e "$S/blobs/sha256/${M_c#sha256:}" ] && [ ! -e "$S/blobs/sha256/${C_c#sha256:}" ]; res "c's manifest and config are gone" $?
-check "c's layer stays: a cache record uses it" [ -e "$S/blobs/sha256/${L1_c#sha256:}" ]
-[ -e "$S/blobs/sha256/${M_b#sha256:}" ] && [ -e "$S/blobs/sha256/${L1_a#sha256:}" ]; res "a and b stay: the index uses them" $?
+check_quiet "cache prune exits 0" [ $st -eq 0 ]
+check_quiet "cache prune reports what it freed" has "$out" "^deleted 3 blobs, 0 snapshots, 0 cache records$"
+check_quiet "cache prune prints the space" has "$out" "^total reclaimed space: [0-9.]*[kM]*B$"
+check_quiet "the loose blob is gone" [ ! -e "$S/blobs/sha256/${LOOSE#sha256:}" ]
+[ ! -e "$S/blobs/sha256/${M_c#sha256:}" ] && [ ! -e "$S/blobs/sha256/${C_c#sha256:}" ]; ok_if $? "c's manifest and config are gone"
+check_quiet "c's layer stays: a cache record uses it" [ -e "$S/blobs/sha256/${L1_c#sha256:}" ]
+[ -e "$S/blobs/sha256/${M_b#sha256:}" ] && [ -e "$S/blobs/sha256/${L1_a#sha256:}" ]; ok_if $? "a and b stay: the index uses them"
 out=$(h cache prune --all); st=$?
-[ $st -eq 0 ] && has "$out" "^deleted 1 blob, 0 snapshots, 1 cache record$"; res "cache prune --all drops the record and its layer" $?
+[ $st -eq 0 ] && has "$out" "^deleted 1 blob, 0 snapshots, 1 cache record$"; ok_if $? "cache prune --all drops the record and its layer"
 out=$(h cache verify); st=$?
-check "the store verifies after pruning" [ $st -eq 0 ]
+check_quiet "the store verifies after pruning" [ $st -eq 0 ]
 
 # --- cache verify finds problems ---------------------------------------------------
 f="$S/blobs/sha256/${L1_a#sha256:}"
 cp "$f" "$T/w/saved"
 printf 'X' | dd of="$f" bs=1 seek=3 conv=notrunc 2>/dev/null
 out=$(h cache verify 2>"$T/w/err"); st=$?
-check "cache verify of a corrupt blob exits 1" [ $st -eq 1 ]
-check "cache verify names the corrupt blob" has "$out" "blob '$L1_a' is corrupt"
-check "cache verify's error says how many problems" grep -q "has 1 problem" "$T/w/err"
+check_quiet "cache verify of a corrupt blob exits 1" [ $st -eq 1 ]
+check_quiet "cache verify names the corrupt blob" has "$out" "blob '$L1_a' is corrupt"
+check_quiet "cache verify's error says how many problems" grep -q "has 1 problem" "$T/w/err"
 cp "$T/w/saved" "$f"
 rm "$S/blobs/sha256/${M_b#sha256:}"
 cat >"$S/tags.json" <<EOF
 {"docker.io/library/gone:latest": "$M_b", "docker.io/team/multi:1": "$IDX"}
 EOF
 out=$(h cache verify 2>/dev/null); st=$?
-[ $st -eq 1 ] && has "$out" "tag 'docker.io/library/gone:latest': blob '$M_b' is missing"; res "cache verify of a tag pointing at a missing blob exits 1" $?
+[ $st -eq 1 ] && has "$out" "tag 'docker.io/library/gone:latest': blob '$M_b' is missing"; ok_if $? "cache verify of a tag pointing at a missing blob exits 1"
 touch "$S/tmp/blob-leftover"
 out=$(h cache verify 2>/dev/null); st=$?
-check "cache verify reports a leftover temp file" has "$out" "leftover temporary file 'tmp/blob-leftover'"
+check_quiet "cache verify reports a leftover temp file" has "$out" "leftover temporary file 'tmp/blob-leftover'"
 
 # --- usage -----------------------------------------------------------------------------
 for c in ls prune verify; do
 	h cache $c --help >/dev/null 2>&1; st=$?
-	check "cache $c --help exits 0" [ $st -eq 0 ]
+	check_quiet "cache $c --help exits 0" [ $st -eq 0 ]
 	h cache $c --bogus >/dev/null 2>&1; st=$?
-	check "cache $c --bogus exits 2" [ $st -eq 2 ]
+	check_quiet "cache $c --bogus exits 2" [ $st -eq 2 ]
 done
 h cache >/dev/null 2>&1; st=$?
-check "cache without a command exits 2" [ $st -eq 2 ]
+check_quiet "cache without a command exits 2" [ $st -eq 2 ]
 h cache frobnicate >/dev/null 2>&1; st=$?
-check "cache with an unknown command exits 2" [ $st -eq 2 ]
+check_quiet "cache with an unknown command exits 2" [ $st -eq 2 ]
 
-echo "1..$n"
-[ $failed -eq 0 ]
+finish
