@@ -134,14 +134,6 @@ static const char *disk_path(const struct ctxfiles *c, const struct statcache_di
 	return c->disk_strings + d->path_off;
 }
 
-static bool is_hex(const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return false;
-	return true;
-}
-
 /* Map the stat cache and check its shape; on any doubt, leave it unused. */
 static void load_statcache(struct ctxfiles *c)
 {
@@ -342,8 +334,7 @@ int ctxfiles_hash(struct ctxfiles *c, struct ctxent *e, struct hoist_error *err)
 	const struct statcache_disk *d = cache_find(c, e->path);
 	if (d && d->size == e->size && d->ino == e->ino && d->mtime_ns == e->mtime_ns &&
 	    d->ctime_ns == e->ctime_ns &&
-	    !statcache_racy(c->cache_written_ns, d->mtime_ns, d->ctime_ns) &&
-	    is_hex(d->hex, HOIST_SHA256_HEX)) {
+	    !statcache_racy(c->cache_written_ns, d->mtime_ns, d->ctime_ns)) {
 		memcpy(e->sha, "sha256:", 7);
 		memcpy(e->sha + 7, d->hex, HOIST_SHA256_HEX);
 		e->sha[7 + HOIST_SHA256_HEX] = '\0';

@@ -112,6 +112,84 @@ static int stop_at_b(const char *relpath, const struct stat *st, void *userdata)
 	return strcmp(relpath, "b") == 0 ? 42 : 0;
 }
 
+static int count_fds(void)
+{
+	int n = 0;
+	DIR *d = opendir("/proc/self/fd");
+	while (d && readdir(d))
+		n++;
+	if (d)
+		closedir(d);
+	return n;
+}
+
+/* Walk tmpdir/rel; the listing in b. */
+static int walk_into(const char *rel, struct hoist_buf *b, struct hoist_error *err)
+{
+	struct hoist_context *ctx = NULL;
+	_cleanup_free_ char *dir = hoist_xasprintf("%s/%s", tmpdir, rel);
+	hoist_buf_init(b, 0);
+	hoist_buf_adds(b, "");
+	int r = hoist_context_open(dir, NULL, &ctx, err);
+	if (r == 0)
+		r = hoist_context_walk(ctx, collect, b, err);
+	hoist_context_free(ctx);
+	if (b->len > 0)
+		b->data[--b->len] = '\0';
+	return r;
+}
+
+/*
+ * More entries and directories than one batch of the walk holds (4,096
+ * entries; 256 finished directories), so that listing, stat'ing and
+ * visiting run over several batches, with pending excluded parents
+ * crossing batch boundaries.
+ */
+static void test_batches(void)
+{
+	_cleanup_buf_ struct hoist_buf want = HOIST_BUF_INIT, want_ex = HOIST_BUF_INIT;
+	_cleanup_buf_ struct hoist_buf got = HOIST_BUF_INIT;
+	struct hoist_error err = {0};
+	hoist_buf_init(&want, 0);
+	hoist_buf_init(&want_ex, 0);
+	mkd("big");
+	for (int i = 0; i < 300; i++) {
+		char d[64], f[96];
+		snprintf(d, sizeof(d), "big/d%03d", i);
+		mkd(d);
+		hoist_buf_addf(&want, "d%03d/ ", i);
+		for (int j = 0; j < 15; j++) {
+			snprintf(f, sizeof(f), "%s/f%02d", d, j);
+			put(f, "");
+			hoist_buf_addf(&want, "d%03d/f%02d ", i, j);
+		}
+		snprintf(f, sizeof(f), "%s/sub", d);
+		mkd(f);
+		snprintf(f, sizeof(f), "%s/sub/x", d);
+		put(f, "x");
+		hoist_buf_addf(&want, "d%03d/sub/ d%03d/sub/x ", i, i);
+		if (i >= 200)
+			hoist_buf_addf(&want_ex, "d%03d/ d%03d/sub/ d%03d/sub/x ", i, i, i);
+	}
+	want.data[--want.len] = '\0';
+	want_ex.data[--want_ex.len] = '\0';
+
+	int fds = count_fds();
+	int r = walk_into("big", &got, &err);
+	tap_ok(r == 0 && strcmp(got.data, want.data) == 0,
+	       "5,400 entries in 600 directories: every one, in order (%s)", err.msg);
+	tap_ok(count_fds() == fds, "the walk leaves no directory open");
+
+	put("big/.dockerignore", "d*\n!d2*/sub/x\n");
+	hoist_buf_release(&got);
+	r = walk_into("big", &got, &err);
+	_cleanup_free_ char *w2 = hoist_xasprintf(".dockerignore %s", want_ex.data);
+	if (!tap_ok(r == 0 && strcmp(got.data, w2) == 0,
+		    "excluded parents of re-included files, over several batches (%s)", err.msg))
+		tap_diag("got: %.200s", got.data);
+	tap_ok(count_fds() == fds, "no directory left open after an ignore-file walk");
+}
+
 int main(void)
 {
 	tap_plan_auto();
@@ -210,6 +288,8 @@ int main(void)
 		tap_ok(r == -ENOENT && strstr(err.msg, "/nonexistent/hoist"),
 		       "a missing context names the path (%s)", err.msg);
 	}
+
+	test_batches();
 
 	rm_rf(AT_FDCWD, tmpdir);
 	return tap_done();
