@@ -65,8 +65,10 @@ struct ctxent {
 	uint64_t size, ino;
 	int64_t mtime_ns, ctime_ns;
 	uint32_t mode, uid, gid;
-	bool hashed;
-	char sha[HOIST_DIGEST_MAX];
+	/* The content's sha256 as 64 hex digits (no NUL), once hashed: in the
+	 * mapped stat cache or in the arena. NULL: not hashed yet. Kept out of
+	 * line because a no-op rebuild holds 20,000 of these. */
+	const char *hex;
 };
 
 /* One stat cache record in memory; path is not owned. */
@@ -106,8 +108,10 @@ void ctxfiles_free(struct ctxfiles *c);
 /* Write the stat cache back when it changed (best effort). */
 void ctxfiles_save(struct ctxfiles *c);
 struct ctxent *ctxfiles_find(struct ctxfiles *c, const char *path);
-/* sha256 of a regular file's content, through the stat cache. */
+/* sha256 of a regular file's content, through the stat cache (sets e->hex). */
 int ctxfiles_hash(struct ctxfiles *c, struct ctxent *e, struct hoist_error *err);
+/* "sha256:<hex>" of a hashed entry. */
+void ctxent_digest(const struct ctxent *e, char out[HOIST_DIGEST_MAX]);
 /*
  * Where a statcache for a context lives, and the hash a statcache stores for
  * a file: exposed for tests.

@@ -247,7 +247,8 @@ static int hash_node(struct copy_req *r, struct keyhash *k, struct hoist_fsnode 
 		int e = ctxfiles_hash(r->ctx, n->aux, err);
 		if (e < 0)
 			return e;
-		const char *sha = ((struct ctxent *)n->aux)->sha;
+		char sha[HOIST_DIGEST_MAX];
+		ctxent_digest(n->aux, sha);
 		key_field(k, "3:sha=", sha, strlen(sha));
 	}
 	if (n->e.type == HOIST_ENTRY_DIR)

@@ -197,8 +197,7 @@ static int visit(const char *relpath, const struct stat *st, void *userdata)
 	e->mode = st->st_mode;
 	e->uid = st->st_uid;
 	e->gid = st->st_gid;
-	e->hashed = false;
-	e->sha[0] = '\0';
+	e->hex = NULL;
 	if (S_ISLNK(st->st_mode)) {
 		char buf[4096];
 		ssize_t n = readlinkat(c->dirfd, relpath, buf, sizeof(buf) - 1);
@@ -329,16 +328,13 @@ bool statcache_racy(int64_t written_ns, int64_t mtime_ns, int64_t ctime_ns)
 
 int ctxfiles_hash(struct ctxfiles *c, struct ctxent *e, struct hoist_error *err)
 {
-	if (e->hashed)
+	if (e->hex)
 		return 0;
 	const struct statcache_disk *d = cache_find(c, e->path);
 	if (d && d->size == e->size && d->ino == e->ino && d->mtime_ns == e->mtime_ns &&
 	    d->ctime_ns == e->ctime_ns &&
 	    !statcache_racy(c->cache_written_ns, d->mtime_ns, d->ctime_ns)) {
-		memcpy(e->sha, "sha256:", 7);
-		memcpy(e->sha + 7, d->hex, HOIST_SHA256_HEX);
-		e->sha[7 + HOIST_SHA256_HEX] = '\0';
-		e->hashed = true;
+		e->hex = d->hex;
 		return 0;
 	}
 
@@ -363,8 +359,9 @@ int ctxfiles_hash(struct ctxfiles *c, struct ctxent *e, struct hoist_error *err)
 			break;
 		hoist_sha256_update(&h, buf, (size_t)n);
 	}
-	hoist_sha256_final(&h, e->sha);
-	e->hashed = true;
+	char digest[HOIST_DIGEST_MAX];
+	hoist_sha256_final(&h, digest);
+	e->hex = arena_strndup(c, digest + 7, HOIST_SHA256_HEX);
 
 	if (strchr(e->path, '\n'))
 		return 0;
@@ -376,7 +373,7 @@ int ctxfiles_hash(struct ctxfiles *c, struct ctxent *e, struct hoist_error *err)
 	rec->ino = e->ino;
 	rec->mtime_ns = e->mtime_ns;
 	rec->ctime_ns = e->ctime_ns;
-	memcpy(rec->hex, e->sha + 7, HOIST_SHA256_HEX);
+	memcpy(rec->hex, e->hex, HOIST_SHA256_HEX);
 	rec->hex[HOIST_SHA256_HEX] = '\0';
 	c->cache_dirty = true;
 	return 0;
@@ -446,6 +443,13 @@ out:
  * that left the context are kept: another Dockerfile's .dockerignore may
  * keep them.
  */
+void ctxent_digest(const struct ctxent *e, char out[HOIST_DIGEST_MAX])
+{
+	memcpy(out, "sha256:", 7);
+	memcpy(out + 7, e->hex, HOIST_SHA256_HEX);
+	out[7 + HOIST_SHA256_HEX] = '\0';
+}
+
 void ctxfiles_save(struct ctxfiles *c)
 {
 	if (!c || !c->cache_dirty)

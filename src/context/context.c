@@ -106,7 +106,9 @@ const char *hoist_context_ignore_path(const struct hoist_context *ctx)
 /* ---- walking ------------------------------------------------------------ */
 
 /*
- * The walk runs in batches of up to BATCH_MAX entries, in three phases:
+ * The walk runs in batches of up to BATCH_MAX entries (small: their memory
+ * is fresh, and fresh pages are what a short process pays most for), in
+ * three phases:
  *
  *  1. list (this thread): read directories depth first, names sorted, and
  *     match each path against the ignore rules. readdir's d_type says which
@@ -127,9 +129,9 @@ const char *hoist_context_ignore_path(const struct hoist_context *ctx)
  * stays open until its batch is stat'ed; a batch is also cut when
  * BATCH_FDS finished directories wait for that, bounding the open fds.
  */
-#define BATCH_MAX 4096
+#define BATCH_MAX 1024
 #define BATCH_FDS 256
-#define BATCH_PATHS ((size_t)256 << 10)
+#define BATCH_PATHS ((size_t)64 << 10)
 #define STAT_PARALLEL_MIN 64
 #define STAT_CHUNK 32
 

@@ -505,7 +505,7 @@ static int hash_of(struct hoist_store *s, const char *ctxdir, const char *rel,
 	    ctxfiles_load(s, ctx, abs, &cf, &err) >= 0) {
 		struct ctxent *e = ctxfiles_find(cf, rel);
 		if (e && (rc = ctxfiles_hash(cf, e, &err)) >= 0)
-			snprintf(out, HOIST_DIGEST_MAX, "%s", e->sha);
+			ctxent_digest(e, out);
 		ctxfiles_save(cf);
 	}
 	ctxfiles_free(cf);

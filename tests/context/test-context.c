@@ -140,7 +140,7 @@ static int walk_into(const char *rel, struct hoist_buf *b, struct hoist_error *e
 }
 
 /*
- * More entries and directories than one batch of the walk holds (4,096
+ * More entries and directories than one batch of the walk holds (1,024
  * entries; 256 finished directories), so that listing, stat'ing and
  * visiting run over several batches, with pending excluded parents
  * crossing batch boundaries.
