@@ -123,7 +123,7 @@ static uint32_t put_node(struct layer_paths *p, uint32_t slot, uint32_t parent, 
 			 size_t len, uint32_t h, uint8_t kind)
 {
 	bool fresh = p->slots[slot] == 0;
-	if (p->n_nodes >= PATHS_MAX_NODES)
+	if (p->n_nodes >= PATHS_MAX_NODES || p->names_len + len > UINT32_MAX)
 		return 0;
 	if (p->n_nodes == p->alloc_nodes) {
 		p->alloc_nodes *= 2;
