@@ -132,7 +132,13 @@ struct hoist_fstree *ctxfiles_tree(struct ctxfiles *c);
 
 struct keyhash {
 	struct hoist_sha256 h;
+	/* Fields are small (a COPY of 20,000 files feeds ~120,000 of them):
+	 * they are gathered here and hashed in large pieces. */
+	size_t n;
+	unsigned char buf[4096];
 };
+/* Feed raw bytes to the key (key_add() frames a labelled field). */
+void key_put(struct keyhash *k, const void *data, size_t len);
 void key_begin(struct keyhash *k, const char *parent_key, const struct hoist_platform *p);
 void key_add(struct keyhash *k, const char *label, const char *value);
 void key_addn(struct keyhash *k, const char *label, const void *data, size_t len);

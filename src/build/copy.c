@@ -170,8 +170,8 @@ static void key_field(struct keyhash *k, const char *prefix, const void *data, s
 	memcpy(hdr, prefix, n);
 	n += fmt_uint(hdr + n, len, 10);
 	hdr[n++] = ':';
-	hoist_sha256_update(&k->h, hdr, n);
-	hoist_sha256_update(&k->h, data, len);
+	key_put(k, hdr, n);
+	key_put(k, data, len);
 }
 
 /* The path relative to the COPY source: on the stack unless a path is
