@@ -60,7 +60,7 @@ enum hoist_fstree_resolve_flags {
 };
 
 struct hoist_fsnode {
-	char *name;
+	char *name; /* stored with the node (one allocation) */
 	struct hoist_fsnode *parent;
 	struct hoist_fsnode **kids; /* sorted by strcmp(name) */
 	size_t n_kids, alloc_kids;

@@ -14,10 +14,14 @@
 
 #include "hoist/fstree.h"
 
+/* The name lives in the same allocation, after the node: trees of tens of
+ * thousands of nodes are made and freed by every build. */
 static struct hoist_fsnode *node_new(const char *name, struct hoist_fsnode *parent)
 {
-	struct hoist_fsnode *n = hoist_xcalloc(1, sizeof(*n));
-	n->name = hoist_xstrdup(name);
+	size_t len = strlen(name);
+	struct hoist_fsnode *n = hoist_xmalloc(sizeof(*n) + len + 1);
+	memset(n, 0, sizeof(*n));
+	n->name = memcpy((char *)(n + 1), name, len + 1);
 	n->parent = parent;
 	n->e.type = HOIST_ENTRY_DIR;
 	n->e.mode = 0755;
@@ -31,7 +35,6 @@ static void node_free(struct hoist_fsnode *n)
 	for (size_t i = 0; i < n->n_kids; i++)
 		node_free(n->kids[i]);
 	free(n->kids);
-	free(n->name);
 	free(n->src);
 	hoist_entry_release(&n->e);
 	free(n);
