@@ -24,7 +24,7 @@ fi
 L=$B/src
 cc -O2 -std=gnu17 -D_GNU_SOURCE -I"$REPO/include" -I"$B" -o "$W/zbench" "$REPO/bench/zbench.c" \
 	"$L/layer/libhoist-layer.a" "$L/store/libhoist-store.a" "$L/util/libhoist-util.a" \
-	-larchive -ljansson -lcrypto -lz -lpthread -lzstd
+	-larchive -ljansson -lz -lpthread -lzstd
 
 min() { sort -n | head -1; }
 

@@ -41,7 +41,7 @@ L=$B/src
 cc -O2 -std=gnu17 -D_GNU_SOURCE -I"$here/include" -I"$B" -o "$W/sbench" "$here/bench/sbench.c" \
 	"$L/sandbox/libhoist-sandbox.a" "$L/layer/libhoist-layer.a" "$L/oci/libhoist-oci.a" \
 	"$L/store/libhoist-store.a" "$L/util/libhoist-util.a" \
-	"$B/libhoist-archive-dl.a" -ldl -ljansson -lcrypto -lz -lpthread $(pkg-config --libs libzstd 2>/dev/null)
+	"$B/libhoist-archive-dl.a" -ldl -ljansson -lz -lpthread $(pkg-config --libs libzstd 2>/dev/null)
 echo "== library (wall min median, CPU min median, ms)"
 "$W/sbench" "$W/store" "$D" "$N" "$ID"
 

@@ -158,9 +158,15 @@ void hoist_sha256_digest(const void *data, size_t len, char out[HOIST_DIGEST_MAX
 /* Is s a well-formed "sha256:<64 lower-case hex>" digest. */
 bool hoist_digest_valid(const char *s);
 
-/* Streaming sha256 (OpenSSL underneath). */
+/*
+ * Streaming sha256 (src/util/sha256.c: SHA-NI, portable C, or libcrypto
+ * loaded on demand). The state is inline: nothing to free, and a copy is an
+ * independent hash of the same prefix.
+ */
 struct hoist_sha256 {
-	void *ctx; /* EVP_MD_CTX */
+	uint32_t state[8];
+	uint64_t len;	 /* bytes hashed so far */
+	uint8_t buf[64]; /* the partial block: len % 64 bytes */
 };
 void hoist_sha256_init(struct hoist_sha256 *h);
 void hoist_sha256_update(struct hoist_sha256 *h, const void *data, size_t len);
@@ -168,6 +174,23 @@ void hoist_sha256_update(struct hoist_sha256 *h, const void *data, size_t len);
 void hoist_sha256_final(struct hoist_sha256 *h, char out[HOIST_DIGEST_MAX]);
 /* Release without finishing (error paths). Safe on a finished or zeroed h. */
 void hoist_sha256_release(struct hoist_sha256 *h);
+
+/* ---- base64 ---------------------------------------------------------- */
+
+/*
+ * RFC 4648 base64, standard alphabet, with padding (src/util/base64.c).
+ * Encode len bytes into a new NUL-terminated string (caller frees).
+ */
+char *hoist_base64_encode(const void *data, size_t len);
+/*
+ * Decode the len characters at s into a new buffer (caller frees; NUL
+ * added after the *ret_len bytes, so text comes back as a C string). The
+ * input must be canonical: a multiple of 4 characters from the alphabet,
+ * '=' only as the last one or two, no whitespace; otherwise -EBADMSG and
+ * nothing is allocated. Bits below the last full byte are ignored, as Go's
+ * decoder (which writes Docker's config) does.
+ */
+int hoist_base64_decode(const char *s, size_t len, char **ret, size_t *ret_len);
 
 /* ---- logging hook ---------------------------------------------------- */
 

@@ -14,7 +14,6 @@
 #include <time.h>
 
 #include <jansson.h>
-#include <openssl/evp.h>
 
 #include "registry-private.h"
 
@@ -28,31 +27,16 @@ extern char **environ;
 
 char *reg_b64_encode(const void *data, size_t len)
 {
-	char *out = hoist_xmalloc(4 * ((len + 2) / 3) + 1);
-	EVP_EncodeBlock((unsigned char *)out, data, (int)len);
-	return out;
+	return hoist_base64_encode(data, len);
 }
 
 char *reg_b64_decode(const char *s, size_t *ret_len)
 {
 	size_t len = strlen(s);
-	if (len % 4 != 0 || len > MAX_CONFIG_FILE)
+	char *out = NULL;
+	if (len > MAX_CONFIG_FILE || hoist_base64_decode(s, len, &out, ret_len) < 0)
 		return NULL;
-	unsigned char *out = hoist_xmalloc(len / 4 * 3 + 1);
-	int n = EVP_DecodeBlock(out, (const unsigned char *)s, (int)len);
-	if (n < 0) {
-		free(out);
-		return NULL;
-	}
-	/* EVP_DecodeBlock counts the padding as zero bytes. */
-	if (len >= 1 && s[len - 1] == '=')
-		n--;
-	if (len >= 2 && s[len - 2] == '=')
-		n--;
-	out[n] = '\0';
-	if (ret_len)
-		*ret_len = (size_t)n;
-	return (char *)out;
+	return out;
 }
 
 /* ---- the Docker config file --------------------------------------------- */

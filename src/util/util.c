@@ -8,8 +8,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
 #include "hoist/util.h"
 
 static void oom(void)
@@ -271,26 +269,6 @@ int hoist_parse_u64(const char *s, uint64_t max, uint64_t *ret)
 
 /* ---- digests --------------------------------------------------------- */
 
-static void hex_digest(const unsigned char *md, char out[HOIST_DIGEST_MAX])
-{
-	static const char hex[] = "0123456789abcdef";
-	memcpy(out, "sha256:", 7);
-	for (int i = 0; i < 32; i++) {
-		out[7 + 2 * i] = hex[md[i] >> 4];
-		out[7 + 2 * i + 1] = hex[md[i] & 15];
-	}
-	out[7 + 64] = '\0';
-}
-
-void hoist_sha256_digest(const void *data, size_t len, char out[HOIST_DIGEST_MAX])
-{
-	unsigned char md[32];
-	unsigned int mdlen = 0;
-	if (!EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL))
-		oom();
-	hex_digest(md, out);
-}
-
 bool hoist_digest_valid(const char *s)
 {
 	if (!hoist_startswith(s, "sha256:"))
@@ -300,36 +278,6 @@ bool hoist_digest_valid(const char *s)
 		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
 			return false;
 	return s[64] == '\0';
-}
-
-void hoist_sha256_init(struct hoist_sha256 *h)
-{
-	EVP_MD_CTX *c = EVP_MD_CTX_new();
-	if (!c || !EVP_DigestInit_ex(c, EVP_sha256(), NULL))
-		oom();
-	h->ctx = c;
-}
-
-void hoist_sha256_update(struct hoist_sha256 *h, const void *data, size_t len)
-{
-	if (len)
-		EVP_DigestUpdate(h->ctx, data, len);
-}
-
-void hoist_sha256_final(struct hoist_sha256 *h, char out[HOIST_DIGEST_MAX])
-{
-	unsigned char md[32];
-	unsigned int mdlen = 0;
-	EVP_DigestFinal_ex(h->ctx, md, &mdlen);
-	hex_digest(md, out);
-	hoist_sha256_release(h);
-}
-
-void hoist_sha256_release(struct hoist_sha256 *h)
-{
-	if (h->ctx)
-		EVP_MD_CTX_free(h->ctx);
-	h->ctx = NULL;
 }
 
 /* ---- log ------------------------------------------------------------- */
