@@ -19,7 +19,9 @@ with open(sys.argv[1]) as f:
         if t.get("result") == "SKIP":
             skipped.append(f"{name}: skipped")
             continue
-        for out in (t.get("stdo") or "").splitlines():
+        # meson writes a test's output as "stdout" (1.0 and later); the
+        # older "stdo" is read too, so the check never reads nothing.
+        for out in (t.get("stdout") or t.get("stdo") or "").splitlines():
             if re.match(r"^(not )?ok\b.*#\s*SKIP", out, re.I):
                 skipped.append(f"{name}: {out.strip()}")
 for s in skipped:

@@ -18,7 +18,15 @@
 # tests with is_parallel: false for that case.
 #
 # Takes 5-20 minutes (emulated dpkg), once per month (the name carries
-# the month, so the mirror's updates are picked up).
+# the month, so the mirror's updates are picked up). That is the longest
+# single step of a cold CI run, so `make check` starts this script in the
+# background before the compile (docs/architecture.md, "CI time") and the
+# two tests that need the tar (sandbox-foreign-apt, minimize-arm64-qemu)
+# find it made, or wait for it: the maker holds a lock (flock on a file in
+# the cache) and a second caller waits for that lock, then finds the tar.
+# The background run sets HOIST_ARM64_BASE_PRIVATE_ONLY=1: without a
+# private binfmt_misc it exits 77 rather than register the global entry
+# while other tests run, and the test makes it later, alone.
 # Usage: debian-arm64-base.sh CACHE_DIR   prints the tar's path
 #        exit 77: cannot be made here (no mmdebstrap, no qemu, not root)
 set -eu
@@ -37,7 +45,13 @@ conf=/usr/lib/binfmt.d/qemu-aarch64.conf
 	{ echo "qemu-user-static not installed (apt-get install qemu-user-static)" >&2; exit 77; }
 [ "$(id -u)" = 0 ] || { echo "making the arm64 base needs root (it writes a user namespace's maps)" >&2; exit 77; }
 
+# Not there yet: take the lock and look again. flock -o closes the lock's
+# fd in the re-executed script, so nothing mmdebstrap leaves running can
+# hold it; flock itself holds it until the script ends.
 mkdir -p "$cache"
+if [ -z "${HOIST_ARM64_BASE_LOCKED:-}" ]; then
+	HOIST_ARM64_BASE_LOCKED=1 exec flock -o "$cache/.debian-arm64-base.lock" sh "$0" "$@"
+fi
 tmp="$cache/tmp-$$-arm64.tar" # mmdebstrap picks the format from the extension
 fifo="$cache/tmp-$$-go"
 pid=; mounted=; registered=
@@ -86,6 +100,9 @@ set -- mmdebstrap --quiet --arch=arm64 --variant=minbase --mode=root \
 # Does this kernel give a user namespace its own binfmt_misc (>= 6.7)?
 if in_userns sh -c "$inner" "$conf" x sh -c "arch-test arm64 >/dev/null" >&2; then
 	in_userns sh -c "$inner" "$conf" x "$@" >&2
+elif [ -n "${HOIST_ARM64_BASE_PRIVATE_ONLY:-}" ]; then
+	echo "no private binfmt_misc (Linux < 6.7?): left for the tests to make" >&2
+	exit 77
 else
 	echo "no private binfmt_misc (Linux < 6.7?): registering qemu-aarch64 globally for the duration" >&2
 	if ! grep -q " $BM binfmt_misc " /proc/mounts; then

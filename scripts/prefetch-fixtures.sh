@@ -1,0 +1,29 @@
+#!/bin/sh
+# Make the Debian rootfs fixtures that tests need, both at once, and log
+# how long each took. `make check` runs this in the background before the
+# compile, so that on a cold CI run (fixtures/cache/ empty, as in every
+# fresh clone) the 10-15 minutes of emulated dpkg for the arm64 base overlap
+# the compile and the tests that leave a core idle, instead of running
+# inside an is_parallel: false test that holds up the whole suite. The
+# fixture scripts lock their cache, so a test that needs a tar before it is
+# done waits for this run rather than starting a second one.
+#
+# The arm64 base is made only through a private binfmt_misc here
+# (HOIST_ARM64_BASE_PRIVATE_ONLY): on a kernel without one, the script would
+# register a global entry, which tests running meanwhile watch, so it is
+# left to the test, which runs alone. A failure here is only logged: the
+# test calling the script tries again and reports.
+# Usage: prefetch-fixtures.sh CACHE_DIR   (lines "fixture NAME: ...")
+set -u
+cache=${1:?cache dir}
+src=$(cd "$(dirname "$0")/.." && pwd)
+t0=$(date +%s)
+one() {
+	name=$1; shift
+	"$@" "$cache" >/dev/null
+	st=$?
+	echo "fixture $name: exit $st after $(($(date +%s) - t0)) s"
+}
+one debian-base "$src/tests/sandbox/debian-base.sh" &
+one debian-arm64-base env HOIST_ARM64_BASE_PRIVATE_ONLY=1 "$src/tests/lib/debian-arm64-base.sh"
+wait
