@@ -129,6 +129,18 @@ static struct statcache_rec *cache_append(struct ctxfiles *c)
 	return r;
 }
 
+static void rec_set(struct statcache_rec *r, const char *path, uint64_t size, uint64_t ino,
+		    int64_t mtime_ns, int64_t ctime_ns, const char *hex)
+{
+	r->path = path;
+	r->size = size;
+	r->ino = ino;
+	r->mtime_ns = mtime_ns;
+	r->ctime_ns = ctime_ns;
+	memcpy(r->hex, hex, HOIST_SHA256_HEX);
+	r->hex[HOIST_SHA256_HEX] = '\0';
+}
+
 static const char *disk_path(const struct ctxfiles *c, const struct statcache_disk *d)
 {
 	return c->disk_strings + d->path_off;
@@ -367,14 +379,7 @@ int ctxfiles_hash(struct ctxfiles *c, struct ctxent *e, struct hoist_error *err)
 		return 0;
 	/* Appended unsorted (a cold context misses on every file; sorting per
 	 * insertion made that quadratic), merged over the mapped ones on save. */
-	struct statcache_rec *rec = cache_append(c);
-	rec->path = e->path;
-	rec->size = e->size;
-	rec->ino = e->ino;
-	rec->mtime_ns = e->mtime_ns;
-	rec->ctime_ns = e->ctime_ns;
-	memcpy(rec->hex, e->hex, HOIST_SHA256_HEX);
-	rec->hex[HOIST_SHA256_HEX] = '\0';
+	rec_set(cache_append(c), e->path, e->size, e->ino, e->mtime_ns, e->ctime_ns, e->hex);
 	c->cache_dirty = true;
 	return 0;
 }
@@ -471,14 +476,8 @@ void ctxfiles_save(struct ctxfiles *c)
 					: strcmp(disk_path(c, &c->disk[i]), c->fresh[j].path);
 		if (k < 0) {
 			const struct statcache_disk *d = &c->disk[i++];
-			struct statcache_rec *r = &all[n++];
-			r->path = disk_path(c, d);
-			r->size = d->size;
-			r->ino = d->ino;
-			r->mtime_ns = d->mtime_ns;
-			r->ctime_ns = d->ctime_ns;
-			memcpy(r->hex, d->hex, HOIST_SHA256_HEX);
-			r->hex[HOIST_SHA256_HEX] = '\0';
+			rec_set(&all[n++], disk_path(c, d), d->size, d->ino, d->mtime_ns,
+				d->ctime_ns, d->hex);
 		} else {
 			if (k == 0)
 				i++;
