@@ -3,7 +3,7 @@
 
 # Build and test dependencies, all Debian packages.
 DEPS = build-essential pkg-config meson ninja-build clang clang-format libclang-rt-14-dev git \
-       libcurl4-openssl-dev libssl-dev zlib1g-dev libarchive-dev libjansson-dev \
+       libcurl4-openssl-dev zlib1g-dev libarchive-dev libjansson-dev \
        libyaml-dev libzstd-dev \
        python3 python3-jsonschema python3-jwt python3-cryptography openssl busybox-static skopeo umoci podman runc uidmap \
        docker-registry docker.io ca-certificates mmdebstrap arch-test qemu-user-static \
