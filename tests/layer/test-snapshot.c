@@ -156,6 +156,20 @@ static void test_unpack(void)
 	hoist_snapshot_release(&snap);
 }
 
+static int count_tmp(void)
+{
+	_cleanup_free_ char *snaps = hoist_xasprintf("%s/snapshots", tmpdir);
+	int n = 0;
+	DIR *dir = opendir(snaps);
+	struct dirent *de;
+	while (dir && (de = readdir(dir)))
+		if (hoist_startswith(de->d_name, ".tmp"))
+			n++;
+	if (dir)
+		closedir(dir);
+	return n;
+}
+
 static void test_escape(void)
 {
 	char diff[HOIST_DIGEST_MAX];
@@ -204,17 +218,8 @@ static void test_escape(void)
 	tap_ok(rc == 0 && lstat(evil, &st) < 0, "file over a hardlinked symlink stays inside (%s)",
 	       err.msg);
 
-	_cleanup_free_ char *snaps = hoist_xasprintf("%s/snapshots", tmpdir);
 	/* failed unpacks left no temp directories */
-	int n = 0;
-	DIR *dir = opendir(snaps);
-	struct dirent *de;
-	while (dir && (de = readdir(dir)))
-		if (hoist_startswith(de->d_name, ".tmp"))
-			n++;
-	if (dir)
-		closedir(dir);
-	tap_ok(n == 0, "no temp snapshot left behind");
+	tap_ok(count_tmp() == 0, "no temp snapshot left behind");
 }
 
 static void test_mismatch(void)
@@ -232,20 +237,6 @@ static void test_mismatch(void)
 	tap_ok(rc == -EBADMSG && strstr(err.msg, "diffID mismatch"), "diffID mismatch: %s",
 	       err.msg);
 	tap_ok(lstat(p, &st) < 0, "mismatch leaves no snapshot");
-}
-
-static int count_tmp(void)
-{
-	_cleanup_free_ char *snaps = hoist_xasprintf("%s/snapshots", tmpdir);
-	int n = 0;
-	DIR *dir = opendir(snaps);
-	struct dirent *de;
-	while (dir && (de = readdir(dir)))
-		if (hoist_startswith(de->d_name, ".tmp"))
-			n++;
-	if (dir)
-		closedir(dir);
-	return n;
 }
 
 static int read_fd(int fd, char *buf, size_t len)
