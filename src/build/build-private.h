@@ -179,6 +179,18 @@ struct copy_req {
 int copy_hash_sources(struct copy_req *r, struct keyhash *k, struct hoist_error *err);
 /* Do the copy into tree t (generation t->gen). */
 int copy_run(struct copy_req *r, struct hoist_fstree *t, struct hoist_error *err);
+
+/* ---- ADD's own sources (add.c) ---------------------------------------- */
+
+/* Whether the first n bytes of a file start a tar ADD extracts. */
+bool add_archive_magic(const unsigned char *b, size_t n, bool *compressed);
+/* Extract the tar on fd (name for messages) into t at r's destination. */
+int add_extract_tar(struct copy_req *r, struct hoist_fstree *t, int fd, const char *name,
+		    bool compressed, struct hoist_error *err);
+/* Fetch source idx (a URL) into r->downloads[idx]. */
+int add_download(struct copy_req *r, size_t idx, const char *url, struct hoist_error *err);
+/* The file name a URL's last path component gives (into buf). */
+const char *add_url_basename(const char *url, char *buf, size_t size);
 void copy_req_release(struct copy_req *r);
 
 /* ---- the engine (engine*.c) ------------------------------------------- */
