@@ -43,3 +43,13 @@ void layer_paths_free(struct layer_paths *p);
 int layer_paths_check(struct layer_paths *p, const char *name, const char *tar_path,
 		      const struct hoist_entry *e, enum layer_paths_what what,
 		      struct hoist_error *err);
+
+/* ---- snapshot index (snapshot-index.c; format there) ---- */
+
+enum { SNAP_INDEX_WHITEOUT = 1, SNAP_INDEX_OPAQUE = 2 };
+/* Start an index for the layer diff_id in b, then one snap_index_add per
+ * entry (flags: SNAP_INDEX_*). */
+void snap_index_begin(struct hoist_buf *b, const char *diff_id);
+void snap_index_add(struct hoist_buf *b, const struct hoist_entry *e, int flags);
+/* The hex part of "sha256:<hex>" (a snapshot's directory name). */
+const char *snap_digest_hex(const char *d);
