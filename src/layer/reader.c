@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Reading tars safely. Two libarchive readers are chained: the outer one
- * ("raw" format, every filter) turns the compressed stream into plain tar
- * bytes, which we hash on their way (the diffID) and hand to the inner one
- * (tar formats only). So one pass over the input both parses and verifies,
- * whatever the compression, with bounded memory.
+ * Reading tars safely. A libarchive reader ("raw" format, every filter)
+ * turns the compressed stream into plain tar bytes, which we hash on their
+ * way (the diffID) and parse ourselves (tar.c: ustar, PAX and GNU long
+ * names, names kept as bytes). So one pass over the input both parses and
+ * verifies, whatever the compression, with bounded memory.
  */
 #include <archive.h>
 #include <archive_entry.h>
@@ -14,6 +14,7 @@
 
 #include "hoist/archive-dl.h"
 #include "layer-private.h"
+#include "tar.h"
 
 #define READ_CHUNK 65536
 
@@ -21,7 +22,6 @@ struct hoist_tar_reader {
 	int fd;
 	char *name;
 	struct archive *outer;
-	struct archive *inner;
 	bool outer_eof;
 	bool outer_empty; /* input had no bytes at all */
 	struct hoist_sha256 hash;
@@ -29,7 +29,12 @@ struct hoist_tar_reader {
 	char diff_id[HOIST_DIGEST_MAX];
 	uint64_t n_entries;
 	uint64_t max_entries;
-	char *outer_error; /* message of a decompression error, for context */
+	char *outer_error;  /* message of a decompression error, for context */
+	uint64_t offset;    /* tar bytes consumed */
+	uint64_t data_left; /* of the current entry */
+	uint64_t pad;	    /* after the current entry's data */
+	bool ended;	    /* the end-of-archive blocks were read */
+	size_t tb_pos, tb_len;
 	unsigned char fdbuf[READ_CHUNK];
 	unsigned char tarbuf[READ_CHUNK];
 };
@@ -119,13 +124,15 @@ static ssize_t fd_read_cb(struct archive *a, void *data, const void **buf)
 	}
 }
 
-/* ---- the inner reader: plain tar bytes, hashed on the way ------------- */
+/* ---- plain tar bytes, hashed on the way --------------------------------- */
 
-static ssize_t tar_read_cb(struct archive *a, void *data, const void **buf)
+/* Refill tarbuf from the decompressor. Returns >0, 0 at the end, <0. */
+static int src_fill(struct hoist_tar_reader *r, struct hoist_error *err)
 {
-	struct hoist_tar_reader *r = data;
 	la_ssize_t n;
 
+	if (r->tb_pos < r->tb_len)
+		return 1;
 	if (r->outer_eof || r->outer_empty)
 		return 0;
 	n = archive_read_data(r->outer, r->tarbuf, sizeof(r->tarbuf));
@@ -134,23 +141,47 @@ static ssize_t tar_read_cb(struct archive *a, void *data, const void **buf)
 		r->outer_error =
 		    hoist_xstrdup(archive_error_string(r->outer) ? archive_error_string(r->outer)
 								 : "decompression failed");
-		archive_set_error(a, EIO, "%s", r->outer_error);
-		return -1;
+		return hoist_error_set(err, -EBADMSG, "'%s': %s", r->name, r->outer_error);
 	}
-	if (n == 0)
+	if (n == 0) {
 		r->outer_eof = true;
-	else
-		hoist_sha256_update(&r->hash, r->tarbuf, (size_t)n);
-	*buf = r->tarbuf;
-	return n;
+		return 0;
+	}
+	hoist_sha256_update(&r->hash, r->tarbuf, (size_t)n);
+	r->tb_pos = 0;
+	r->tb_len = (size_t)n;
+	return 1;
+}
+
+/* Read exactly len bytes (dst NULL: skip them). Returns len, fewer at the
+ * end of the stream, or <0. */
+static ssize_t src_read(struct hoist_tar_reader *r, void *dst, size_t len, struct hoist_error *err)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		int rc = src_fill(r, err);
+		if (rc <= 0) {
+			if (rc < 0)
+				return rc;
+			break;
+		}
+		size_t n = r->tb_len - r->tb_pos;
+		if (n > len - got)
+			n = len - got;
+		if (dst)
+			memcpy((char *)dst + got, r->tarbuf + r->tb_pos, n);
+		r->tb_pos += n;
+		got += n;
+	}
+	r->offset += got;
+	return (ssize_t)got;
 }
 
 void hoist_tar_reader_free(struct hoist_tar_reader *r)
 {
 	if (!r)
 		return;
-	if (r->inner)
-		archive_read_free(r->inner);
 	if (r->outer)
 		archive_read_free(r->outer);
 	if (!r->hash_done)
@@ -196,17 +227,6 @@ int hoist_tar_reader_open(int fd, const char *name, struct hoist_tar_reader **re
 		goto fail;
 	}
 
-	r->inner = archive_read_new();
-	if (!r->inner)
-		abort();
-	archive_read_support_format_tar(r->inner);
-	archive_read_support_format_empty(r->inner);
-	if (archive_read_open2(r->inner, r, NULL, tar_read_cb, NULL, NULL) != ARCHIVE_OK) {
-		rc = hoist_error_set(err, -EBADMSG, "'%s': not a tar archive: %s", r->name,
-				     r->outer_error ? r->outer_error
-						    : archive_error_string(r->inner));
-		goto fail;
-	}
 	*ret = r;
 	return 0;
 fail:
@@ -225,126 +245,274 @@ static int entry_error(struct hoist_tar_reader *r, const char *path, int code,
 	return hoist_error_set(err, code, "'%s': entry '%.512s': %s", r->name, path, what);
 }
 
-static int fill_entry(struct hoist_tar_reader *r, struct archive_entry *ae, const char *cleaned,
-		      struct hoist_entry *e, struct hoist_error *err)
+/* The entry's fields from its header, PAX records and GNU long names. */
+static int fill_entry(struct hoist_tar_reader *r, const struct tar_raw *h, const struct tar_pax *x,
+		      const char *raw, const char *cleaned, const char *link, struct hoist_entry *e,
+		      struct hoist_error *err)
 {
-	const char *raw = archive_entry_pathname(ae);
-	const char *hl = archive_entry_hardlink(ae);
-	mode_t ft = archive_entry_filetype(ae);
-	la_int64_t uid = archive_entry_uid(ae), gid = archive_entry_gid(ae);
-	const char *xname;
-	const void *xval;
-	size_t xlen;
+	int64_t uid = x->has_uid ? x->uid : h->uid, gid = x->has_gid ? x->gid : h->gid;
 
 	if (uid < 0 || uid > UINT32_MAX || gid < 0 || gid > UINT32_MAX)
 		return entry_error(r, raw, -EBADMSG, err, "uid or gid out of range");
 	e->path = hoist_xstrdup(cleaned);
-	e->mode = archive_entry_perm(ae) & 07777;
+	e->mode = h->mode & 07777;
 	e->uid = (uint32_t)uid;
 	e->gid = (uint32_t)gid;
-	e->mtime = archive_entry_mtime_is_set(ae) ? (int64_t)archive_entry_mtime(ae) : 0;
+	e->mtime = x->has_mtime ? x->mtime : h->mtime;
 
-	if (hl) {
-		if (hl[0] == '/')
+	switch (h->typeflag) {
+	case '1': /* hard link */
+		if (!link[0])
+			return entry_error(r, raw, -EBADMSG, err, "hardlink without a target");
+		if (link[0] == '/')
 			return entry_error(r, raw, -EBADMSG, err, "absolute hardlink target");
-		if (strlen(hl) > HOIST_TAR_MAX_PATH)
+		if (strlen(link) > HOIST_TAR_MAX_PATH)
 			return entry_error(r, raw, -ENAMETOOLONG, err, "hardlink target too long");
-		e->linkname = layer_clean_path(hl);
+		e->linkname = layer_clean_path(link);
 		if (!e->linkname)
 			return entry_error(r, raw, -EBADMSG, err,
 					   "hardlink target escapes the root");
 		if (!e->linkname[0])
 			return entry_error(r, raw, -EBADMSG, err, "hardlink to the root");
 		e->type = HOIST_ENTRY_HARDLINK;
-		return 0;
-	}
-	switch (ft) {
-	case AE_IFREG:
-		e->type = HOIST_ENTRY_FILE;
-		if (archive_entry_size(ae) < 0)
-			return entry_error(r, raw, -EBADMSG, err, "negative size");
-		e->size = (uint64_t)archive_entry_size(ae);
 		break;
-	case AE_IFDIR:
+	case '0':
+	case '\0':
+	case '7': /* contiguous file: a regular file everywhere else */
+		e->type = HOIST_ENTRY_FILE;
+		e->size = (uint64_t)(x->has_size ? x->size : h->size);
+		break;
+	case '5':
 		e->type = HOIST_ENTRY_DIR;
 		break;
-	case AE_IFLNK: {
-		const char *t = archive_entry_symlink(ae);
-		if (!t)
-			t = "";
-		if (strlen(t) > HOIST_TAR_MAX_PATH)
+	case '2':
+		if (strlen(link) > HOIST_TAR_MAX_PATH)
 			return entry_error(r, raw, -ENAMETOOLONG, err, "symlink target too long");
 		e->type = HOIST_ENTRY_SYMLINK;
-		e->linkname = hoist_xstrdup(t);
+		e->linkname = hoist_xstrdup(link);
 		break;
-	}
-	case AE_IFCHR:
-	case AE_IFBLK:
-		e->type = ft == AE_IFCHR ? HOIST_ENTRY_CHAR : HOIST_ENTRY_BLOCK;
-		e->devmajor = (uint32_t)archive_entry_rdevmajor(ae);
-		e->devminor = (uint32_t)archive_entry_rdevminor(ae);
+	case '3':
+	case '4':
+		e->type = h->typeflag == '3' ? HOIST_ENTRY_CHAR : HOIST_ENTRY_BLOCK;
+		e->devmajor = h->devmajor;
+		e->devminor = h->devminor;
 		break;
-	case AE_IFIFO:
+	case '6':
 		e->type = HOIST_ENTRY_FIFO;
 		break;
-	default:
-		return entry_error(r, raw, -EBADMSG, err, "unsupported file type");
+	case 'S':
+		return entry_error(r, raw, -EOPNOTSUPP, err,
+				   "GNU sparse file entries are not supported (make the tar "
+				   "without --sparse)");
+	default: {
+		char what[64];
+		snprintf(what, sizeof(what), "unsupported entry type '%c' (0x%02x)",
+			 h->typeflag >= 0x20 && h->typeflag < 0x7f ? h->typeflag : '?',
+			 (unsigned char)h->typeflag);
+		return entry_error(r, raw, -EBADMSG, err, what);
 	}
-
-	if (archive_entry_xattr_reset(ae) > 0) {
-		size_t n = 0;
-		while (archive_entry_xattr_next(ae, &xname, &xval, &xlen) == ARCHIVE_OK) {
-			if (n >= HOIST_TAR_MAX_XATTRS)
-				return entry_error(r, raw, -E2BIG, err, "too many xattrs");
-			if (xlen > 65536)
-				return entry_error(r, raw, -E2BIG, err, "xattr value too large");
-			e->xattrs = hoist_xrealloc(e->xattrs, (n + 1) * sizeof(*e->xattrs));
-			e->xattrs[n].name = hoist_xstrdup(xname);
-			e->xattrs[n].value = hoist_xmalloc(xlen + 1);
-			if (xlen)
-				memcpy(e->xattrs[n].value, xval, xlen);
-			e->xattrs[n].value[xlen] = '\0';
-			e->xattrs[n].len = xlen;
-			e->n_xattrs = ++n;
+	}
+	if (x->n_xattrs) {
+		e->xattrs = hoist_xcalloc(x->n_xattrs, sizeof(*e->xattrs));
+		for (size_t i = 0; i < x->n_xattrs; i++) {
+			e->xattrs[i].name = hoist_xstrdup(x->xattrs[i].name);
+			e->xattrs[i].value = hoist_xmalloc(x->xattrs[i].len + 1);
+			memcpy(e->xattrs[i].value, x->xattrs[i].value, x->xattrs[i].len + 1);
+			e->xattrs[i].len = x->xattrs[i].len;
 		}
+		e->n_xattrs = x->n_xattrs;
 	}
 	return 0;
+}
+
+/* The data of a special entry (PAX header, GNU long name), bounded. */
+static int read_special(struct hoist_tar_reader *r, const struct tar_raw *h, size_t max, char **ret,
+			size_t *ret_len, struct hoist_error *err)
+{
+	_cleanup_free_ char *buf = NULL;
+	uint64_t pad = (TAR_BLOCK - (uint64_t)h->size % TAR_BLOCK) % TAR_BLOCK;
+	ssize_t n;
+
+	if ((uint64_t)h->size > max)
+		return hoist_error_set(err, -E2BIG,
+				       "'%s': a '%c' header of %lld bytes (the limit is %zu)",
+				       r->name, h->typeflag, (long long)h->size, max);
+	buf = hoist_xmalloc((size_t)h->size + 1);
+	n = src_read(r, buf, (size_t)h->size, err);
+	if (n < 0)
+		return (int)n;
+	if ((uint64_t)n < (uint64_t)h->size || src_read(r, NULL, pad, err) != (ssize_t)pad)
+		return hoist_error_set(err, -EBADMSG, "'%s': truncated in a '%c' header", r->name,
+				       h->typeflag);
+	buf[h->size] = '\0';
+	*ret_len = (size_t)h->size;
+	*ret = TAKE_PTR(buf);
+	return 0;
+}
+
+static int header_error(struct hoist_tar_reader *r, uint64_t at, const char *what,
+			struct hoist_error *err)
+{
+	return hoist_error_set(err, -EBADMSG, "'%s': at byte %llu: %s", r->name,
+			       (unsigned long long)at, what);
+}
+
+/* The next header block. Returns 1 with h, 0 at a proper end of archive. */
+static int next_header(struct hoist_tar_reader *r, struct tar_raw *h, struct hoist_error *err)
+{
+	unsigned char blk[TAR_BLOCK];
+	uint64_t at = r->offset;
+	const char *msg = NULL;
+	ssize_t n;
+	int rc;
+
+	n = src_read(r, blk, TAR_BLOCK, err);
+	if (n < 0)
+		return (int)n;
+	if (n == 0) {
+		/* A stream with no bytes at all is an empty tar. Go's reader also
+		 * takes a stream that stops at an entry boundary without its
+		 * end-of-archive blocks; hoist does not, as that is how a cut
+		 * download or a truncated file looks. */
+		if (at == 0)
+			return 0;
+		return header_error(r, at,
+				    "the tar ends without its end-of-archive blocks "
+				    "(truncated?)",
+				    err);
+	}
+	if (n < TAR_BLOCK)
+		return header_error(r, at, "truncated in a header", err);
+	rc = tar_header_decode(blk, h, &msg);
+	if (rc < 0)
+		return header_error(r, at, msg, err);
+	if (rc == 0) {
+		/* one zero block: the second must follow (or the stream ends) */
+		n = src_read(r, blk, TAR_BLOCK, err);
+		if (n < 0)
+			return (int)n;
+		if (n == TAR_BLOCK && tar_header_decode(blk, h, &msg) != 0)
+			return header_error(r, at, "a zero block in the middle of the tar", err);
+		r->ended = true;
+		return 0;
+	}
+	return 1;
 }
 
 int hoist_tar_reader_next(struct hoist_tar_reader *r, struct hoist_entry *e,
 			  struct hoist_error *err)
 {
-	struct archive_entry *ae;
-	int rc;
-
 	hoist_entry_release(e);
+	if (r->ended)
+		return 0;
+	/* the rest of the previous entry */
+	if (r->data_left + r->pad) {
+		uint64_t skip = r->data_left + r->pad;
+		while (skip) {
+			size_t step = skip > (1u << 30) ? (1u << 30) : (size_t)skip;
+			ssize_t n = src_read(r, NULL, step, err);
+			if (n < 0)
+				return (int)n;
+			if ((size_t)n < step)
+				return header_error(r, r->offset, "truncated in an entry's data",
+						    err);
+			skip -= step;
+		}
+		r->data_left = r->pad = 0;
+	}
 	for (;;) {
-		_cleanup_free_ char *cleaned = NULL;
-		const char *raw;
+		struct tar_pax x = {0};
+		_cleanup_free_ char *longname = NULL, *longlink = NULL, *cleaned = NULL;
+		struct tar_raw h;
+		const char *raw, *link, *msg = NULL;
+		uint64_t at;
+		int rc;
 
-		rc = archive_read_next_header(r->inner, &ae);
-		if (rc == ARCHIVE_EOF)
-			return 0;
-		if (rc < ARCHIVE_WARN)
-			return hoist_error_set(err, -EBADMSG, "'%s': %s", r->name,
-					       r->outer_error ? r->outer_error
-							      : archive_error_string(r->inner));
-		if (++r->n_entries > r->max_entries)
+		/* special headers (PAX, GNU long names) apply to the next real one */
+		for (;;) {
+			char *data = NULL;
+			size_t len = 0;
+
+			at = r->offset;
+			rc = next_header(r, &h, err);
+			if (rc <= 0) {
+				if (rc == 0 && (x.path || x.linkpath || longname || longlink))
+					rc = header_error(r, at,
+							  "a PAX or long-name header with no "
+							  "entry after it",
+							  err);
+				tar_pax_release(&x);
+				return rc;
+			}
+			if (h.typeflag == 'x' || h.typeflag == 'g') {
+				rc = read_special(r, &h, TAR_MAX_SPECIAL, &data, &len, err);
+				if (rc < 0) {
+					tar_pax_release(&x);
+					return rc;
+				}
+				/* A global header's records are not applied: layers never
+				 * carry one that matters (git archive's comment), and
+				 * applying a path to every entry would be wrong. */
+				if (h.typeflag == 'x')
+					rc = tar_pax_parse(data, len, &x, &msg);
+				free(data);
+				if (rc < 0) {
+					tar_pax_release(&x);
+					return header_error(r, at, msg, err);
+				}
+				continue;
+			}
+			if (h.typeflag == 'L' || h.typeflag == 'K') {
+				rc = read_special(r, &h, HOIST_TAR_MAX_PATH + 1, &data, &len, err);
+				if (rc < 0) {
+					tar_pax_release(&x);
+					return rc;
+				}
+				len = strnlen(data, len); /* GNU pads with NULs */
+				data[len] = '\0';
+				free(h.typeflag == 'L' ? longname : longlink);
+				if (h.typeflag == 'L')
+					longname = data;
+				else
+					longlink = data;
+				continue;
+			}
+			break;
+		}
+		if (++r->n_entries > r->max_entries) {
+			tar_pax_release(&x);
 			return hoist_error_set(err, -E2BIG, "'%s': more than %llu entries", r->name,
 					       (unsigned long long)r->max_entries);
-		raw = archive_entry_pathname(ae);
-		if (!raw || !raw[0])
-			return hoist_error_set(err, -EBADMSG, "'%s': entry with an empty name",
-					       r->name);
-		if (strlen(raw) > HOIST_TAR_MAX_PATH)
-			return entry_error(r, "(too long)", -ENAMETOOLONG, err,
-					   "path longer than 4096 bytes");
-		cleaned = layer_clean_path(raw);
-		if (!cleaned)
-			return entry_error(r, raw, -EBADMSG, err, "path escapes the root");
-		if (!cleaned[0])
+		}
+		raw = x.path ? x.path : longname ? longname : h.name;
+		link = x.linkpath ? x.linkpath : longlink ? longlink : h.linkname;
+		/* data that follows the header: regular files only (Go's rule:
+		 * links, directories and devices carry none, whatever size says) */
+		r->data_left = 0;
+		if (h.typeflag == '0' || h.typeflag == '\0' || h.typeflag == '7' ||
+		    (h.typeflag >= 'A' && h.typeflag <= 'Z')) {
+			r->data_left = (uint64_t)(x.has_size ? x.size : h.size);
+			r->pad = (TAR_BLOCK - r->data_left % TAR_BLOCK) % TAR_BLOCK;
+		}
+		if (x.sparse) {
+			rc = entry_error(r, raw, -EOPNOTSUPP, err,
+					 "GNU sparse file entries are not supported (make the tar "
+					 "without --sparse)");
+		} else if (!raw[0]) {
+			rc = hoist_error_set(err, -EBADMSG, "'%s': entry with an empty name",
+					     r->name);
+		} else if (strlen(raw) > HOIST_TAR_MAX_PATH) {
+			rc = entry_error(r, "(too long)", -ENAMETOOLONG, err,
+					 "path longer than 4096 bytes");
+		} else if (!(cleaned = layer_clean_path(raw))) {
+			rc = entry_error(r, raw, -EBADMSG, err, "path escapes the root");
+		} else if (!cleaned[0]) {
+			tar_pax_release(&x);
 			continue; /* the root directory itself */
-		rc = fill_entry(r, ae, cleaned, e, err);
+		} else {
+			rc = fill_entry(r, &h, &x, raw, cleaned, link, e, err);
+		}
+		tar_pax_release(&x);
 		if (rc < 0) {
 			hoist_entry_release(e);
 			return rc;
@@ -356,11 +524,18 @@ int hoist_tar_reader_next(struct hoist_tar_reader *r, struct hoist_entry *e,
 ssize_t hoist_tar_reader_read(struct hoist_tar_reader *r, void *buf, size_t len,
 			      struct hoist_error *err)
 {
-	la_ssize_t n = archive_read_data(r->inner, buf, len);
+	ssize_t n;
+
+	if (len > r->data_left)
+		len = (size_t)r->data_left;
+	if (!len)
+		return 0;
+	n = src_read(r, buf, len, err);
 	if (n < 0)
-		return hoist_error_set(err, -EBADMSG, "'%s': %s", r->name,
-				       r->outer_error ? r->outer_error
-						      : archive_error_string(r->inner));
+		return n;
+	if ((size_t)n < len)
+		return header_error(r, r->offset, "truncated in an entry's data", err);
+	r->data_left -= (uint64_t)n;
 	return n;
 }
 

@@ -1,63 +1,84 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Writing a layer in one pass: libarchive emits PAX tar blocks into our write
- * callback, which hashes them (the diffID) and hands them to the compressor
- * (compress.c: gzip in parallel fixed-size blocks, or zstd; no timestamp, so
- * the output is deterministic whatever the thread count) which writes into
- * the store's blob writer, which hashes the compressed bytes (the digest).
- * Nothing holds more than a few blocks of the layer.
+ * Writing a layer in one pass: tar.c encodes each header (names as bytes,
+ * PAX records as Go's archive/tar writes them), the writer buffers the tar
+ * stream, hashes it (the diffID) and hands it to the compressor (compress.c:
+ * gzip in parallel fixed-size blocks, or zstd; no timestamp, so the output is
+ * deterministic whatever the thread count) which writes into the store's
+ * blob writer, which hashes the compressed bytes (the digest). Nothing holds
+ * more than a few blocks of the layer.
  */
-#include <archive.h>
-#include <archive_entry.h>
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "compress.h"
-#include "hoist/archive-dl.h"
 #include "layer-private.h"
+#include "tar.h"
 
 #define ZCHUNK 65536
+#define OUTBUF (256 * 1024)
 
 struct hoist_layer_writer {
 	struct hoist_store *store;
 	struct hoist_blob_writer *blob;
-	struct archive *a;
 	struct lz *lz;
 	enum hoist_layer_compression kind;
 	struct hoist_sha256 diff;
 	bool diff_done;
 	int64_t epoch;
-	bool aborting; /* discard whatever libarchive still flushes */
-	int failed;    /* first error; the tar is unusable after it */
+	uint64_t data_left; /* bytes the current entry's header promised */
+	size_t pad;	    /* zeros after the current entry's data */
+	int failed;	    /* first error; the tar is unusable after it */
 	struct hoist_error cb_err;
+	size_t out_len;
+	unsigned char out[OUTBUF];
 };
 
-static la_ssize_t write_cb(struct archive *a, void *data, const void *buf, size_t len)
+static int flush_out(struct hoist_layer_writer *w)
 {
-	struct hoist_layer_writer *w = data;
 	int rc;
 
-	if (w->aborting)
-		return (la_ssize_t)len;
-	if (w->failed)
-		return -1;
-	hoist_sha256_update(&w->diff, buf, len);
-	rc = lz_write(w->lz, buf, len, &w->cb_err);
-	if (rc < 0) {
+	if (!w->out_len)
+		return 0;
+	hoist_sha256_update(&w->diff, w->out, w->out_len);
+	rc = lz_write(w->lz, w->out, w->out_len, &w->cb_err);
+	w->out_len = 0;
+	if (rc < 0 && !w->failed)
 		w->failed = rc;
-		archive_set_error(a, -rc, "%s", w->cb_err.msg);
-		return -1;
+	return rc;
+}
+
+/* Append tar bytes to the stream. */
+static int emit(struct hoist_layer_writer *w, const void *buf, size_t len)
+{
+	const unsigned char *p = buf;
+	int rc;
+
+	if (w->failed)
+		return w->failed;
+	if (len >= OUTBUF) {
+		rc = flush_out(w);
+		if (rc < 0)
+			return rc;
+		hoist_sha256_update(&w->diff, p, len);
+		rc = lz_write(w->lz, p, len, &w->cb_err);
+		if (rc < 0 && !w->failed)
+			w->failed = rc;
+		return rc;
 	}
-	return (la_ssize_t)len;
+	if (w->out_len + len > OUTBUF) {
+		rc = flush_out(w);
+		if (rc < 0)
+			return rc;
+	}
+	memcpy(w->out + w->out_len, p, len);
+	w->out_len += len;
+	return 0;
 }
 
 static void writer_free(struct hoist_layer_writer *w)
 {
-	if (w->a) {
-		w->aborting = true;
-		archive_write_free(w->a);
-	}
 	lz_free(w->lz); /* joins the compression threads */
 	if (!w->diff_done)
 		hoist_sha256_release(&w->diff);
@@ -75,15 +96,12 @@ void hoist_layer_writer_abort(struct hoist_layer_writer *w)
 int hoist_layer_writer_new(struct hoist_store *s, const struct hoist_layer_opts *opts,
 			   struct hoist_layer_writer **ret, struct hoist_error *err)
 {
-	const char *no_lib = hoist_archive_load_error();
 	struct hoist_layer_writer *w;
 	enum hoist_layer_compression kind = opts ? opts->compression : HOIST_LAYER_GZIP;
 	int level;
 	unsigned threads;
 	int rc;
 
-	if (no_lib)
-		return hoist_error_set(err, -ELIBACC, "%s", no_lib);
 	w = hoist_xcalloc(1, sizeof(*w));
 	if (kind == HOIST_LAYER_ZSTD) {
 		level = opts && opts->zstd_level > 0 ? opts->zstd_level : 3;
@@ -118,18 +136,6 @@ int hoist_layer_writer_new(struct hoist_store *s, const struct hoist_layer_opts 
 		goto fail;
 	}
 
-	w->a = archive_write_new();
-	if (!w->a)
-		abort();
-	if (archive_write_set_format_pax_restricted(w->a) != ARCHIVE_OK ||
-	    archive_write_set_format_option(w->a, "pax", "xattrheader", "SCHILY") < ARCHIVE_OK ||
-	    archive_write_add_filter_none(w->a) != ARCHIVE_OK ||
-	    archive_write_set_bytes_per_block(w->a, 10240) != ARCHIVE_OK ||
-	    archive_write_set_bytes_in_last_block(w->a, 1) != ARCHIVE_OK ||
-	    archive_write_open2(w->a, w, NULL, write_cb, NULL, NULL) != ARCHIVE_OK) {
-		rc = hoist_error_set(err, -EIO, "tar: %s", archive_error_string(w->a));
-		goto fail;
-	}
 	*ret = w;
 	return 0;
 fail:
@@ -144,23 +150,41 @@ static int fail_with(struct hoist_layer_writer *w, int rc)
 	return rc;
 }
 
-static int archive_fail(struct hoist_layer_writer *w, const char *path, struct hoist_error *err)
+static int stream_fail(struct hoist_layer_writer *w, const char *path, struct hoist_error *err)
 {
-	if (w->failed) {
-		hoist_error_set(err, w->failed, "writing '%s': %s", path, w->cb_err.msg);
-		return w->failed;
-	}
-	return fail_with(
-	    w, hoist_error_set(err, -EIO, "writing '%s': %s", path, archive_error_string(w->a)));
+	return hoist_error_set(err, w->failed, "writing '%s': %s", path, w->cb_err.msg);
+}
+
+static const unsigned char zeros[TAR_BLOCK];
+
+/* End the current entry: all its promised bytes came, then its padding. */
+static int end_entry(struct hoist_layer_writer *w, const char *next, struct hoist_error *err)
+{
+	if (w->data_left)
+		return fail_with(w, hoist_error_set(err, -EIO,
+						    "tar entry before '%s' is %llu bytes short",
+						    next, (unsigned long long)w->data_left));
+	if (w->pad && emit(w, zeros, w->pad) < 0)
+		return stream_fail(w, next, err);
+	w->pad = 0;
+	return 0;
+}
+
+static bool has_nul_free_names(const struct hoist_entry *e)
+{
+	for (size_t i = 0; i < e->n_xattrs; i++)
+		if (!e->xattrs[i].name[0] || strchr(e->xattrs[i].name, '='))
+			return false;
+	return true;
 }
 
 int layer_writer_header(struct hoist_layer_writer *w, const struct hoist_entry *e,
 			struct hoist_error *err)
 {
-	struct archive_entry *ae;
 	_cleanup_free_ char *clean = NULL;
+	_cleanup_free_ unsigned char *hdr = NULL;
 	int64_t mtime = e->mtime;
-	mode_t ft = AE_IFREG;
+	size_t n;
 	int rc;
 
 	if (w->failed)
@@ -169,77 +193,40 @@ int layer_writer_header(struct hoist_layer_writer *w, const struct hoist_entry *
 	    strcmp(clean, e->path) != 0)
 		return fail_with(w, hoist_error_set(err, -EINVAL, "entry '%s': path not clean",
 						    e->path ? e->path : "(null)"));
+	if (e->type == HOIST_ENTRY_HARDLINK && (!e->linkname || !e->linkname[0]))
+		return fail_with(
+		    w,
+		    hoist_error_set(err, -EINVAL, "entry '%s': hardlink without target", e->path));
+	if (!has_nul_free_names(e))
+		return fail_with(
+		    w, hoist_error_set(err, -EINVAL, "entry '%s': bad xattr name", e->path));
+	rc = end_entry(w, e->path, err);
+	if (rc < 0)
+		return rc;
 	if (w->epoch >= 0 && mtime > w->epoch)
 		mtime = w->epoch;
-
-	ae = archive_entry_new();
-	if (!ae)
-		abort();
-	archive_entry_set_pathname(ae, e->path);
-	switch (e->type) {
-	case HOIST_ENTRY_FILE:
-	case HOIST_ENTRY_HARDLINK:
-		ft = AE_IFREG;
-		break;
-	case HOIST_ENTRY_DIR:
-		ft = AE_IFDIR;
-		break;
-	case HOIST_ENTRY_SYMLINK:
-		ft = AE_IFLNK;
-		archive_entry_set_symlink(ae, e->linkname ? e->linkname : "");
-		break;
-	case HOIST_ENTRY_CHAR:
-		ft = AE_IFCHR;
-		break;
-	case HOIST_ENTRY_BLOCK:
-		ft = AE_IFBLK;
-		break;
-	case HOIST_ENTRY_FIFO:
-		ft = AE_IFIFO;
-		break;
+	hdr = hoist_xmalloc(tar_header_max(e));
+	n = tar_header_encode(e, mtime, hdr);
+	if (emit(w, hdr, n) < 0)
+		return stream_fail(w, e->path, err);
+	if (e->type == HOIST_ENTRY_FILE) {
+		w->data_left = e->size;
+		w->pad = (size_t)((TAR_BLOCK - e->size % TAR_BLOCK) % TAR_BLOCK);
 	}
-	archive_entry_set_mode(ae, ft | (e->mode & 07777));
-	archive_entry_set_uid(ae, e->uid);
-	archive_entry_set_gid(ae, e->gid);
-	archive_entry_set_mtime(ae, (time_t)mtime, 0);
-	if (e->type == HOIST_ENTRY_FILE)
-		archive_entry_set_size(ae, (la_int64_t)e->size);
-	else
-		archive_entry_set_size(ae, 0);
-	if (e->type == HOIST_ENTRY_HARDLINK) {
-		if (!e->linkname || !e->linkname[0]) {
-			archive_entry_free(ae);
-			return fail_with(w, hoist_error_set(err, -EINVAL,
-							    "entry '%s': hardlink without target",
-							    e->path));
-		}
-		archive_entry_set_hardlink(ae, e->linkname);
-	}
-	if (e->type == HOIST_ENTRY_CHAR || e->type == HOIST_ENTRY_BLOCK) {
-		archive_entry_set_rdevmajor(ae, e->devmajor);
-		archive_entry_set_rdevminor(ae, e->devminor);
-	}
-	for (size_t i = 0; i < e->n_xattrs; i++)
-		archive_entry_xattr_add_entry(ae, e->xattrs[i].name, e->xattrs[i].value,
-					      e->xattrs[i].len);
-	rc = archive_write_header(w->a, ae);
-	archive_entry_free(ae);
-	if (rc < ARCHIVE_OK)
-		return archive_fail(w, e->path, err);
 	return 0;
 }
 
 int layer_writer_data(struct hoist_layer_writer *w, const void *buf, size_t len,
 		      struct hoist_error *err)
 {
-	const char *p = buf;
-	while (len > 0) {
-		la_ssize_t n = archive_write_data(w->a, p, len);
-		if (n <= 0)
-			return archive_fail(w, "data", err);
-		p += n;
-		len -= (size_t)n;
-	}
+	if (w->failed)
+		return hoist_error_set(err, w->failed, "layer writer already failed");
+	if (len > w->data_left)
+		return fail_with(w,
+				 hoist_error_set(err, -EIO, "tar entry data longer than its size"));
+	w->data_left -= len;
+	if (emit(w, buf, len) < 0)
+		return stream_fail(w, "data", err);
 	return 0;
 }
 
@@ -331,12 +318,14 @@ int hoist_layer_writer_finish(struct hoist_layer_writer *w, struct hoist_descrip
 		rc = hoist_error_set(err, w->failed, "layer writer already failed");
 		goto fail;
 	}
-	if (archive_write_close(w->a) != ARCHIVE_OK) {
-		rc = archive_fail(w, "end of archive", err);
+	/* the end of the archive: two zero blocks, as Go writes it */
+	rc = end_entry(w, "end of archive", err);
+	if (rc < 0)
+		goto fail;
+	if (emit(w, zeros, TAR_BLOCK) < 0 || emit(w, zeros, TAR_BLOCK) < 0 || flush_out(w) < 0) {
+		rc = stream_fail(w, "end of archive", err);
 		goto fail;
 	}
-	archive_write_free(w->a);
-	w->a = NULL;
 	rc = lz_finish(w->lz, err);
 	lz_free(w->lz);
 	w->lz = NULL;
