@@ -106,6 +106,15 @@ void hoist_image_add_layer(struct hoist_image *img, const struct hoist_descripto
 void hoist_image_add_history(struct hoist_image *img, const char *created, const char *created_by,
 			     bool empty_layer);
 
+/*
+ * A JSON string of text that came from outside (a Dockerfile, a build arg, a
+ * file name): bytes that are not valid UTF-8 become U+FFFD, one per byte,
+ * as Go's encoding/json writes them for BuildKit. jansson's json_string()
+ * returns NULL for such text, which made the value silently disappear.
+ * Never NULL (aborts on OOM, as jansson's constructors).
+ */
+json_t *hoist_json_text(const char *s);
+
 /* Dump canonical JSON (sorted keys, compact) into a new string. */
 char *hoist_json_canonical(const json_t *j);
 

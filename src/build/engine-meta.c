@@ -24,7 +24,7 @@ static void add_goquoted_list(struct hoist_buf *out, const struct hoist_strv *v,
 			hoist_buf_adds(out, v->v[i]);
 			continue;
 		}
-		json_t *s = json_string(v->v[i]);
+		json_t *s = hoist_json_text(v->v[i]);
 		char *d = s ? json_dumps(s, JSON_ENCODE_ANY) : NULL;
 		hoist_buf_adds(out, d ? d : "\"\"");
 		free(d);
@@ -75,7 +75,7 @@ static json_t *strv_to_json(const struct hoist_strv *v)
 {
 	json_t *a = json_array();
 	for (size_t i = 0; i < v->n; i++)
-		json_array_append_new(a, json_string(v->v[i]));
+		json_array_append_new(a, hoist_json_text(v->v[i]));
 	return a;
 }
 
@@ -194,13 +194,13 @@ int run_step(struct stepctx *sc, const struct hoist_instr *in, struct hoist_erro
 				{
 					const char *s = json_string_value(e);
 					if (s && strncmp(s, keys.v[i], kl) == 0 && s[kl] == '=') {
-						json_array_set_new(arr, j, json_string(kv));
+						json_array_set_new(arr, j, hoist_json_text(kv));
 						done = true;
 						break;
 					}
 				}
 				if (!done)
-					json_array_append_new(arr, json_string(kv));
+					json_array_append_new(arr, hoist_json_text(kv));
 			}
 		} else if (rc >= 0) {
 			json_t *labels = json_object_get(c, "Labels");
@@ -209,7 +209,7 @@ int run_step(struct stepctx *sc, const struct hoist_instr *in, struct hoist_erro
 				json_object_set_new(c, "Labels", labels);
 			}
 			for (size_t i = 0; i < keys.n; i++)
-				json_object_set_new(labels, keys.v[i], json_string(vals.v[i]));
+				json_object_set_new(labels, keys.v[i], hoist_json_text(vals.v[i]));
 		}
 		hoist_strv_release(&keys);
 		hoist_strv_release(&vals);
@@ -226,7 +226,7 @@ int run_step(struct stepctx *sc, const struct hoist_instr *in, struct hoist_erro
 		    w[0] == '/' ? hoist_xstrdup(w)
 				: hoist_xasprintf("%s/%s", cur && *cur ? cur : "/", w);
 		_cleanup_free_ char *wd = go_path_clean(joined);
-		json_object_set_new(c, "WorkingDir", json_string(wd));
+		json_object_set_new(c, "WorkingDir", hoist_json_text(wd));
 		hoist_buf_addf(&text, "WORKDIR %s", wd);
 		layer = strcmp(wd, "/") != 0;
 		break;
@@ -241,11 +241,11 @@ int run_step(struct stepctx *sc, const struct hoist_instr *in, struct hoist_erro
 			goto out;
 		hoist_buf_addf(&text, "%s %s", in->keyword, w);
 		if (in->kind == HOIST_INSTR_USER)
-			json_object_set_new(c, "User", json_string(w));
+			json_object_set_new(c, "User", hoist_json_text(w));
 		else if (in->kind == HOIST_INSTR_STOPSIGNAL)
-			json_object_set_new(c, "StopSignal", json_string(w));
+			json_object_set_new(c, "StopSignal", hoist_json_text(w));
 		else
-			json_object_set_new(st->img.config, "author", json_string(w));
+			json_object_set_new(st->img.config, "author", hoist_json_text(w));
 		break;
 	}
 	case HOIST_INSTR_EXPOSE: {
@@ -378,7 +378,7 @@ int run_step(struct stepctx *sc, const struct hoist_instr *in, struct hoist_erro
 			ob = json_array();
 			json_object_set_new(c, "OnBuild", ob);
 		}
-		json_array_append_new(ob, json_string(in->arg));
+		json_array_append_new(ob, hoist_json_text(in->arg));
 		hoist_buf_addf(&text, "ONBUILD %s", in->arg);
 		break;
 	}

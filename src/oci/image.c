@@ -13,6 +13,68 @@ char *hoist_json_canonical(const json_t *j)
 	return s;
 }
 
+/* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid:
+ * Go's rules (no overlong forms, no surrogates, nothing past U+10FFFF). */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+	unsigned c = s[0];
+	size_t len;
+	unsigned min, cp;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		len = 2, min = 0x80, cp = c & 0x1f;
+	else if (c >= 0xe0 && c <= 0xef)
+		len = 3, min = 0x800, cp = c & 0x0f;
+	else if (c >= 0xf0 && c <= 0xf4)
+		len = 4, min = 0x10000, cp = c & 0x07;
+	else
+		return 0;
+	if (n < len)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return len;
+}
+
+json_t *hoist_json_text(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)(s ? s : "");
+	size_t n = strlen((const char *)p), i = 0;
+	struct hoist_buf b;
+	json_t *j;
+
+	while (i < n) {
+		size_t k = utf8_seq(p + i, n - i);
+		if (!k)
+			break;
+		i += k;
+	}
+	if (i == n)
+		return json_stringn_nocheck((const char *)p, n);
+	hoist_buf_init(&b, n + 16);
+	hoist_buf_add(&b, p, i);
+	while (i < n) {
+		size_t k = utf8_seq(p + i, n - i);
+		if (k) {
+			hoist_buf_add(&b, p + i, k);
+			i += k;
+		} else {
+			hoist_buf_add(&b, "\xef\xbf\xbd", 3); /* U+FFFD, as Go's encoder */
+			i++;
+		}
+	}
+	j = json_stringn_nocheck(b.data, b.len);
+	hoist_buf_release(&b);
+	return j;
+}
+
 void hoist_image_init(struct hoist_image *img)
 {
 	struct hoist_platform host;
@@ -89,7 +151,7 @@ void hoist_image_add_history(struct hoist_image *img, const char *created, const
 	if (created)
 		json_object_set_new(e, "created", json_string(created));
 	if (created_by)
-		json_object_set_new(e, "created_by", json_string(created_by));
+		json_object_set_new(e, "created_by", hoist_json_text(created_by));
 	if (empty_layer)
 		json_object_set_new(e, "empty_layer", json_true());
 	json_array_append_new(h, e);

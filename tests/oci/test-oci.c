@@ -390,9 +390,32 @@ static void test_merge(void)
 	json_decref(j);
 }
 
+/* Text from outside as a JSON string: invalid UTF-8 bytes become U+FFFD. */
+static void test_json_text(void)
+{
+	static const struct {
+		const char *in, *want;
+	} cases[] = {
+	    {"plain", "\"plain\""},
+	    {"F\xc5\x91", "\"F\xc5\x91\""},
+	    {"caf\xe9", "\"caf\xef\xbf\xbd\""},
+	    {"\xc0\xaf", "\"\xef\xbf\xbd\xef\xbf\xbd\""},		  /* overlong '/' */
+	    {"\xed\xa0\x80", "\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\""}, /* surrogate */
+	    {"\xf0\x9f\x98\x80!", "\"\xf0\x9f\x98\x80!\""},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		json_t *j = hoist_json_text(cases[i].in);
+		char *d = j ? json_dumps(j, JSON_ENCODE_ANY) : NULL;
+		tap_ok(d && !strcmp(d, cases[i].want), "json text %zu: %s", i, d ? d : "(null)");
+		free(d);
+		json_decref(j);
+	}
+}
+
 int main(void)
 {
 	tap_plan_auto();
+	test_json_text();
 	store = tmpstore_open(tmpdir, "store");
 	if (!store)
 		return tap_done();
