@@ -7,7 +7,7 @@ set -u
 H=${HOIST_BIN:?}
 SCHEMA=${HOIST_CORPORA:?}/oci-image-spec/schema
 HERE=$(cd "$(dirname "$0")" && pwd)
-MKBB=${HOIST_CORPORA}/../scripts/mkbusybox.sh
+MKBB=${HOIST_SRCDIR:?}/scripts/mkrootfs-busybox.sh
 . "${HOIST_SRCDIR:?}/tests/lib/tap.sh"
 tmpdir T /tmp/hoist-exchange-XXXXXX
 PODMAN_IMG=localhost/hoist-e2e-test:$$
@@ -24,7 +24,7 @@ if [ ! -x /bin/busybox ] || [ ! -x "$MKBB" ]; then
 	skip_all "needs /bin/busybox (busybox-static) and $MKBB"
 fi
 cd "$T" || exit 1
-SOURCE_DATE_EPOCH=1700000000 "$MKBB" /bin/busybox bb.tar >/dev/null
+SOURCE_DATE_EPOCH=1700000000 "$MKBB" bb.tar
 
 # ---- import ------------------------------------------------------------------
 D1=$(SOURCE_DATE_EPOCH=1700000000 "$H" import bb.tar busybox:e2e)
