@@ -4,10 +4,10 @@
 # (created_by) are compared too unless COMPARE_FLAGS says otherwise
 # (COMPARE_FLAGS= turns that off).
 set -uo pipefail
-: "${HOIST_BIN:?}" "${HOIST_CORPORA:?}"
+: "${HOIST_BIN:?}"
 . "${HOIST_SRCDIR:?}/tests/lib/tap.sh"
+need_corpora buildkit-differential/cases
 src=$HOIST_CORPORA/buildkit-differential
-[ -d "$src/cases" ] || skip_all "no corpus at $src"
 command -v python3 >/dev/null || skip_all "no python3"
 [ -f "$src/base/busybox-rootfs.tar" ] || [ -x /bin/busybox ] ||
   skip_all "needs /bin/busybox (busybox-static) to make the base rootfs"

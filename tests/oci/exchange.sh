@@ -5,10 +5,11 @@
 # busybox-static); skopeo, umoci and podman checks need those tools.
 set -u
 H=${HOIST_BIN:?}
-SCHEMA=${HOIST_CORPORA:?}/oci-image-spec/schema
 HERE=$(cd "$(dirname "$0")" && pwd)
 MKBB=${HOIST_SRCDIR:?}/scripts/mkrootfs-busybox.sh
 . "${HOIST_SRCDIR:?}/tests/lib/tap.sh"
+need_corpora oci-image-spec/schema
+SCHEMA=$HOIST_CORPORA/oci-image-spec/schema
 tmpdir T /tmp/hoist-exchange-XXXXXX
 PODMAN_IMG=localhost/hoist-e2e-test:$$
 at_exit '[ -n "${podman_loaded:-}" ] && podman rmi -f "$PODMAN_IMG" >/dev/null 2>&1'
