@@ -2,7 +2,7 @@
 /*
  * .dockerignore patterns with moby/patternmatcher's semantics, quirks
  * included, because a build context must contain exactly the files Docker
- * would send. In short (see /work/shared/corpora/README.md §3):
+ * would send. In short (see tests/corpora/README.md §3):
  *
  *  - New(): trim, filepath.Clean, a leading '!' marks an exception, and the
  *    pattern must pass Go's filepath.Match syntax check.

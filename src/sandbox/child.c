@@ -8,10 +8,10 @@
  * CVE-2019-19921 / CVE-2021-30465 class), and mounted through
  * /proc/self/fd/N.
  *
- * Order (see /work/shared/PLATFORM-FACTS.md): wait for the maps → rprivate
- * → overlay → proc (before the old root goes) → dev, sys, files, caller
- * mounts → pivot_root + detach → hostname, lo → fork the command and act as
- * its init (reap, forward signals, pass its status on).
+ * Order (found by experiment): wait for the maps → rprivate → overlay → proc
+ * (before the old root goes: afterwards mounting proc gives EPERM) → dev,
+ * sys, files, caller mounts → pivot_root + detach → hostname, lo → fork the
+ * command and act as its init (reap, forward signals, pass its status on).
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -1,11 +1,14 @@
 #!/bin/bash
 # Build cache and bad inputs of `hoist build`.
 set -uo pipefail
-: "${HOIST_BIN:?}" "${HOIST_CORPORA:?}"
+: "${HOIST_BIN:?}"
 . "${HOIST_SRCDIR:?}/tests/lib/tap.sh"
-base=$HOIST_CORPORA/buildkit-differential/base/busybox-rootfs.tar
-[ -f "$base" ] || skip_all "no base rootfs"
+need_corpora buildkit-differential/base/mkbase.py
+mkbase=$HOIST_CORPORA/buildkit-differential/base/mkbase.py
+[ -x /bin/busybox ] || skip_all "needs /bin/busybox (busybox-static)"
 tmpdir tmp
+base=$tmp/busybox-rootfs.tar
+python3 "$mkbase" /bin/busybox "$base" >/dev/null || bail "cannot make the base rootfs"
 H="$HOIST_BIN --root $tmp/root"
 $H import "$base" bb >/dev/null || bail "import failed"
 ctx=$tmp/ctx; mkdir -p "$ctx/dir"

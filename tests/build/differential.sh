@@ -4,14 +4,19 @@
 # (created_by) are compared too unless COMPARE_FLAGS says otherwise
 # (COMPARE_FLAGS= turns that off).
 set -uo pipefail
-: "${HOIST_BIN:?}" "${HOIST_CORPORA:?}"
+: "${HOIST_BIN:?}"
 . "${HOIST_SRCDIR:?}/tests/lib/tap.sh"
+need_corpora buildkit-differential/cases
 src=$HOIST_CORPORA/buildkit-differential
-[ -d "$src/cases" ] || skip_all "no corpus at $src"
 command -v python3 >/dev/null || skip_all "no python3"
+[ -f "$src/base/busybox-rootfs.tar" ] || [ -x /bin/busybox ] ||
+  skip_all "needs /bin/busybox (busybox-static) to make the base rootfs"
 tmpdir tmp
-# The shared corpus may be checked out read-only; BuildKit saw 0644/0755.
+# The corpus may be checked out read-only; BuildKit saw 0644/0755.
 cp -r "$src" "$tmp/c"; chmod -R u+w "$tmp/c"; cd "$tmp/c"
+# The base rootfs is not stored (a GPL binary): made from the host's busybox.
+[ -f base/busybox-rootfs.tar ] || python3 base/mkbase.py /bin/busybox base/busybox-rootfs.tar >/dev/null ||
+  bail "cannot make the base rootfs"
 H="$HOIST_BIN --root $tmp/root"
 $H import base/busybox-rootfs.tar bb >/dev/null || bail "import failed"
 for d in $(ls -d cases/*/ | sort); do

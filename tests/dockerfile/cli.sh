@@ -2,8 +2,8 @@
 # 'hoist dockerfile dump': output, exit codes and FILE:LINE error text.
 set -u
 : "${HOIST_BIN:?HOIST_BIN is not set}"
-: "${HOIST_CORPORA:?HOIST_CORPORA is not set}"
 . "${HOIST_SRCDIR:?}/tests/lib/tap.sh"
+need_corpora buildkit-parser/testfiles/health
 
 tmpdir tmp
 

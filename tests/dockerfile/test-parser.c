@@ -553,15 +553,9 @@ static void test_details(void)
 int main(void)
 {
 	tap_plan_auto();
-	corpora = getenv("HOIST_CORPORA");
-	if (!corpora)
-		tap_skip_all("HOIST_CORPORA is not set");
-	struct stat st;
-	if (stat(corpora, &st) < 0) {
-		/* the corpus is part of the test: missing means failing, not skipping */
-		tap_ok(false, "corpus directory %s exists", corpora);
-		return tap_done();
-	}
+	corpora = tap_corpora("buildkit-parser");
+	tap_corpora("dockerfiles");
+	tap_corpora("dockerfiles-parsed");
 	test_testfiles();
 	test_negative();
 	test_lines();

@@ -16,7 +16,7 @@
 # that). The download uses a private apt state directory with
 # APT::Architectures set for the call: dpkg's foreign architectures and the
 # host's package lists stay untouched (adding armhf to dpkg once broke
-# `apt-get update` on these machines, see PLATFORM-FACTS.md).
+# `apt-get update` on these machines: a mirror index size mismatch).
 # Exit status: 0 done, 1 failure, 77 when the .debs are neither cached nor
 # downloadable (the caller may skip).
 set -eu

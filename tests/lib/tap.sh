@@ -6,9 +6,11 @@
 #
 # It numbers the checks ($n) and counts the failed ones ($failed); finish
 # prints the plan and exits 0, or 1 when a check failed. A test that cannot
-# run calls skip_all: exit 77 (meson's "skipped"), or 1 when
-# HOIST_TEST_NO_SKIP is set, as CI does, so that nothing is silently
-# skipped. Plain POSIX sh plus `local` (dash, bash and busybox sh have it).
+# run calls skip_all: the plan "1..0 # SKIP reason" and exit 0 (meson's
+# "skipped" for a TAP test; Debian 12's meson 1.0 calls a TAP test that exits
+# 77 an ERROR), or exit 1 when HOIST_TEST_NO_SKIP is set, as CI does, so that
+# nothing is silently skipped. Plain POSIX sh plus `local` (dash, bash and
+# busybox sh have it).
 
 n=0
 failed=0
@@ -85,15 +87,27 @@ diag_file() {
 	sed 's/^/# /' "$@"
 }
 
-# skip_all REASON: the whole test cannot run here: exit 77 (skipped), or 1
-# when HOIST_TEST_NO_SKIP is set (tap_skip_all of tests/tap.h).
+# skip_all REASON: the whole test cannot run here: a "1..0 # SKIP" plan and
+# exit 0 (skipped), or exit 1 when HOIST_TEST_NO_SKIP is set (tap_skip_all of
+# tests/tap.h).
 skip_all() {
 	if [ -n "${HOIST_TEST_NO_SKIP:-}" ]; then
 		echo "Bail out! skipped in CI: $1"
 		exit 1
 	fi
 	echo "1..0 # SKIP $1"
-	exit 77
+	exit 0
+}
+
+# need_corpora PATH...: each PATH must be in the test corpora, $HOIST_CORPORA
+# (tests/corpora, or the copy meson was set up with -Dcorpora=DIR); when one
+# is not, the test cannot run: skip_all (tap_corpora of tests/tap.h).
+need_corpora() {
+	local _tap_p
+	[ -n "${HOIST_CORPORA:-}" ] || skip_all "HOIST_CORPORA is not set"
+	for _tap_p in "$@"; do
+		[ -e "$HOIST_CORPORA/$_tap_p" ] || skip_all "no corpus '$HOIST_CORPORA/$_tap_p'"
+	done
 }
 
 # bail REASON: stop the test here, failed.

@@ -5,10 +5,11 @@
 # busybox-static); skopeo, umoci and podman checks need those tools.
 set -u
 H=${HOIST_BIN:?}
-SCHEMA=${HOIST_CORPORA:?}/oci-image-spec/schema
 HERE=$(cd "$(dirname "$0")" && pwd)
-MKBB=${HOIST_CORPORA}/../scripts/mkbusybox.sh
+MKBB=${HOIST_SRCDIR:?}/scripts/mkrootfs-busybox.sh
 . "${HOIST_SRCDIR:?}/tests/lib/tap.sh"
+need_corpora oci-image-spec/schema
+SCHEMA=$HOIST_CORPORA/oci-image-spec/schema
 tmpdir T /tmp/hoist-exchange-XXXXXX
 PODMAN_IMG=localhost/hoist-e2e-test:$$
 at_exit '[ -n "${podman_loaded:-}" ] && podman rmi -f "$PODMAN_IMG" >/dev/null 2>&1'
@@ -24,7 +25,7 @@ if [ ! -x /bin/busybox ] || [ ! -x "$MKBB" ]; then
 	skip_all "needs /bin/busybox (busybox-static) and $MKBB"
 fi
 cd "$T" || exit 1
-SOURCE_DATE_EPOCH=1700000000 "$MKBB" /bin/busybox bb.tar >/dev/null
+SOURCE_DATE_EPOCH=1700000000 "$MKBB" bb.tar
 
 # ---- import ------------------------------------------------------------------
 D1=$(SOURCE_DATE_EPOCH=1700000000 "$H" import bb.tar busybox:e2e)

@@ -93,9 +93,8 @@ static int put_layout(const char *dir, char digest[HOIST_DIGEST_MAX])
 	return rc;
 }
 
-static void test_real_layouts(void)
+static void test_real_layouts(const char *corpora)
 {
-	const char *corpora = getenv("HOIST_CORPORA");
 	static const struct {
 		const char *dir, *platform, *arch, *variant;
 		int expect;
@@ -114,8 +113,6 @@ static void test_real_layouts(void)
 	    {"busybox-glibc-arm32v7", NULL, NULL, NULL, -ENOENT},
 	    {"debian-bookworm-s390x", "linux/s390x", "s390x", NULL, 0},
 	};
-	if (!corpora)
-		corpora = "../shared/corpora";
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		_cleanup_free_ char *dir =
 		    hoist_xasprintf("%s/oci-image-spec/real-layouts/%s", corpora, cases[i].dir);
@@ -155,8 +152,9 @@ static void test_real_layouts(void)
 	    hoist_xasprintf("%s/oci-image-spec/real-layouts/%s", corpora, "busybox-musl-amd64");
 	_cleanup_free_ char *p2 =
 	    hoist_xasprintf("%s/oci-image-spec/real-layouts/%s", corpora, "busybox-glibc-arm32v7");
-	put_layout(p1, d1);
-	put_layout(p2, d2);
+	if (!tap_ok(put_layout(p1, d1) == 0 && put_layout(p2, d2) == 0,
+		    "put busybox-musl-amd64 and busybox-glibc-arm32v7 in the store"))
+		return;
 	json_t *i1 = NULL, *i2 = NULL;
 	char *data;
 	size_t len;
@@ -415,12 +413,13 @@ static void test_json_text(void)
 int main(void)
 {
 	tap_plan_auto();
+	const char *corpora = tap_corpora("oci-image-spec/real-layouts");
 	test_json_text();
 	store = tmpstore_open(tmpdir, "store");
 	if (!store)
 		return tap_done();
 	test_platforms();
-	test_real_layouts();
+	test_real_layouts(corpora);
 	test_commit_and_exchange();
 	test_merge();
 	tmpstore_close(store, tmpdir);

@@ -33,12 +33,11 @@ static char *read_corpus(const char *name)
 	struct hoist_error err;
 	char *path, *data = NULL;
 
-	if (!dir)
-		tap_skip_all("HOIST_CORPORA is not set");
 	path = hoist_xasprintf("%s/buildkit-shell/%s", dir, name);
 	if (hoist_read_file_at(AT_FDCWD, path, (size_t)1 << 20, &data, NULL, &err) < 0) {
-		free(path);
-		tap_skip_all(err.msg);
+		/* main found it there: failing to read it now is a failure */
+		tap_ok(false, "read %s: %s", path, err.msg);
+		data = hoist_xstrdup("");
 	}
 	free(path);
 	return data;
@@ -599,6 +598,8 @@ static void run_bounds(void)
 int main(void)
 {
 	tap_plan_auto();
+	tap_corpora("buildkit-shell/envVarTest");
+	tap_corpora("buildkit-shell/wordsTest");
 	run_env_var_test();
 	run_words_test(false);
 	run_words_test(true);

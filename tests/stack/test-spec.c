@@ -47,31 +47,27 @@ int main(void)
 	tap_plan_auto();
 
 	/* the datahub repository's own spec, in place */
-	const char *corp = getenv("HOIST_CORPORA");
-	if (corp) {
-		char *path = hoist_xasprintf(
-		    "%s/dockerfiles/ucsd-ets/datahub-docker-stack/images/spec.yml", corp);
-		int r = hoist_stack_spec_load(path, &spec, &err);
-		tap_ok(r == 0 && spec.n_images == 3, "datahub images/spec.yml loads (%s)", err.msg);
-		if (r == 0) {
-			int rs = hoist_stack_find(&spec, "rstudio-notebook");
-			tap_ok(rs >= 0 &&
-				   spec.images[rs].parent ==
-				       (size_t)hoist_stack_find(&spec, "datascience-notebook"),
-			       "depend_on links the parent");
-			tap_ok(spec.images[rs].prune && spec.images[rs].integration_tests,
-			       "prune, integration_tests");
-			tap_ok(spec.tag_prefix && !strcmp(spec.tag_prefix, "2026.3"), "tag.prefix");
-			tap_ok(spec.n_info_cmds == 6 && spec.build_all.n == 4 &&
-				   spec.change_ignore.n == 0,
-			       "all_info_cmds and change_ignore.json");
-			int ds = hoist_stack_find(&spec, "datascience-notebook");
-			tap_ok(spec.images[ds].build_args.n == 3 &&
-				   !strcmp(spec.images[ds].build_args.v[1], "PY_VER_SHORT=3.11"),
-			       "build_args as K=V");
-		}
-		free(path);
+	static const char datahub[] = "dockerfiles/ucsd-ets/datahub-docker-stack/images/spec.yml";
+	const char *corp = tap_corpora(datahub);
+	char *path = hoist_xasprintf("%s/%s", corp, datahub);
+	int r = hoist_stack_spec_load(path, &spec, &err);
+	tap_ok(r == 0 && spec.n_images == 3, "datahub images/spec.yml loads (%s)", err.msg);
+	if (r == 0) {
+		int rs = hoist_stack_find(&spec, "rstudio-notebook");
+		tap_ok(rs >= 0 && spec.images[rs].parent ==
+				      (size_t)hoist_stack_find(&spec, "datascience-notebook"),
+		       "depend_on links the parent");
+		tap_ok(spec.images[rs].prune && spec.images[rs].integration_tests,
+		       "prune, integration_tests");
+		tap_ok(spec.tag_prefix && !strcmp(spec.tag_prefix, "2026.3"), "tag.prefix");
+		tap_ok(spec.n_info_cmds == 6 && spec.build_all.n == 4 && spec.change_ignore.n == 0,
+		       "all_info_cmds and change_ignore.json");
+		int ds = hoist_stack_find(&spec, "datascience-notebook");
+		tap_ok(spec.images[ds].build_args.n == 3 &&
+			   !strcmp(spec.images[ds].build_args.v[1], "PY_VER_SHORT=3.11"),
+		       "build_args as K=V");
 	}
+	free(path);
 
 	const char *s1 = "images:\n"
 			 "  leaf:\n    image_name: x/leaf\n    depend_on: branch\n"
