@@ -225,7 +225,6 @@ int cmd_run(int argc, char **argv)
 
 	struct hoist_platform plat;
 	bool have_plat = false;
-	hoist_image_init(&img);
 	if (platform_opt) {
 		if (hoist_platform_parse(platform_opt, &plat, &err) < 0) {
 			cli_fail(&err);
@@ -233,6 +232,7 @@ int cmd_run(int argc, char **argv)
 		}
 		have_plat = true;
 	}
+	hoist_image_init(&img);
 	if ((r = hoist_store_open(root, &s, &err)) < 0 ||
 	    (r = hoist_store_resolve(s, image_name, digest, &err)) < 0 ||
 	    (r = hoist_image_load(s, digest, have_plat ? &plat : NULL, &img, &err)) < 0) {
