@@ -226,7 +226,7 @@ int cmd_run(int argc, char **argv)
 	struct hoist_platform plat;
 	bool have_plat = false;
 	if (platform_opt) {
-		if (hoist_platform_parse(platform_opt, &plat, &err) < 0) {
+		if (hoist_platform_parse_known(platform_opt, &plat, &err) < 0) {
 			cli_fail(&err);
 			return HOIST_EXIT_USAGE;
 		}
