@@ -209,7 +209,17 @@ struct stagestate {
 	struct hoist_image img;
 	char key[HOIST_DIGEST_MAX];
 	struct hoist_fstree *tree; /* NULL: rebuild from img's layers when needed */
-	struct hoist_strv args;	   /* "K=V" of the ARGs in scope */
+	/* BuildKit keeps one environment per stage that both ARG (with a value)
+	 * and ENV write, the later write winning; the image's Env holds only
+	 * what ENV wrote. args is that environment's difference from Env: the
+	 * "K=V" ARG values no later ENV replaced. A stage FROM this one starts
+	 * with a copy (BuildKit 20.10 carries the LLB state's environment into
+	 * the child), so ARGs declared here keep their values there. */
+	struct hoist_strv args;
+	/* The names of the ARGs this stage declared, in order, a repeated
+	 * declaration listed again (not inherited): RUN's "|N K=V ..." history
+	 * prefix, as BuildKit 20.10 writes it. */
+	struct hoist_strv argdecl;
 	bool cmd_set;
 	/* What the stage's RUNs execute as and its cache keys name: the build's
 	 * target, FROM --platform, or the platform of the stage it starts from. */
@@ -255,11 +265,14 @@ int64_t build_mtime_now(struct build *b);
 /* "K=V" vectors: the last K wins on lookup; set replaces in place. */
 const char *kv_lookup(const struct hoist_strv *v, const char *name);
 void kv_set(struct hoist_strv *v, const char *key, const char *value);
+/* Remove every K from v. */
+void kv_del(struct hoist_strv *v, const char *key);
 /* A --build-arg by name, marking it used; NULL if not given. */
 const char *build_barg(struct build *b, const char *name);
 /* The image config's "config" object (created when missing). */
 json_t *stage_cfg(struct stagestate *st);
-/* Expansion environment: the stage's ARGs, then its Env (ENV wins). */
+/* Expansion environment: the stage's Env, then its ARG values (the later of
+ * ARG and ENV wins, see struct stagestate). */
 char **stage_expand_env(struct stagestate *st);
 int build_expand(struct build *b, char **envp, const char *word, int line, char **ret,
 		 struct hoist_error *err);

@@ -404,6 +404,7 @@ int run_run(struct stepctx *sc, const struct hoist_instr *in, struct hoist_error
 	    .sde = b->sde,
 	    .img = &st->img,
 	    .args = &st->args,
+	    .argdecl = &st->argdecl,
 	    .stage = b->df->stages[sc->stage].name,
 	    .stage_index = (int)sc->stage,
 	    .step = sc->stepno,

@@ -186,6 +186,12 @@ int stage_base(struct build *b, size_t idx, struct hoist_strv *triggers, struct 
 		st->tree = p->tree ? tree_clone(p->tree) : NULL;
 		if (!sg->from.platform)
 			st->plat = p->plat; /* as BuildKit: a stage inherits its base's */
+		/* ARG values go on with the stage's environment (BuildKit copies
+		 * the LLB state); the declarations do not: the child's RUN
+		 * history lists only its own (BuildKit 20.10, checked). */
+		hoist_strv_release(&st->args);
+		for (size_t i = 0; i < p->args.n; i++)
+			hoist_strv_push(&st->args, p->args.v[i]);
 		key_begin(&k, p->key, &st->plat);
 		key_add(&k, "from-stage", image);
 	} else if (strcasecmp(image, "scratch") == 0) {
