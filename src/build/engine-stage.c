@@ -239,7 +239,12 @@ int stage_base(struct build *b, size_t idx, struct hoist_strv *triggers, struct 
 		}
 		key_begin(&k, NULL, &st->plat);
 		key_add(&k, "from-image", st->img.manifest_digest);
-		/* The base's ONBUILD triggers run in this stage and are not inherited. */
+	}
+	/* The base's ONBUILD triggers run in this stage and are not inherited,
+	 * whether the base is an image or an earlier stage of this Dockerfile
+	 * (BuildKit 20.10 copies the stage's config, OnBuild included, and
+	 * runs and clears it as it does an image's). */
+	{
 		json_t *ob = json_object_get(stage_cfg(st), "OnBuild");
 		size_t i;
 		json_t *e;
