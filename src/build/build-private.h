@@ -284,10 +284,28 @@ int build_stage(struct build *b, size_t idx, struct hoist_error *err);
 /* engine-stage.c */
 /* A stage by name or index, -1 if neither. */
 int stage_ref(struct build *b, const char *name);
-/* An image by reference or digest from the store, pulled when missing. */
+/*
+ * An image by reference or digest from the store, pulled when missing. When
+ * it is not in the store and the pull fails too, *ret_missing (may be NULL)
+ * is set and err holds the registry's error as it is, for
+ * stage_image_missing(); other errors are prefixed "FILE:LINE: what".
+ */
 int load_store_image(struct build *b, const char *name, const struct hoist_platform *plat,
 		     struct hoist_image *img, const char *file, int line, const char *what,
-		     struct hoist_error *err);
+		     bool *ret_missing, struct hoist_error *err);
+/*
+ * The error for a name that is no stage and no local image, once a registry
+ * had none either (err holds its error): "FILE:LINE: [ctx: ]no stage or
+ * local image named 'x' (stages: 'a', 'b'; did you mean 'a'?), and the
+ * registry lookup failed: <its error, one line>". The stages listed are
+ * those the naming stage could use: the named ones before it for a FROM
+ * (from), every other for COPY --from. Returns err's code.
+ */
+int stage_image_missing(struct build *b, size_t stage, bool from, const char *name, int line,
+			const char *ctx, struct hoist_error *err);
+/* Expand every stage's FROM (as BuildKit, used or not): an empty name is an
+ * error that names the ARG to set. Before anything is built. */
+int stages_check_from(struct build *b, struct hoist_error *err);
 /* Start a stage's image (FROM); the base's ONBUILD triggers go to *triggers. */
 int stage_base(struct build *b, size_t idx, struct hoist_strv *triggers, struct hoist_error *err);
 

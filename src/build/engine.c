@@ -371,6 +371,9 @@ int hoist_build_run(struct hoist_store *s, const struct hoist_build_opts *o,
 		}
 	}
 
+	if ((rc = stages_check_from(&b, err)) < 0)
+		goto out;
+
 	size_t target = b.df->n_stages - 1;
 	if (o->target) {
 		int t = hoist_dockerfile_find_stage(b.df, o->target);
