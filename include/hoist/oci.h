@@ -42,6 +42,16 @@ struct hoist_platform {
  * arm -> arm/v7). -EINVAL on junk.
  */
 int hoist_platform_parse(const char *s, struct hoist_platform *ret, struct hoist_error *err);
+/*
+ * hoist_platform_parse() for a platform a user names (--platform, FROM
+ * --platform): after normalisation the OS and the architecture must be ones
+ * Go knows (containerd's and so every image index's names), else -EINVAL
+ * with the known ones and the closest listed, before anything is fetched
+ * or run: "invalid platform 'linux/amd65': unknown architecture 'amd65'
+ * (did you mean 'amd64'?); known architectures: 386, amd64, ...". Platforms
+ * read from images and indexes keep the lenient hoist_platform_parse().
+ */
+int hoist_platform_parse_known(const char *s, struct hoist_platform *ret, struct hoist_error *err);
 /* The platform of this machine. */
 void hoist_platform_host(struct hoist_platform *ret);
 /* "linux/arm/v7". Writes at most size bytes. */

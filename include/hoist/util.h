@@ -147,6 +147,21 @@ bool hoist_endswith(const char *str, const char *suffix);
 /* Parse a base-10 unsigned integer with bounds; the whole string must match. */
 int hoist_parse_u64(const char *s, uint64_t max, uint64_t *ret);
 
+/*
+ * For "did you mean" hints: the Levenshtein distance between a and b, ASCII
+ * letters compared without case (one insertion, deletion or substitution of
+ * a byte each counts 1). Strings longer than 256 bytes are not compared:
+ * SIZE_MAX.
+ */
+size_t hoist_edit_distance(const char *a, const char *b);
+/*
+ * The candidate closest to word by hoist_edit_distance(), if it is close
+ * enough to be a likely typo (at most 2 edits, and fewer than word has
+ * bytes) and not word itself; the first of equally close ones. NULL when
+ * none is. Points into cands.
+ */
+const char *hoist_closest_match(const char *word, const char *const *cands, size_t n);
+
 /* ---- digests --------------------------------------------------------- */
 
 #define HOIST_SHA256_HEX 64

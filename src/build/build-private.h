@@ -209,7 +209,17 @@ struct stagestate {
 	struct hoist_image img;
 	char key[HOIST_DIGEST_MAX];
 	struct hoist_fstree *tree; /* NULL: rebuild from img's layers when needed */
-	struct hoist_strv args;	   /* "K=V" of the ARGs in scope */
+	/* BuildKit keeps one environment per stage that both ARG (with a value)
+	 * and ENV write, the later write winning; the image's Env holds only
+	 * what ENV wrote. args is that environment's difference from Env: the
+	 * "K=V" ARG values no later ENV replaced. A stage FROM this one starts
+	 * with a copy (BuildKit 20.10 carries the LLB state's environment into
+	 * the child), so ARGs declared here keep their values there. */
+	struct hoist_strv args;
+	/* The names of the ARGs this stage declared, in order, a repeated
+	 * declaration listed again (not inherited): RUN's "|N K=V ..." history
+	 * prefix, as BuildKit 20.10 writes it. */
+	struct hoist_strv argdecl;
 	bool cmd_set;
 	/* What the stage's RUNs execute as and its cache keys name: the build's
 	 * target, FROM --platform, or the platform of the stage it starts from. */
@@ -255,11 +265,14 @@ int64_t build_mtime_now(struct build *b);
 /* "K=V" vectors: the last K wins on lookup; set replaces in place. */
 const char *kv_lookup(const struct hoist_strv *v, const char *name);
 void kv_set(struct hoist_strv *v, const char *key, const char *value);
+/* Remove every K from v. */
+void kv_del(struct hoist_strv *v, const char *key);
 /* A --build-arg by name, marking it used; NULL if not given. */
 const char *build_barg(struct build *b, const char *name);
 /* The image config's "config" object (created when missing). */
 json_t *stage_cfg(struct stagestate *st);
-/* Expansion environment: the stage's ARGs, then its Env (ENV wins). */
+/* Expansion environment: the stage's Env, then its ARG values (the later of
+ * ARG and ENV wins, see struct stagestate). */
 char **stage_expand_env(struct stagestate *st);
 int build_expand(struct build *b, char **envp, const char *word, int line, char **ret,
 		 struct hoist_error *err);
@@ -271,10 +284,28 @@ int build_stage(struct build *b, size_t idx, struct hoist_error *err);
 /* engine-stage.c */
 /* A stage by name or index, -1 if neither. */
 int stage_ref(struct build *b, const char *name);
-/* An image by reference or digest from the store, pulled when missing. */
+/*
+ * An image by reference or digest from the store, pulled when missing. When
+ * it is not in the store and the pull fails too, *ret_missing (may be NULL)
+ * is set and err holds the registry's error as it is, for
+ * stage_image_missing(); other errors are prefixed "FILE:LINE: what".
+ */
 int load_store_image(struct build *b, const char *name, const struct hoist_platform *plat,
 		     struct hoist_image *img, const char *file, int line, const char *what,
-		     struct hoist_error *err);
+		     bool *ret_missing, struct hoist_error *err);
+/*
+ * The error for a name that is no stage and no local image, once a registry
+ * had none either (err holds its error): "FILE:LINE: [ctx: ]no stage or
+ * local image named 'x' (stages: 'a', 'b'; did you mean 'a'?), and the
+ * registry lookup failed: <its error, one line>". The stages listed are
+ * those the naming stage could use: the named ones before it for a FROM
+ * (from), every other for COPY --from. Returns err's code.
+ */
+int stage_image_missing(struct build *b, size_t stage, bool from, const char *name, int line,
+			const char *ctx, struct hoist_error *err);
+/* Expand every stage's FROM (as BuildKit, used or not): an empty name is an
+ * error that names the ARG to set. Before anything is built. */
+int stages_check_from(struct build *b, struct hoist_error *err);
 /* Start a stage's image (FROM); the base's ONBUILD triggers go to *triggers. */
 int stage_base(struct build *b, size_t idx, struct hoist_strv *triggers, struct hoist_error *err);
 

@@ -254,8 +254,12 @@ int run_copy(struct stepctx *sc, const struct hoist_instr *in, char **envp, stru
 				goto out;
 			src_st = &b->st[si];
 		} else {
+			bool missing;
 			rc = load_store_image(b, from, &st->plat, &from_img, b->file, in->line,
-					      "COPY --from: stage or image", err);
+					      "COPY --from: stage or image", &missing, err);
+			if (rc < 0 && missing)
+				rc = stage_image_missing(b, sc->stage, false, from, in->line,
+							 "COPY --from", err);
 			if (rc < 0)
 				goto out;
 		}
@@ -404,6 +408,7 @@ int run_run(struct stepctx *sc, const struct hoist_instr *in, struct hoist_error
 	    .sde = b->sde,
 	    .img = &st->img,
 	    .args = &st->args,
+	    .argdecl = &st->argdecl,
 	    .stage = b->df->stages[sc->stage].name,
 	    .stage_index = (int)sc->stage,
 	    .step = sc->stepno,

@@ -142,8 +142,13 @@ int run_step(struct stepctx *sc, const struct hoist_instr *in, struct hoist_erro
 				val = hoist_xstrdup(kv_lookup(&b->meta, key));
 			else if (kv_lookup(&b->predef, key))
 				val = hoist_xstrdup(kv_lookup(&b->predef, key));
+			/* BuildKit 20.10: a value overrides an ENV of the same name
+			 * made before (the later write wins), a declaration without
+			 * one keeps what the stage had, and every declaration is
+			 * listed again in RUN's history. */
 			if (val)
 				kv_set(&st->args, key, val);
+			hoist_strv_push(&st->argdecl, key);
 			/* The key holds the text as written: ARG values reach the image
 			 * only through instructions that use them, whose expanded text
 			 * is in their own keys. */
@@ -180,6 +185,9 @@ int run_step(struct stepctx *sc, const struct hoist_instr *in, struct hoist_erro
 		}
 		if (rc >= 0 && env) {
 			json_t *arr = json_object_get(c, "Env");
+			/* The later write wins: this ENV over earlier ARG values. */
+			for (size_t i = 0; i < keys.n; i++)
+				kv_del(&st->args, keys.v[i]);
 			if (!json_is_array(arr)) {
 				arr = json_array();
 				json_object_set_new(c, "Env", arr);

@@ -13,6 +13,7 @@
 #include "build-private.h"
 #include "run-private.h"
 #include "hoist/ref.h"
+#include "hoist/shell.h"
 
 #define DEFAULT_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -30,13 +31,16 @@ int stage_ref(struct build *b, const char *name)
 
 int load_store_image(struct build *b, const char *name, const struct hoist_platform *plat,
 		     struct hoist_image *img, const char *file, int line, const char *what,
-		     struct hoist_error *err)
+		     bool *ret_missing, struct hoist_error *err)
 {
 	char dg[HOIST_DIGEST_MAX];
 	struct hoist_ref ref = {0};
 	struct hoist_error e2 = {0};
+	bool local = false; /* a tag in the store names it */
 	int r;
 
+	if (ret_missing)
+		*ret_missing = false;
 	if (hoist_digest_valid(name)) {
 		snprintf(dg, sizeof(dg), "%s", name);
 	} else {
@@ -48,20 +52,97 @@ int load_store_image(struct build *b, const char *name, const struct hoist_platf
 			snprintf(dg, sizeof(dg), "%s", ref.digest);
 		} else {
 			_cleanup_free_ char *s = hoist_ref_string(&ref);
-			if ((b->o->pull || hoist_store_tag_get(b->s, s, dg, &e2) < 0) &&
+			local = hoist_store_tag_get(b->s, s, dg, &e2) >= 0;
+			if ((b->o->pull || !local) &&
 			    build_pull(b->s, b->o, s, plat, dg, err) < 0) {
 				hoist_ref_release(&ref);
+				if (!local && ret_missing) {
+					*ret_missing = true;
+					return err->code;
+				}
 				return hoist_error_prefix(err, "%s:%d: %s", file, line, what);
 			}
 		}
 		hoist_ref_release(&ref);
 	}
-	if (!hoist_store_blob_exists(b->s, dg) && build_pull(b->s, b->o, name, plat, dg, err) < 0)
+	if (!hoist_store_blob_exists(b->s, dg) && build_pull(b->s, b->o, name, plat, dg, err) < 0) {
+		if (!local && ret_missing) {
+			*ret_missing = true;
+			return err->code;
+		}
 		return hoist_error_prefix(err, "%s:%d: %s", file, line, what);
+	}
 	r = hoist_image_load(b->s, dg, plat, img, err);
 	if (r < 0)
 		return hoist_error_prefix(err, "%s:%d: loading %s '%s'", file, line, what, name);
 	return 0;
+}
+
+/* Local image names as a user would type them: "bb:latest" and "bb". */
+static void add_local_names(struct build *b, struct hoist_strv *out)
+{
+	struct hoist_tag *tags = NULL;
+	size_t n = 0;
+	if (hoist_store_tag_list(b->s, &tags, &n, NULL) < 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		struct hoist_ref ref = {0};
+		if (hoist_ref_parse(tags[i].name, &ref, NULL) < 0)
+			continue;
+		char *f = hoist_ref_familiar(&ref);
+		if (hoist_endswith(f, ":latest"))
+			hoist_strv_take(out, hoist_xstrndup(f, strlen(f) - strlen(":latest")));
+		hoist_strv_take(out, f);
+		hoist_ref_release(&ref);
+	}
+	hoist_store_tags_free(tags, n);
+}
+
+int stage_image_missing(struct build *b, size_t stage, bool from, const char *name, int line,
+			const char *ctx, struct hoist_error *err)
+{
+	enum { MAX_LISTED = 10 };
+	struct hoist_buf msg = HOIST_BUF_INIT;
+	_cleanup_strv_ struct hoist_strv cands = HOIST_STRV_INIT;
+	char why[HOIST_ERROR_MSG_MAX];
+	size_t listed = 0;
+	int code = err->code ? err->code : -ENOENT;
+
+	/* The registry's error, one line; none when there is no registry to ask. */
+	snprintf(why, sizeof(why), "%s", b->o->registry ? err->msg : "");
+	why[strcspn(why, "\n")] = '\0';
+
+	hoist_buf_addf(&msg, "%s%sno stage or local image named '%s'", ctx ? ctx : "",
+		       ctx ? ": " : "", name);
+	/* FROM starts only from an earlier stage; COPY --from takes any other. */
+	for (size_t i = 0; i < b->df->n_stages; i++) {
+		const char *sn = b->df->stages[i].name;
+		if (!sn || i == stage || (from && i > stage))
+			continue;
+		hoist_strv_push(&cands, sn);
+		if (listed < MAX_LISTED)
+			hoist_buf_addf(&msg, "%s'%s'", listed ? ", " : " (stages: ", sn);
+		else if (listed == MAX_LISTED)
+			hoist_buf_adds(&msg, ", ...");
+		listed++;
+	}
+	hoist_buf_adds(&msg, listed ? ""
+			     : from ? " (no stage before this one has a name"
+				    : " (no other stage has a name");
+	int later = hoist_dockerfile_find_stage(b->df, name);
+	if (from && later >= 0)
+		hoist_buf_addf(&msg, "; stage '%s' is at line %d, not before this FROM", name,
+			       b->df->stages[later].from.line);
+	add_local_names(b, &cands);
+	const char *near = hoist_closest_match(name, (const char *const *)cands.v, cands.n);
+	if (near)
+		hoist_buf_addf(&msg, "; did you mean '%s'?", near);
+	hoist_buf_addc(&msg, ')');
+	if (why[0])
+		hoist_buf_addf(&msg, ", and the registry lookup failed: %s", why);
+	hoist_error_set_at(err, code, b->file, line, 0, "%s", msg.data);
+	hoist_buf_release(&msg);
+	return code;
 }
 
 static void tree_clone_rec(struct hoist_fsnode *dst, const struct hoist_fsnode *src)
@@ -104,7 +185,7 @@ static int stage_platform(struct build *b, size_t idx, char **menv, struct hoist
 		return 0;
 	if ((rc = build_expand(b, menv, sg->from.platform, sg->from.line, &ps, err)) < 0)
 		return rc;
-	if (hoist_platform_parse(ps, &st->plat, &e2) < 0)
+	if (hoist_platform_parse_known(ps, &st->plat, &e2) < 0)
 		return hoist_error_set_at(err, -EINVAL, b->file, sg->from.line, 0,
 					  "FROM --platform='%s': %s", ps, e2.msg);
 	return 0;
@@ -141,34 +222,135 @@ static void base_platform_check(struct build *b, struct stagestate *st, const ch
 	build_emit(b, HOIST_BUILD_EVENT_WARNING, -1, 0, 0, w, false, 0);
 }
 
+/* What FROM expands with: the predefined and the global ARGs only. New vector. */
+static char **from_env(struct build *b)
+{
+	struct hoist_strv all = HOIST_STRV_INIT;
+	for (size_t i = 0; i < b->predef.n; i++)
+		hoist_strv_push(&all, b->predef.v[i]);
+	for (size_t i = 0; i < b->meta.n; i++)
+		hoist_strv_push(&all, b->meta.v[i]);
+	hoist_strv_push(&all, "");
+	all.n--;
+	free(all.v[all.n]);
+	all.v[all.n] = NULL;
+	return all.v;
+}
+
+/* A lookup that notes the names it found unset or empty. */
+struct from_lookup {
+	char **envp;
+	struct hoist_strv empty;
+};
+
+static const char *from_lookup_fn(const char *name, void *userdata)
+{
+	struct from_lookup *fl = userdata;
+	const char *v = hoist_shell_lookup_envp(name, fl->envp);
+	bool seen = false;
+	if (v && *v)
+		return v;
+	for (size_t i = 0; i < fl->empty.n; i++)
+		seen = seen || strcmp(fl->empty.v[i], name) == 0;
+	if (!seen)
+		hoist_strv_push(&fl->empty, name);
+	return v;
+}
+
+/* Whether FROM can see name at all: a global or a predefined ARG. */
+static bool is_global_arg(struct build *b, const char *name)
+{
+	const struct hoist_dockerfile *df = b->df;
+	for (size_t i = 0; i < df->n_meta_args; i++)
+		for (size_t j = 0; j < df->meta_args[i].n_kvs; j++)
+			if (strcmp(df->meta_args[i].kvs[j].key, name) == 0)
+				return true;
+	return kv_lookup(&b->predef, name) != NULL;
+}
+
+/*
+ * Stage idx's FROM name, expanded. An empty one is an error naming the
+ * ARGs that made it so and how to set them ("FROM $BASE_IMAGE: the image
+ * name is empty: ARG 'BASE_IMAGE' is empty (set it with --build-arg
+ * BASE_IMAGE=<image>)"), or saying that a name is no global ARG at all,
+ * which a --build-arg alone cannot fix.
+ */
+static int from_image(struct build *b, size_t idx, char **menv, char **ret, struct hoist_error *err)
+{
+	const struct hoist_stage *sg = &b->df->stages[idx];
+	struct from_lookup fl = {.envp = menv};
+	struct hoist_shell sh = {
+	    .escape = b->df->escape, .lookup = from_lookup_fn, .userdata = &fl};
+	_cleanup_free_ char *image = NULL;
+	struct hoist_buf why = HOIST_BUF_INIT;
+	int rc = hoist_shell_expand_word(&sh, sg->from.image, &image, err);
+
+	if (rc < 0) {
+		err->line = sg->from.line;
+		snprintf(err->file, sizeof(err->file), "%s", b->file);
+		goto out;
+	}
+	if (*image) {
+		*ret = TAKE_PTR(image);
+		goto out;
+	}
+	for (size_t i = 0; i < fl.empty.n; i++) {
+		const char *v = fl.empty.v[i];
+		if (!is_global_arg(b, v)) {
+			hoist_buf_addf(
+			    &why,
+			    "'%s' is not an ARG declared before the first FROM (declare "
+			    "it there with 'ARG %s', then set it with --build-arg %s=<%s>)",
+			    v, v, v, fl.empty.n == 1 ? "image" : "value");
+			break;
+		}
+	}
+	if (!why.data && fl.empty.n == 1)
+		hoist_buf_addf(&why, "ARG '%s' is empty (set it with --build-arg %s=<image>)",
+			       fl.empty.v[0], fl.empty.v[0]);
+	else if (!why.data && fl.empty.n) {
+		hoist_buf_adds(&why, "ARGs ");
+		for (size_t i = 0; i < fl.empty.n; i++)
+			hoist_buf_addf(&why, "%s'%s'", i ? ", " : "", fl.empty.v[i]);
+		hoist_buf_adds(&why, " are empty (set them with");
+		for (size_t i = 0; i < fl.empty.n; i++)
+			hoist_buf_addf(&why, " --build-arg %s=<value>", fl.empty.v[i]);
+		hoist_buf_addc(&why, ')');
+	}
+	rc = hoist_error_set_at(err, -EINVAL, b->file, sg->from.line, 0,
+				"FROM %s: the image name is empty%s%s", sg->from.image,
+				why.data ? ": " : "", why.data ? why.data : "");
+out:
+	hoist_buf_release(&why);
+	hoist_strv_release(&fl.empty);
+	return rc;
+}
+
+int stages_check_from(struct build *b, struct hoist_error *err)
+{
+	char **menv = from_env(b);
+	int rc = 0;
+	for (size_t i = 0; i < b->df->n_stages && rc >= 0; i++) {
+		char *image = NULL;
+		rc = from_image(b, i, menv, &image, err);
+		free(image);
+	}
+	hoist_strv_free(menv);
+	return rc;
+}
+
 /* Start a stage's image from scratch, another stage, or a store image. */
 int stage_base(struct build *b, size_t idx, struct hoist_strv *triggers, struct hoist_error *err)
 {
 	struct hoist_stage *sg = &b->df->stages[idx];
 	struct stagestate *st = &b->st[idx];
 	_cleanup_free_ char *image = NULL;
-	char **menv;
+	char **menv = from_env(b);
 	struct keyhash k;
+	bool missing;
 	int rc;
 
-	/* FROM is expanded with the global ARGs only. */
-	hoist_strv_push(&b->meta, "");
-	b->meta.n--;
-	free(b->meta.v[b->meta.n]);
-	b->meta.v[b->meta.n] = NULL;
-	{
-		struct hoist_strv all = HOIST_STRV_INIT;
-		for (size_t i = 0; i < b->predef.n; i++)
-			hoist_strv_push(&all, b->predef.v[i]);
-		for (size_t i = 0; i < b->meta.n; i++)
-			hoist_strv_push(&all, b->meta.v[i]);
-		hoist_strv_push(&all, "");
-		all.n--;
-		free(all.v[all.n]);
-		all.v[all.n] = NULL;
-		menv = all.v;
-	}
-	rc = build_expand(b, menv, sg->from.image, sg->from.line, &image, err);
+	rc = from_image(b, idx, menv, &image, err);
 	if (rc >= 0)
 		rc = stage_platform(b, idx, menv, err);
 	hoist_strv_free(menv);
@@ -186,6 +368,12 @@ int stage_base(struct build *b, size_t idx, struct hoist_strv *triggers, struct 
 		st->tree = p->tree ? tree_clone(p->tree) : NULL;
 		if (!sg->from.platform)
 			st->plat = p->plat; /* as BuildKit: a stage inherits its base's */
+		/* ARG values go on with the stage's environment (BuildKit copies
+		 * the LLB state); the declarations do not: the child's RUN
+		 * history lists only its own (BuildKit 20.10, checked). */
+		hoist_strv_release(&st->args);
+		for (size_t i = 0; i < p->args.n; i++)
+			hoist_strv_push(&st->args, p->args.v[i]);
 		key_begin(&k, p->key, &st->plat);
 		key_add(&k, "from-stage", image);
 	} else if (strcasecmp(image, "scratch") == 0) {
@@ -211,7 +399,9 @@ int stage_base(struct build *b, size_t idx, struct hoist_strv *triggers, struct 
 		key_add(&k, "from", "scratch");
 	} else {
 		rc = load_store_image(b, image, &st->plat, &st->img, b->file, sg->from.line,
-				      "base image", err);
+				      "base image", &missing, err);
+		if (rc < 0 && missing)
+			return stage_image_missing(b, idx, true, image, sg->from.line, NULL, err);
 		if (rc < 0)
 			return rc;
 		/* A base whose layers go through symlinks fails at its FROM, even
@@ -233,7 +423,12 @@ int stage_base(struct build *b, size_t idx, struct hoist_strv *triggers, struct 
 		}
 		key_begin(&k, NULL, &st->plat);
 		key_add(&k, "from-image", st->img.manifest_digest);
-		/* The base's ONBUILD triggers run in this stage and are not inherited. */
+	}
+	/* The base's ONBUILD triggers run in this stage and are not inherited,
+	 * whether the base is an image or an earlier stage of this Dockerfile
+	 * (BuildKit 20.10 copies the stage's config, OnBuild included, and
+	 * runs and clears it as it does an image's). */
+	{
 		json_t *ob = json_object_get(stage_cfg(st), "OnBuild");
 		size_t i;
 		json_t *e;

@@ -103,6 +103,20 @@ void kv_set(struct hoist_strv *v, const char *key, const char *value)
 	hoist_strv_take(v, s);
 }
 
+void kv_del(struct hoist_strv *v, const char *key)
+{
+	size_t n = strlen(key), j = 0;
+	for (size_t i = 0; i < v->n; i++) {
+		if (strncmp(v->v[i], key, n) == 0 && v->v[i][n] == '=')
+			free(v->v[i]);
+		else
+			v->v[j++] = v->v[i];
+	}
+	v->n = j;
+	if (v->v)
+		v->v[j] = NULL;
+}
+
 const char *build_barg(struct build *b, const char *name)
 {
 	size_t n = strlen(name);
@@ -124,17 +138,18 @@ json_t *stage_cfg(struct stagestate *st)
 	return c;
 }
 
-/* Expansion environment: the stage's ARGs, then its Env (ENV wins). */
+/* Expansion environment: the stage's Env, then its ARG values (the later of
+ * ARG and ENV wins: an ENV removes its names from st->args). */
 char **stage_expand_env(struct stagestate *st)
 {
 	struct hoist_strv v = HOIST_STRV_INIT;
 	json_t *env = json_object_get(stage_cfg(st), "Env");
 	size_t i;
 	json_t *e;
-	for (i = 0; i < st->args.n; i++)
-		hoist_strv_push(&v, st->args.v[i]);
 	json_array_foreach(env, i, e) if (json_is_string(e))
 	    hoist_strv_push(&v, json_string_value(e));
+	for (i = 0; i < st->args.n; i++)
+		hoist_strv_push(&v, st->args.v[i]);
 	hoist_strv_push(&v, "");
 	v.n--;
 	free(v.v[v.n]);
@@ -356,6 +371,9 @@ int hoist_build_run(struct hoist_store *s, const struct hoist_build_opts *o,
 		}
 	}
 
+	if ((rc = stages_check_from(&b, err)) < 0)
+		goto out;
+
 	size_t target = b.df->n_stages - 1;
 	if (o->target) {
 		int t = hoist_dockerfile_find_stage(b.df, o->target);
@@ -457,6 +475,7 @@ out:
 			hoist_image_release(&b.st[i].img);
 			hoist_fstree_free(b.st[i].tree);
 			hoist_strv_release(&b.st[i].args);
+			hoist_strv_release(&b.st[i].argdecl);
 		}
 		free(b.st);
 	}

@@ -488,7 +488,7 @@ int hoist_build_platforms_parse(const char *list, struct hoist_platform *plats, 
 			return hoist_error_set(err, -E2BIG, "more than %d platforms in '%s'",
 					       HOIST_BUILD_MAX_PLATFORMS, list);
 		_cleanup_free_ char *one = hoist_xstrndup(p, len);
-		int rc = hoist_platform_parse(one, &plats[n], err);
+		int rc = hoist_platform_parse_known(one, &plats[n], err);
 		if (rc < 0)
 			return rc;
 		for (size_t j = 0; j < n; j++)

@@ -33,10 +33,11 @@ struct run_req {
 	const char *abs_ctx; /* the context directory (bind mounts) */
 	const char *tmpdir;  /* the build's temporary directory */
 	unsigned *tmp_counter;
-	int64_t sde;		       /* SOURCE_DATE_EPOCH or -1 */
-	struct hoist_image *img;       /* the stage's image; run_exec adds the layer */
-	const struct hoist_strv *args; /* "K=V" of the ARGs in scope, declaration order */
-	const char *stage;	       /* stage name for events */
+	int64_t sde;			  /* SOURCE_DATE_EPOCH or -1 */
+	struct hoist_image *img;	  /* the stage's image; run_exec adds the layer */
+	const struct hoist_strv *args;	  /* "K=V": ARG values over Env (stagestate) */
+	const struct hoist_strv *argdecl; /* names of the stage's ARGs (history) */
+	const char *stage;		  /* stage name for events */
 	int stage_index, step, n_steps;
 
 	/* made by run_prepare() */

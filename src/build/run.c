@@ -56,12 +56,16 @@ static const char *kv_get(const struct hoist_strv *v, const char *key)
 	return NULL;
 }
 
-static void env_add_missing(struct hoist_strv *env, const char *kv)
+/* Set kv's name in env to kv's value (replacing it in place, else appended). */
+static void env_set(struct hoist_strv *env, const char *kv)
 {
 	size_t n = strcspn(kv, "=");
 	for (size_t i = 0; i < env->n; i++)
-		if (strncmp(env->v[i], kv, n) == 0 && env->v[i][n] == '=')
+		if (strncmp(env->v[i], kv, n) == 0 && env->v[i][n] == '=') {
+			free(env->v[i]);
+			env->v[i] = hoist_xstrdup(kv);
 			return;
+		}
 	hoist_strv_push(env, kv);
 }
 
@@ -474,22 +478,25 @@ int run_prepare(struct run_req *r, const char *parent_key, struct hoist_error *e
 		return hoist_error_set_at(err, -EINVAL, r->file, in->line, 0,
 					  "RUN requires at least one argument");
 
-	/* Environment: the image's Env, then the ARGs that ENV does not override. */
+	/* Environment: the image's Env with the stage's ARG values over it (those
+	 * no later ENV replaced: see struct stagestate). */
 	json_array_foreach(cenv, i, e) if (json_is_string(e))
 	    hoist_strv_push(&r->env, json_string_value(e));
 	for (i = 0; i < r->args->n; i++)
-		env_add_missing(&r->env, r->args->v[i]);
+		env_set(&r->env, r->args->v[i]);
 
-	/* History: "RUN |N K=V ... /bin/sh -c cmd # buildkit" (values as the env sees them). */
+	/* History: "RUN |N K=V ... /bin/sh -c cmd # buildkit", one K=V per ARG the
+	 * stage declared, repeats included, with the value the command sees (""
+	 * when it has none), as BuildKit 20.10 writes it. */
 	hoist_buf_adds(&hist, "RUN ");
-	if (r->args->n) {
-		hoist_buf_addf(&hist, "|%zu ", r->args->n);
-		for (i = 0; i < r->args->n; i++) {
-			const char *kv = r->args->v[i];
-			size_t kl = strcspn(kv, "=");
-			_cleanup_free_ char *key = hoist_xstrndup(kv, kl);
-			const char *ev = json_env_get(cenv, key);
-			hoist_buf_addf(&hist, "%s=%s ", key, ev ? ev : kv + kl + 1);
+	if (r->argdecl->n) {
+		hoist_buf_addf(&hist, "|%zu ", r->argdecl->n);
+		for (i = 0; i < r->argdecl->n; i++) {
+			const char *key = r->argdecl->v[i];
+			const char *ev = kv_lookup(r->args, key);
+			if (!ev)
+				ev = json_env_get(cenv, key);
+			hoist_buf_addf(&hist, "%s=%s ", key, ev ? ev : "");
 		}
 	}
 	for (i = 0; i < r->argv.n; i++)

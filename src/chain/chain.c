@@ -91,7 +91,7 @@ void hoist_chain_platform_name(const struct hoist_platform *p, char *buf, size_t
 int hoist_chain_platform_parse(const char *s, struct hoist_platform *ret, struct hoist_error *err)
 {
 	/* hoist_platform_parse already maps aarch64 and x86_64. */
-	return hoist_platform_parse(s, ret, err);
+	return hoist_platform_parse_known(s, ret, err);
 }
 
 static void step_release(struct hoist_chain_step *st)

@@ -116,7 +116,7 @@ int cmd_import(int argc, char **argv)
 			opts.gzip_level = (int)v;
 	}
 	if (platform_arg) {
-		if (hoist_platform_parse(platform_arg, &plat, &err) < 0)
+		if (hoist_platform_parse_known(platform_arg, &plat, &err) < 0)
 			return cli_usage_error("import", "%s", err.msg);
 	} else {
 		hoist_platform_host(&plat);

@@ -131,7 +131,7 @@ int cmd_minimize(int argc, char **argv)
 			o.prefer_base_libs = true;
 			break;
 		case OPT_PLATFORM:
-			if (hoist_platform_parse(optarg, &platform, &err) < 0)
+			if (hoist_platform_parse_known(optarg, &platform, &err) < 0)
 				return cli_usage_error("minimize", "%s", err.msg);
 			o.platform = &platform;
 			break;

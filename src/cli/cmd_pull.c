@@ -48,7 +48,7 @@ int cmd_pull(int argc, char **argv)
 				cli_usage_error("pull", "option '--platform' needs a value");
 				goto usage_fail;
 			}
-			if (hoist_platform_parse(v, &plat, &err) < 0) {
+			if (hoist_platform_parse_known(v, &plat, &err) < 0) {
 				cli_usage_error("pull", "%s", err.msg);
 				goto usage_fail;
 			}

@@ -225,14 +225,14 @@ int cmd_run(int argc, char **argv)
 
 	struct hoist_platform plat;
 	bool have_plat = false;
-	hoist_image_init(&img);
 	if (platform_opt) {
-		if (hoist_platform_parse(platform_opt, &plat, &err) < 0) {
+		if (hoist_platform_parse_known(platform_opt, &plat, &err) < 0) {
 			cli_fail(&err);
 			return HOIST_EXIT_USAGE;
 		}
 		have_plat = true;
 	}
+	hoist_image_init(&img);
 	if ((r = hoist_store_open(root, &s, &err)) < 0 ||
 	    (r = hoist_store_resolve(s, image_name, digest, &err)) < 0 ||
 	    (r = hoist_image_load(s, digest, have_plat ? &plat : NULL, &img, &err)) < 0) {

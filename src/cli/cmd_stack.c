@@ -249,7 +249,7 @@ int cmd_stack(int argc, char **argv)
 			o.registry_prefix = v;
 			continue;
 		case 5:
-			if (hoist_platform_parse(v, &plat, &err) < 0) {
+			if (hoist_platform_parse_known(v, &plat, &err) < 0) {
 				cli_usage_error("stack", "%s", err.msg);
 				goto out;
 			}

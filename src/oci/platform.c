@@ -2,6 +2,7 @@
 /* Platforms, normalised the way containerd's platforms package does it. */
 #include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/utsname.h>
 
@@ -132,6 +133,65 @@ int hoist_platform_parse(const char *s, struct hoist_platform *ret, struct hoist
 			lower_copy(p.variant, sizeof(p.variant), parts[2], lens[2]);
 	}
 	oci_platform_normalize(&p);
+	*ret = p;
+	return 0;
+}
+
+/* Go's known GOOS and GOARCH values (go/build's syslist.go), which
+ * containerd's platforms package and image indexes use. */
+static const char *const known_oses[] = {
+    "aix",   "android", "darwin", "dragonfly", "freebsd", "hurd",    "illumos", "ios",	   "js",
+    "linux", "nacl",	"netbsd", "openbsd",   "plan9",	  "solaris", "wasip1",	"windows", "zos",
+};
+static const char *const known_archs[] = {
+    "386",     "amd64",	 "amd64p32", "arm",	  "arm64",	 "arm64be", "armbe",   "loong64",
+    "mips",    "mips64", "mips64le", "mips64p32", "mips64p32le", "mipsle",  "ppc",     "ppc64",
+    "ppc64le", "riscv",	 "riscv64",  "s390",	  "s390x",	 "sparc",   "sparc64", "wasm",
+};
+
+static bool in_list(const char *s, const char *const *list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(list[i], s) == 0)
+			return true;
+	return false;
+}
+
+static int unknown_part(struct hoist_error *err, const char *s, const char *what, const char *value,
+			const char *const *list, size_t n)
+{
+	char known[512];
+	size_t off = 0;
+	const char *near = hoist_closest_match(value, list, n);
+
+	known[0] = '\0';
+	for (size_t i = 0; i < n && off < sizeof(known); i++)
+		off += (size_t)snprintf(known + off, sizeof(known) - off, "%s%s", i ? ", " : "",
+					list[i]);
+	if (near)
+		return hoist_error_set(
+		    err, -EINVAL,
+		    "invalid platform '%s': unknown %s '%s' (did you mean '%s'?); "
+		    "known %ss: %s",
+		    s, what, value, near, what, known);
+	return hoist_error_set(err, -EINVAL,
+			       "invalid platform '%s': unknown %s '%s'; known %ss: %s", s, what,
+			       value, what, known);
+}
+
+int hoist_platform_parse_known(const char *s, struct hoist_platform *ret, struct hoist_error *err)
+{
+	struct hoist_platform p;
+	int rc = hoist_platform_parse(s, &p, err);
+
+	if (rc < 0)
+		return rc;
+	if (!in_list(p.os, known_oses, ARRAY_SIZE(known_oses)))
+		return unknown_part(err, s, "operating system", p.os, known_oses,
+				    ARRAY_SIZE(known_oses));
+	if (!in_list(p.architecture, known_archs, ARRAY_SIZE(known_archs)))
+		return unknown_part(err, s, "architecture", p.architecture, known_archs,
+				    ARRAY_SIZE(known_archs));
 	*ret = p;
 	return 0;
 }

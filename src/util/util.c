@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -247,6 +249,53 @@ bool hoist_endswith(const char *str, const char *suffix)
 {
 	size_t a = strlen(str), b = strlen(suffix);
 	return a >= b && memcmp(str + a - b, suffix, b) == 0;
+}
+
+size_t hoist_edit_distance(const char *a, const char *b)
+{
+	enum { MAX = 256 };
+	size_t la = strlen(a), lb = strlen(b);
+	size_t row[MAX + 1];
+
+	if (la > MAX || lb > MAX)
+		return SIZE_MAX;
+	/* One row of the DP table: row[j] is the distance of a[0..i) to b[0..j). */
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		size_t diag = row[0];
+		row[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t up = row[j];
+			bool same =
+			    tolower((unsigned char)a[i - 1]) == tolower((unsigned char)b[j - 1]);
+			size_t best = diag + (same ? 0 : 1);
+			if (up + 1 < best)
+				best = up + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			diag = up;
+			row[j] = best;
+		}
+	}
+	return row[lb];
+}
+
+const char *hoist_closest_match(const char *word, const char *const *cands, size_t n)
+{
+	const char *best = NULL;
+	size_t best_d = SIZE_MAX, wl = strlen(word);
+
+	for (size_t i = 0; i < n; i++) {
+		if (!cands[i] || strcmp(cands[i], word) == 0)
+			continue;
+		size_t d = hoist_edit_distance(word, cands[i]);
+		if (d < best_d && d <= 2 && d < wl) {
+			best = cands[i];
+			best_d = d;
+		}
+	}
+	return best;
 }
 
 int hoist_parse_u64(const char *s, uint64_t max, uint64_t *ret)

@@ -53,5 +53,5 @@ FROM $R/missing:1
 EOF
 "$H" build -q "$T/ctx" >/dev/null 2>"$T/build4.err"; st=$?
 check "a base missing everywhere fails clearly" \
-	sh -c "[ $st -eq 1 ] && grep -q 'Dockerfile:1: base image' '$T/build4.err'"
+	sh -c "[ $st -eq 1 ] && grep -q \"Dockerfile:1: no stage or local image named '$R/missing:1' (no stage before this one has a name), and the registry lookup failed: pulling '$R/missing:1': \" '$T/build4.err'"
 finish

@@ -62,6 +62,43 @@ static void test_platforms(void)
 	tap_ok(hoist_platform_equal(&a, &b), "arm64/v8 equals aarch64");
 	hoist_platform_host(&h);
 	tap_ok(h.os[0] && h.architecture[0], "host platform %s/%s", h.os, h.architecture);
+
+	/* A platform a user names: Go's OS and architecture names only. */
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct hoist_platform p;
+		tap_ok(hoist_platform_parse_known(cases[i].in, &p, NULL) == 0,
+		       "known platform '%s'", cases[i].in);
+	}
+	static const struct {
+		const char *in, *msg;
+	} unknown[] = {
+	    {"linux/amd65",
+	     "invalid platform 'linux/amd65': unknown architecture 'amd65' (did you mean "
+	     "'amd64'?); known architectures: 386, amd64, amd64p32, arm, arm64, arm64be, armbe, "
+	     "loong64, mips, mips64, mips64le, mips64p32, mips64p32le, mipsle, ppc, ppc64, "
+	     "ppc64le, riscv, riscv64, s390, s390x, sparc, sparc64, wasm"},
+	    {"lnux/arm64",
+	     "invalid platform 'lnux/arm64': unknown operating system 'lnux' (did you mean "
+	     "'linux'?); known operating systems: aix, android, darwin, dragonfly, freebsd, hurd, "
+	     "illumos, ios, js, linux, nacl, netbsd, openbsd, plan9, solaris, wasip1, windows, "
+	     "zos"},
+	    {"linux/zzzzzz",
+	     "invalid platform 'linux/zzzzzz': unknown architecture 'zzzzzz'; known architectures: "
+	     "386, amd64, amd64p32, arm, arm64, arm64be, armbe, loong64, mips, mips64, mips64le, "
+	     "mips64p32, mips64p32le, mipsle, ppc, ppc64, ppc64le, riscv, riscv64, s390, s390x, "
+	     "sparc, sparc64, wasm"},
+	    {"a/b/c/d", "invalid platform 'a/b/c/d'"},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(unknown); i++) {
+		struct hoist_platform p;
+		struct hoist_error err = {0};
+		int rc = hoist_platform_parse_known(unknown[i].in, &p, &err);
+		tap_ok(rc == -EINVAL && strcmp(err.msg, unknown[i].msg) == 0,
+		       "refuses platform '%s' (got '%s')", unknown[i].in, err.msg);
+	}
+	/* ... while one read from an image or index is kept as it is. */
+	tap_ok(hoist_platform_parse("unknown/unknown", &h, NULL) == 0,
+	       "an index's 'unknown/unknown' still parses leniently");
 }
 
 /* Put every file of a real layout into the store; return the index digest. */
