@@ -122,11 +122,13 @@ int cmd_run(int argc, char **argv)
 	enum hoist_net_mode net = HOIST_NET_HOST;
 	enum hoist_idmode want = HOIST_IDMODE_AUTO;
 	bool plain = false;
-	int c;
+	int c, word = 1;
 
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+e:v:w:u:h", longopts, NULL)) != -1) {
+	/* `word`: the argument getopt is reading (optind moves past a cluster
+	 * such as -it only after its last letter), for the error messages. */
+	for (; (c = getopt_long(argc, argv, "+:e:v:w:u:h", longopts, NULL)) != -1; word = optind) {
 		switch (c) {
 		case 'e':
 			if (strchr(optarg, '=')) {
@@ -205,8 +207,17 @@ int cmd_run(int argc, char **argv)
 		case 'h':
 			usage(stdout);
 			return HOIST_EXIT_OK;
-		default:
-			return cli_usage_error("run", "unknown option '%s'", argv[optind - 1]);
+		case ':':
+			return cli_unknown_option("run", argv[word], true, longopts, "evwuh", NULL);
+		default: {
+			/* docker run -i/-t: what hoist run always does anyway. */
+			const char *a = argv[word];
+			bool it = strspn(a + 1, "it") == strlen(a + 1) ||
+				  !strcmp(a, "--interactive") || !strcmp(a, "--tty");
+			return cli_unknown_option(
+			    "run", a, false, longopts, "evwuh",
+			    it ? "the command always gets hoist's stdin, stdout and stderr" : NULL);
+		}
 		}
 	}
 	if (optind >= argc)

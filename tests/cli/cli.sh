@@ -16,4 +16,14 @@ for c in $(echo "$out" | sed -n '/^Commands:/,/^$/p' | awk 'NR>1 && NF {print $1
 	"$H" "$c" --help >/dev/null 2>&1; check "hoist $c --help exits 0" [ $? -eq 0 ]
 	"$H" "$c" --no-such-flag >/dev/null 2>&1; check "hoist $c with an unknown flag exits 2" [ $? -eq 2 ]
 done
+
+# hoist run: the option it does not know, on one line (issue #13)
+opts="options: -e/--env, -v/--volume, -w/--workdir, -u/--user, --network, --hostname, --entrypoint, --rm, --identity, --commit, --progress, --platform, -h/--help"
+err=$("$H" run -it bb sh 2>&1); st=$?
+is "$st $err" "2 hoist run: unknown option '-it' (the command always gets hoist's stdin, stdout and stderr); $opts" "hoist run -it names the option"
+err=$("$H" run -e FOO=1 --frobnicate bb 2>&1); st=$?
+is "$st $err" "2 hoist run: unknown option '--frobnicate'; $opts" "hoist run --frobnicate names the option"
+err=$("$H" run --env 2>&1); st=$?
+is "$st $err" "2 hoist run: option '--env' needs a value; $opts" "hoist run --env without a value"
+
 finish
