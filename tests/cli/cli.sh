@@ -26,4 +26,37 @@ is "$st $err" "2 hoist run: unknown option '--frobnicate'; $opts" "hoist run --f
 err=$("$H" run --env 2>&1); st=$?
 is "$st $err" "2 hoist run: option '--env' needs a value; $opts" "hoist run --env without a value"
 
+# hoist run of an index without this machine's platform (issue #13): no
+# sandbox is needed to get there, only an index of foreign images.
+base=${HOIST_CORPORA:-}/buildkit-differential/base/busybox-rootfs.tar
+if [ -f "$base" ]; then
+	T=$(mktemp -d /tmp/hoist-cli.XXXXXX)
+	R="$H --root $T/root"
+	$R import --platform linux/arm64 "$base" bb:arm64 >/dev/null &&
+		$R import --platform linux/arm/v7 "$base" bb:arm >/dev/null &&
+		$R import --platform linux/amd64 "$base" bb:amd64 >/dev/null &&
+		$R manifest create localhost/bb:foreign bb:arm64 bb:arm >/dev/null &&
+		$R manifest create localhost/bb:part bb:arm64 bb:amd64 >/dev/null
+	check "an index of foreign images" [ $? -eq 0 ]
+	if [ "$(uname -m)" = x86_64 ]; then
+		err=$($R run localhost/bb:foreign true 2>&1); st=$?
+		is "$st $err" "125 hoist: image 'localhost/bb:foreign' has no linux/amd64 image: it holds linux/arm64, linux/arm/v7; run one with 'hoist run --platform linux/arm64 localhost/bb:foreign'" \
+			"hoist run of an index without this platform names the ones it has"
+		# as `hoist pull --platform linux/arm64` leaves it: the amd64
+		# manifest listed but not in the store
+		amd=$($R manifest inspect --raw bb:amd64 | sha256sum | cut -d' ' -f1)
+		rm -f "$T/root/blobs/sha256/$amd"
+		err=$($R run localhost/bb:part true 2>&1); st=$?
+		is "$st $err" "125 hoist: image 'localhost/bb:part' has no linux/amd64 image in the store: it holds linux/arm64 (not pulled: linux/amd64); run one with 'hoist run --platform linux/arm64 localhost/bb:part', or 'hoist pull --platform linux/amd64 localhost/bb:part' fetches this one" \
+			"hoist run of an index whose platform was not pulled says how to pull it"
+		err=$($R run --platform linux/s390x localhost/bb:foreign true 2>&1); st=$?
+		is "$st $err" "125 hoist: image 'localhost/bb:foreign' has no linux/s390x image: it holds linux/arm64, linux/arm/v7; run one with 'hoist run --platform linux/arm64 localhost/bb:foreign'" \
+			"hoist run --platform of a platform the index lacks"
+	else
+		skip "the expected texts name linux/amd64 (this is $(uname -m))"
+	fi
+	rm -rf "$T"
+else
+	skip_or_fail "no busybox rootfs in the corpora ($base)"
+fi
 finish
