@@ -91,7 +91,8 @@ static const char *rel_of(const char *abs)
 static int write_small(const char *path, const char *data, struct hoist_error *err)
 {
 	_cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0 || hoist_write_all(fd, data, strlen(data)) < 0)
+	/* Bound into the container, where 0644 is what it sees whatever our umask. */
+	if (fd < 0 || fchmod(fd, 0644) < 0 || hoist_write_all(fd, data, strlen(data)) < 0)
 		return hoist_error_set(err, -errno, "writing '%s': %s", path, strerror(errno));
 	return 0;
 }
@@ -347,7 +348,10 @@ static int run_once(struct hoist_store *s, const struct hoist_sandbox_opts *o,
 		r = hoist_error_set(err, -ENAMETOOLONG, "store path '%s' is too long", rundir);
 		goto out;
 	}
-	if (mkdir(c->upper, 0755) < 0 || mkdir(c->work, 0700) < 0 || mkdir(c->merged, 0755) < 0 ||
+	/* The upper directory is the container's "/": 0755 whatever our umask
+	 * (its mode is what the command sees, and what a copy-up would keep). */
+	if (mkdir(c->upper, 0755) < 0 || chmod(c->upper, 0755) < 0 || mkdir(c->work, 0700) < 0 ||
+	    mkdir(c->merged, 0755) < 0 || chmod(c->merged, 0755) < 0 ||
 	    mkdir(c->secrets, 0700) < 0) {
 		r = hoist_error_set(err, -errno, "creating run directories: %s", strerror(errno));
 		goto out;
