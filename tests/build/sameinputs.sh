@@ -2,7 +2,8 @@
 # Same inputs, same image (issue #13): the caller's umask changes nothing
 # in an image, in each identity mode: root (this script, as root), subuid
 # (user hoistsub) and single (user hoistnosub), made by
-# tests/sandbox/users.sh. Busybox base, no network. Needs root. TAP output.
+# tests/sandbox/users.sh; and a new cache mount gets RUN --mount's uid, gid
+# and mode. Busybox base, no network. Needs root. TAP output.
 set -u
 H=${HOIST_BIN:?}; SRC=${HOIST_SRCDIR:?}
 . "$SRC/tests/lib/tap.sh"
@@ -82,5 +83,37 @@ for m in ${HOIST_TEST_MODES:-root subuid single}; do
 		diag "$digests"
 		diff "$W/$m-077/modes.txt" "$W/$m-022/modes.txt" | diag
 	fi
+done
+
+# RUN --mount=type=cache,uid=,gid=,mode= sets up a new cache directory as
+# asked (BuildKit's defaults 0, 0, 0755), under any umask; an existing one
+# keeps what it has. A single-uid namespace has root alone: owner 0:0.
+M=$W/cm
+mkdir -p "$M"
+cat >"$M/Dockerfile" <<'EOF'
+FROM bb
+RUN --mount=type=cache,target=/c1 stat -c '%u %g %a' /c1 > /s1
+RUN --mount=type=cache,target=/c2,uid=1000,gid=1001,mode=0750 stat -c '%u %g %a' /c2 > /s2 && touch /c2/x && stat -c '%u %g' /c2/x >> /s2
+RUN --mount=type=cache,id=three,target=/c3,mode=1777,gid=7 stat -c '%u %g %a' /c3 > /s3
+EOF
+cat >"$M/Dockerfile.again" <<'EOF'
+FROM bb
+RUN --mount=type=cache,target=/c2,uid=5,gid=5,mode=0700 stat -c '%u %g %a' /c2 > /again
+EOF
+chmod -R a+rX "$M"
+for m in ${HOIST_TEST_MODES:-root subuid single}; do
+	D="$W/$m-022"; S="$D/store"
+	as $m 077 "$H" --root "$S" build -q --identity $m -t cm "$M" >/dev/null 2>"$D/cm.log"; st=$?
+	check "$m: RUN --mount=type=cache with uid, gid and mode builds" [ $st -eq 0 ]
+	[ $st -eq 0 ] || diag_file "$D/cm.log"
+	got=$(as $m 022 "$H" --root "$S" run --identity $m cm cat /s1 /s2 /s3 2>&1 | tr '\n' ,)
+	if [ $m = single ]; then want="0 0 755,0 0 750,0 0,0 0 1777,"
+	else want="0 0 755,1000 1001 750,0 0,0 7 1777,"; fi
+	is "$got" "$want" "$m: new cache dirs have the owner and mode asked for (stat in the RUN)"
+	as $m 022 "$H" --root "$S" build -q --identity $m -f "$M/Dockerfile.again" -t cm2 "$M" \
+		>/dev/null 2>"$D/cm2.log"
+	got=$(as $m 022 "$H" --root "$S" run --identity $m cm2 cat /again 2>&1)
+	if [ $m = single ]; then want="0 0 750"; else want="1000 1001 750"; fi
+	is "$got" "$want" "$m: an existing cache dir keeps its owner and mode"
 done
 finish
