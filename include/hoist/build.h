@@ -76,8 +76,10 @@ struct hoist_build_opts {
 	const struct hoist_registry_opts *registry;
 	bool pull;
 	/* Layer compression: an enum hoist_layer_compression (0 gzip, 1 zstd),
-	 * and its level (0: that compression's default). A cache hit reuses the
-	 * stored layer whatever its compression; --no-cache recompresses. */
+	 * and its level (0: that compression's default). Every layer of the
+	 * result has it, the base's too, also when the steps are cache hits of
+	 * a build in another one: the same image a cold build gives (a blob per
+	 * layer and compression is made once and remembered; docs/build.md). */
 	int compression;
 	int compression_level;
 };

@@ -65,8 +65,9 @@ void hoist_entry_copy(struct hoist_entry *dst, const struct hoist_entry *src);
 /* ---- writing a layer ------------------------------------------------- */
 
 enum hoist_layer_compression {
-	HOIST_LAYER_GZIP = 0, /* application/vnd.oci.image.layer.v1.tar+gzip */
-	HOIST_LAYER_ZSTD,     /* application/vnd.oci.image.layer.v1.tar+zstd */
+	HOIST_LAYER_GZIP = 0,	  /* application/vnd.oci.image.layer.v1.tar+gzip */
+	HOIST_LAYER_ZSTD,	  /* application/vnd.oci.image.layer.v1.tar+zstd */
+	HOIST_LAYER_UNCOMPRESSED, /* ...v1.tar: read, never written */
 };
 
 /* Most compression threads a writer uses when neither opts nor env say. */
@@ -127,6 +128,38 @@ int hoist_layer_add_opaque(struct hoist_layer_writer *w, const char *dir, struct
 int hoist_layer_writer_finish(struct hoist_layer_writer *w, struct hoist_descriptor *ret_desc,
 			      char ret_diff_id[HOIST_DIGEST_MAX], struct hoist_error *err);
 void hoist_layer_writer_abort(struct hoist_layer_writer *w);
+
+/* ---- one layer in another compression --------------------------------- */
+
+/* "gzip-6", "zstd-3", "zstd-19": a compression and its level. */
+#define HOIST_LAYER_VARIANT_MAX 16
+
+/*
+ * The variant a writer with `opts` makes (levels resolved: 0 is the
+ * default's number), the name a blob of one layer per compression is
+ * remembered under. -EINVAL for an unknown compression.
+ */
+int hoist_layer_variant(const struct hoist_layer_opts *opts, char buf[HOIST_LAYER_VARIANT_MAX],
+			struct hoist_error *err);
+
+/*
+ * The compression of a layer media type (OCI or Docker): HOIST_LAYER_GZIP,
+ * _ZSTD or _UNCOMPRESSED; -EMEDIUMTYPE for anything else (foreign layers).
+ */
+int hoist_layer_media_compression(const char *media_type);
+
+/*
+ * Write layer `src` (a blob in the store, gzip, zstd or a plain tar, told
+ * by its bytes) again compressed as `opts` say, and return the new blob's
+ * descriptor. The tar bytes go through the writer's compressor with its
+ * fixed block sizes, so the blob is the one hoist_layer_writer_finish()
+ * gives for the same layer and opts (tests/build/compression.sh checks it).
+ * The decompressed bytes must hash to `diff_id` (-EBADMSG otherwise); the
+ * blob is committed only then. Nothing is taken over.
+ */
+int hoist_layer_recompress(struct hoist_store *s, const struct hoist_descriptor *src,
+			   const char *diff_id, const struct hoist_layer_opts *opts,
+			   struct hoist_descriptor *ret, struct hoist_error *err);
 
 /* ---- reading tars ---------------------------------------------------- */
 

@@ -95,11 +95,23 @@ void hoist_image_copy(struct hoist_image *dst, const struct hoist_image *src);
  * arm/vN request also accepts an older arm variant). Configs and manifests
  * are size-bounded and verified; layer blobs need not be in the store. *ret
  * must be zeroed or initialised: it is released and replaced on success.
- * -ENOENT when no entry matches the platform.
+ * -ENOENT when no entry matches the platform, or the entry that does was
+ * not pulled (its manifest is not in the store).
  */
 int hoist_image_load(struct hoist_store *s, const char *digest,
 		     const struct hoist_platform *platform, struct hoist_image *ret,
 		     struct hoist_error *err);
+
+/*
+ * The platforms an index in the store lists ("os/arch[/variant]", in index
+ * order), split by whether the entry's manifest is in the store (pulled)
+ * or not: what a "no manifest for this platform" message names. Returns 1
+ * for an index (lists appended to the caller's vectors), 0 when `digest`
+ * is not an index, < 0 when it cannot be read.
+ */
+struct hoist_strv;
+int hoist_index_platforms(struct hoist_store *s, const char *digest, struct hoist_strv *ret_pulled,
+			  struct hoist_strv *ret_absent, struct hoist_error *err);
 
 /*
  * Write the image's config and an OCI manifest into the store; returns the

@@ -323,6 +323,20 @@ int do_layer_of(struct build *b, struct stagestate *st, struct hoist_fstree *t, 
 void merge_tree(struct hoist_fsnode *dst, const struct hoist_fsnode *src, unsigned gen);
 int do_layer(struct build *b, struct stagestate *st, const char *history, struct hoist_error *err);
 
+/* layerblobs.c: one blob per layer and compression */
+/* The layer writer options of the build's --compression and level. */
+struct hoist_layer_opts build_layer_opts(const struct build *b);
+/* Remember d as layer diff_id's blob in the build's compression. */
+int layer_blob_note(struct build *b, const struct hoist_descriptor *d, const char *diff_id,
+		    struct hoist_error *err);
+/*
+ * Every layer of img in the build's compression (and level): a blob made
+ * before for it, the layer's own when it is of that compression and not
+ * known as another level, else one made now (and remembered). Foreign
+ * layer media types are kept. For the final image, before its commit.
+ */
+int layers_in_compression(struct build *b, struct hoist_image *img, struct hoist_error *err);
+
 /* engine-fs.c */
 /* "user[:group]" as BuildKit's readUser resolves it; why says what failed. */
 int resolve_owner(struct hoist_fstree *t, const char *spec, uint32_t *uid, uint32_t *gid, char *why,

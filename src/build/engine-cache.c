@@ -107,18 +107,6 @@ void step_key(struct build *b, struct stagestate *st, const char *text, struct k
 	key_add(k, "step", text);
 }
 
-static struct hoist_layer_opts build_layer_opts(const struct build *b)
-{
-	struct hoist_layer_opts lo = {.source_date_epoch = b->sde,
-				      .compression =
-					  (enum hoist_layer_compression)b->o->compression};
-	if (lo.compression == HOIST_LAYER_ZSTD)
-		lo.zstd_level = b->o->compression_level;
-	else
-		lo.gzip_level = b->o->compression_level;
-	return lo;
-}
-
 int do_layer_of(struct build *b, struct stagestate *st, struct hoist_fstree *t, unsigned gen,
 		const char *history, struct hoist_error *err)
 {
@@ -126,7 +114,7 @@ int do_layer_of(struct build *b, struct stagestate *st, struct hoist_fstree *t, 
 	struct hoist_descriptor d;
 	char diff_id[HOIST_DIGEST_MAX];
 	int r = stage_tree_write_layer(t, b->s, &lo, gen, &d, diff_id, err);
-	if (r < 0)
+	if (r < 0 || (r = layer_blob_note(b, &d, diff_id, err)) < 0)
 		return r;
 	hoist_image_add_layer(&st->img, &d, diff_id);
 	add_history(b, st, history, false);
@@ -158,7 +146,7 @@ int do_layer(struct build *b, struct stagestate *st, const char *history, struct
 	struct hoist_descriptor d;
 	char diff_id[HOIST_DIGEST_MAX];
 	int r = stage_tree_write_layer(st->tree, b->s, &lo, st->tree->gen, &d, diff_id, err);
-	if (r < 0)
+	if (r < 0 || (r = layer_blob_note(b, &d, diff_id, err)) < 0)
 		return r;
 	hoist_image_add_layer(&st->img, &d, diff_id);
 	add_history(b, st, history, false);

@@ -425,6 +425,13 @@ int run_run(struct stepctx *sc, const struct hoist_instr *in, struct hoist_error
 		}
 		rc = run_exec(b->s, &b->run, &r, err);
 	}
+	if (rc >= 0 && st->img.n_layers > 0) {
+		const json_t *ids =
+		    json_object_get(json_object_get(st->img.config, "rootfs"), "diff_ids");
+		const char *id = json_string_value(json_array_get(ids, st->img.n_layers - 1));
+		if (id)
+			rc = layer_blob_note(b, &st->img.layers[st->img.n_layers - 1], id, err);
+	}
 	if (rc >= 0) {
 		hoist_fstree_free(st->tree); /* rebuilt from the layers when needed */
 		st->tree = NULL;

@@ -442,6 +442,8 @@ int hoist_build_run(struct hoist_store *s, const struct hoist_build_opts *o,
 	}
 
 	struct hoist_descriptor man;
+	if ((rc = layers_in_compression(&b, &fin->img, err)) < 0)
+		goto out;
 	rc = hoist_image_commit(s, &fin->img, &man, err);
 	if (rc < 0)
 		goto out;

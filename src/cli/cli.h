@@ -36,6 +36,15 @@ extern struct hoist_global_opts hoist_global;
 int cli_fail(const struct hoist_error *err);
 /* Print "hoist CMD: message" plus a hint to run --help; return HOIST_EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/*
+ * For getopt_long() commands: print one line, "hoist CMD: unknown option
+ * 'ARG'" (or "option 'ARG' needs a value" when missing_value), then the
+ * options that exist, from longopts and their short letters in shortopts,
+ * with hint (or NULL) in between; return HOIST_EXIT_USAGE.
+ */
+struct option;
+int cli_unknown_option(const char *cmd, const char *arg, bool missing_value,
+		       const struct option *longopts, const char *shortopts, const char *hint);
 /* True when argv[i] is -h or --help. */
 bool cli_is_help(const char *arg);
 /*

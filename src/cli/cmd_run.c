@@ -94,6 +94,48 @@ static int commit_image(struct hoist_store *s, const struct hoist_image *base,
 	return r;
 }
 
+/*
+ * An index without this machine's platform, or whose entry for it was not
+ * pulled: say which platforms there are and how to get one. True when the
+ * message was printed (`digest` is an index).
+ */
+static bool no_platform(struct hoist_store *s, const char *name, const char *digest,
+			const struct hoist_platform *want)
+{
+	_cleanup_strv_ struct hoist_strv pulled = HOIST_STRV_INIT;
+	_cleanup_strv_ struct hoist_strv absent = HOIST_STRV_INIT;
+	struct hoist_platform host;
+	char pf[96];
+	if (hoist_index_platforms(s, digest, &pulled, &absent, NULL) != 1)
+		return false;
+	if (!want)
+		hoist_platform_host(&host);
+	hoist_platform_format(want ? want : &host, pf, sizeof(pf));
+	bool listed = false;
+	for (size_t i = 0; i < absent.n; i++)
+		listed |= !strcmp(absent.v[i], pf);
+	struct hoist_buf m = HOIST_BUF_INIT;
+	hoist_buf_addf(&m, "image '%s' has no %s image%s: ", name, pf,
+		       listed ? " in the store" : "");
+	for (size_t i = 0; i < pulled.n; i++)
+		hoist_buf_addf(&m, "%s%s", i ? ", " : "it holds ", pulled.v[i]);
+	if (!pulled.n)
+		hoist_buf_adds(&m, "none of its platforms was pulled");
+	for (size_t i = 0; i < absent.n; i++)
+		hoist_buf_addf(&m, "%s%s", i ? ", " : " (not pulled: ", absent.v[i]);
+	if (absent.n)
+		hoist_buf_adds(&m, ")");
+	if (pulled.n)
+		hoist_buf_addf(&m, "; run one with 'hoist run --platform %s %s'", pulled.v[0],
+			       name);
+	if (listed)
+		hoist_buf_addf(&m, "%s'hoist pull --platform %s %s' fetches this one",
+			       pulled.n ? ", or " : "; ", pf, name);
+	fprintf(stderr, "hoist: %s\n", m.data);
+	hoist_buf_release(&m);
+	return true;
+}
+
 int cmd_run(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -122,11 +164,13 @@ int cmd_run(int argc, char **argv)
 	enum hoist_net_mode net = HOIST_NET_HOST;
 	enum hoist_idmode want = HOIST_IDMODE_AUTO;
 	bool plain = false;
-	int c;
+	int c, word = 1;
 
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+e:v:w:u:h", longopts, NULL)) != -1) {
+	/* `word`: the argument getopt is reading (optind moves past a cluster
+	 * such as -it only after its last letter), for the error messages. */
+	for (; (c = getopt_long(argc, argv, "+:e:v:w:u:h", longopts, NULL)) != -1; word = optind) {
 		switch (c) {
 		case 'e':
 			if (strchr(optarg, '=')) {
@@ -205,8 +249,17 @@ int cmd_run(int argc, char **argv)
 		case 'h':
 			usage(stdout);
 			return HOIST_EXIT_OK;
-		default:
-			return cli_usage_error("run", "unknown option '%s'", argv[optind - 1]);
+		case ':':
+			return cli_unknown_option("run", argv[word], true, longopts, "evwuh", NULL);
+		default: {
+			/* docker run -i/-t: what hoist run always does anyway. */
+			const char *a = argv[word];
+			bool it = strspn(a + 1, "it") == strlen(a + 1) ||
+				  !strcmp(a, "--interactive") || !strcmp(a, "--tty");
+			return cli_unknown_option(
+			    "run", a, false, longopts, "evwuh",
+			    it ? "the command always gets hoist's stdin, stdout and stderr" : NULL);
+		}
 		}
 	}
 	if (optind >= argc)
@@ -236,7 +289,9 @@ int cmd_run(int argc, char **argv)
 	if ((r = hoist_store_open(root, &s, &err)) < 0 ||
 	    (r = hoist_store_resolve(s, image_name, digest, &err)) < 0 ||
 	    (r = hoist_image_load(s, digest, have_plat ? &plat : NULL, &img, &err)) < 0) {
-		cli_fail(&err);
+		if (r != -ENOENT || !s ||
+		    !no_platform(s, image_name, digest, have_plat ? &plat : NULL))
+			cli_fail(&err);
 		goto out;
 	}
 	/* Without --platform the image's own platform decides: `hoist run`

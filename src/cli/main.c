@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -50,6 +51,30 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "\nrun 'hoist %s --help' for usage\n", cmd);
+	return HOIST_EXIT_USAGE;
+}
+
+int cli_unknown_option(const char *cmd, const char *arg, bool missing_value,
+		       const struct option *longopts, const char *shortopts, const char *hint)
+{
+	fprintf(stderr,
+		missing_value ? "hoist %s: option '%s' needs a value"
+			      : "hoist %s: unknown option '%s'",
+		cmd, arg);
+	if (hint)
+		fprintf(stderr, " (%s)", hint);
+	fprintf(stderr, "; options:");
+	for (const struct option *o = longopts; o->name; o++) {
+		/* aliases (--net for --network) share the value of the one before */
+		if (o > longopts && o->val == o[-1].val)
+			continue;
+		bool has_short = o->val > ' ' && o->val < 127 && strchr(shortopts, o->val);
+		if (has_short)
+			fprintf(stderr, "%s -%c/--%s", o == longopts ? "" : ",", o->val, o->name);
+		else
+			fprintf(stderr, "%s --%s", o == longopts ? "" : ",", o->name);
+	}
+	fputc('\n', stderr);
 	return HOIST_EXIT_USAGE;
 }
 

@@ -20,6 +20,10 @@ char *layer_clean_path(const char *p);
 int layer_reader_diff_id(struct hoist_tar_reader *r, char out[HOIST_DIGEST_MAX],
 			 struct hoist_error *err);
 
+/* The compression and level (defaults resolved, clamped) opts ask for. */
+int layer_level(const struct hoist_layer_opts *opts, enum hoist_layer_compression *ret_kind,
+		int *ret_level, struct hoist_error *err);
+
 /* Writer internals used by hoist_layer_from_tar: header, then data. */
 int layer_writer_header(struct hoist_layer_writer *w, const struct hoist_entry *e,
 			struct hoist_error *err);

@@ -97,29 +97,15 @@ int hoist_layer_writer_new(struct hoist_store *s, const struct hoist_layer_opts 
 			   struct hoist_layer_writer **ret, struct hoist_error *err)
 {
 	struct hoist_layer_writer *w;
-	enum hoist_layer_compression kind = opts ? opts->compression : HOIST_LAYER_GZIP;
+	enum hoist_layer_compression kind;
 	int level;
 	unsigned threads;
 	int rc;
 
-	w = hoist_xcalloc(1, sizeof(*w));
-	if (kind == HOIST_LAYER_ZSTD) {
-		level = opts && opts->zstd_level > 0 ? opts->zstd_level : 3;
-		if (level > 19)
-			level = 19; /* above needs --ultra and its memory */
-	} else if (kind == HOIST_LAYER_GZIP) {
-		level = opts && opts->gzip_level > 0 ? opts->gzip_level : 6;
-		if (level > 9)
-			level = 9;
-	} else {
-		free(w);
-		return hoist_error_set(err, -EINVAL, "unknown layer compression %d", (int)kind);
-	}
-	rc = lz_threads(opts, &threads, err);
-	if (rc < 0) {
-		free(w);
+	if ((rc = layer_level(opts, &kind, &level, err)) < 0 ||
+	    (rc = lz_threads(opts, &threads, err)) < 0)
 		return rc;
-	}
+	w = hoist_xcalloc(1, sizeof(*w));
 	w->kind = kind;
 	w->store = s;
 	w->epoch = opts ? opts->source_date_epoch : -1;

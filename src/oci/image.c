@@ -363,6 +363,15 @@ int hoist_image_load(struct hoist_store *s, const char *digest,
 			json_decref(doc);
 			if (rc < 0)
 				return hoist_error_prefix(err, "index '%s'", cur);
+			/* `hoist pull --platform` keeps the whole index but only
+			 * the chosen entries' manifests. */
+			if (!hoist_store_blob_exists(s, d.digest)) {
+				hoist_platform_format(&want, pf, sizeof(pf));
+				return hoist_error_set(err, -ENOENT,
+						       "image '%s' has no manifest for platform "
+						       "'%s' in the store (not pulled)",
+						       digest, pf);
+			}
 			snprintf(cur, sizeof(cur), "%s", d.digest);
 			cur_size = d.size;
 			continue;
@@ -378,6 +387,32 @@ int hoist_image_load(struct hoist_store *s, const char *digest,
 	hoist_image_release(ret);
 	*ret = img;
 	return 0;
+}
+
+int hoist_index_platforms(struct hoist_store *s, const char *digest, struct hoist_strv *ret_pulled,
+			  struct hoist_strv *ret_absent, struct hoist_error *err)
+{
+	json_t *doc = NULL, *d;
+	size_t i;
+	int rc = oci_load_json(s, digest, -1, &doc, err);
+	if (rc < 0)
+		return rc;
+	if (!oci_is_index(doc)) {
+		json_decref(doc);
+		return 0;
+	}
+	json_array_foreach(json_object_get(doc, "manifests"), i, d)
+	{
+		struct hoist_platform p;
+		char pf[96];
+		const char *dg = json_string_value(json_object_get(d, "digest"));
+		if (!oci_descriptor_platform(d, &p) || !dg)
+			continue;
+		hoist_platform_format(&p, pf, sizeof(pf));
+		hoist_strv_push(hoist_store_blob_exists(s, dg) ? ret_pulled : ret_absent, pf);
+	}
+	json_decref(doc);
+	return 1;
 }
 
 const char *oci_layer_media_type(const char *mt)

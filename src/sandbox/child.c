@@ -519,6 +519,10 @@ void child_main(const struct child_ctx *c)
 	if (read(c->sync_fd, &ch, 1) != 1)
 		_exit(125);
 	close(c->sync_fd);
+	/* What a container gets from runc and Docker, whatever hoist's caller
+	 * had: files a RUN makes (and the mount points and working directory
+	 * made here) must not depend on the umask of whoever ran the build. */
+	umask(022);
 	if (c->mode != HOIST_IDMODE_ROOT && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0))
 		fail(c, CSTEP_IDS, errno, "");
 

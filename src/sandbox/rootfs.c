@@ -61,6 +61,12 @@ static int open_dir_beneath(int rootfd, const char *dir, bool create)
 				return e;
 			}
 			nfd = openat(fd, save, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			/* A parent the layer does not list: 0755, as a tar
+			 * unpacker makes it, whatever our umask. */
+			if (nfd >= 0 && fchmod(nfd, 0755) < 0) {
+				close(nfd);
+				nfd = -1;
+			}
 		}
 		int e = -errno;
 		close(fd);
@@ -343,7 +349,7 @@ int hoist_rootfs_prepare(struct hoist_store *s, const struct hoist_idmap *idmap,
 		_cleanup_free_ char *tmp =
 		    hoist_xasprintf("%s/tmp-%.16s-%d", base, hex, (int)getpid());
 		sandbox_remove_tree(idmap, tmp, NULL);
-		if (mkdir(tmp, 0755) < 0)
+		if (mkdir(tmp, 0755) < 0 || chmod(tmp, 0755) < 0)
 			return hoist_error_set(err, -errno, "creating '%s': %s", tmp,
 					       strerror(errno));
 		struct unpack_args a = {

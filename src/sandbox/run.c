@@ -91,9 +91,62 @@ static const char *rel_of(const char *abs)
 static int write_small(const char *path, const char *data, struct hoist_error *err)
 {
 	_cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0 || hoist_write_all(fd, data, strlen(data)) < 0)
+	/* Bound into the container, where 0644 is what it sees whatever our umask. */
+	if (fd < 0 || fchmod(fd, 0644) < 0 || hoist_write_all(fd, data, strlen(data)) < 0)
 		return hoist_error_set(err, -errno, "writing '%s': %s", path, strerror(errno));
 	return 0;
+}
+
+struct cache_dir_args {
+	const char *tmp, *path;
+	uid_t uid;
+	gid_t gid;
+	mode_t mode;
+	bool single;
+};
+
+static int cache_dir_fn(void *arg, void *out, struct hoist_error *err)
+{
+	const struct cache_dir_args *a = arg;
+	(void)out;
+	/* A single-uid namespace maps root alone: other owners cannot be. */
+	if (chown(a->tmp, a->single ? 0 : a->uid, a->single ? 0 : a->gid) < 0)
+		return hoist_error_set(err, -errno, "cache mount owner %u:%u: %s", (unsigned)a->uid,
+				       (unsigned)a->gid, strerror(errno));
+	/* After chown, which clears set-id bits; explicit, whatever our umask. */
+	if (chmod(a->tmp, a->mode) < 0)
+		return hoist_error_set(err, -errno, "cache mount mode %o: %s", (unsigned)a->mode,
+				       strerror(errno));
+	/* A concurrent build may have made it first: its directory stays. */
+	if (rename(a->tmp, a->path) < 0 && errno != EEXIST && errno != ENOTEMPTY)
+		return hoist_error_set(err, -errno, "renaming '%s': %s", a->tmp, strerror(errno));
+	return 0;
+}
+
+/*
+ * A new cache mount directory with the owner and mode RUN --mount asked for
+ * (BuildKit's defaults: 0:0, 0755), as the container sees them: set inside
+ * the run's user namespace, on a temporary name renamed into place, so that
+ * no build ever sees a directory with the wrong owner.
+ */
+static int cache_dir_create(const struct hoist_idmap *m, const char *path,
+			    const struct hoist_sandbox_mount *mt, struct hoist_error *err)
+{
+	_cleanup_free_ char *tmp = hoist_xasprintf("%s.new-%d", path, (int)getpid());
+	struct cache_dir_args a = {.tmp = tmp,
+				   .path = path,
+				   .uid = mt->uid,
+				   .gid = mt->gid,
+				   .mode = mt->mode ? mt->mode & 07777 : 0755,
+				   .single = m->mode == HOIST_IDMODE_SINGLE};
+	int r = sandbox_mkdir_p(tmp, 0700);
+	if (r < 0)
+		return hoist_error_set(err, r, "creating cache dir '%s': %s", tmp, strerror(-r));
+	r = userns_call(m, cache_dir_fn, &a, NULL, 0, err);
+	struct stat st;
+	if (lstat(tmp, &st) == 0)
+		sandbox_remove_tree(m, tmp, NULL);
+	return r < 0 ? hoist_error_prefix(err, "cache dir '%s'", path) : 0;
 }
 
 static bool path_ok(const char *p)
@@ -347,7 +400,10 @@ static int run_once(struct hoist_store *s, const struct hoist_sandbox_opts *o,
 		r = hoist_error_set(err, -ENAMETOOLONG, "store path '%s' is too long", rundir);
 		goto out;
 	}
-	if (mkdir(c->upper, 0755) < 0 || mkdir(c->work, 0700) < 0 || mkdir(c->merged, 0755) < 0 ||
+	/* The upper directory is the container's "/": 0755 whatever our umask
+	 * (its mode is what the command sees, and what a copy-up would keep). */
+	if (mkdir(c->upper, 0755) < 0 || chmod(c->upper, 0755) < 0 || mkdir(c->work, 0700) < 0 ||
+	    mkdir(c->merged, 0755) < 0 || chmod(c->merged, 0755) < 0 ||
 	    mkdir(c->secrets, 0700) < 0) {
 		r = hoist_error_set(err, -errno, "creating run directories: %s", strerror(errno));
 		goto out;
@@ -435,14 +491,9 @@ static int run_once(struct hoist_store *s, const struct hoist_sandbox_opts *o,
 			hoist_sha256_digest(id, strlen(id), dg);
 			snprintf(cm->source, sizeof(cm->source), "%s/cachemounts/%s",
 				 hoist_store_root(s), dg + 7);
-			if (stat(cm->source, &st) < 0) {
-				if ((r = sandbox_mkdir_p(cm->source, 0755)) < 0) {
-					r = hoist_error_set(err, r, "creating cache dir '%s'",
-							    cm->source);
-					goto out;
-				}
-				chmod(cm->source, mt->mode ? mt->mode & 07777 : 0755);
-			}
+			if (stat(cm->source, &st) < 0 &&
+			    (r = cache_dir_create(m, cm->source, mt, err)) < 0)
+				goto out;
 			cm->is_dir = true;
 			cm->rw = true;
 			break;

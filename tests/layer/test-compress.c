@@ -390,6 +390,82 @@ static void test_memory(void)
 	       "zstd, 8 threads: peak RSS growth %ld KiB for 128 MiB", z128);
 }
 
+/* A blob of `data` as it is (a plain tar stand-in), its descriptor. */
+static int put_plain(const void *data, size_t len, struct hoist_descriptor *d)
+{
+	memset(d, 0, sizeof(*d));
+	snprintf(d->media_type, sizeof(d->media_type), "%s", HOIST_MT_OCI_LAYER_TAR);
+	d->size = (int64_t)len;
+	return hoist_store_blob_put(store, data, len, d->digest, NULL);
+}
+
+static void test_recompress(void)
+{
+	struct hoist_descriptor g, z, gz, zg, zz, t, tz, bad;
+	char ig[HOIST_DIGEST_MAX], iz[HOIST_DIGEST_MAX];
+	struct hoist_error err = {0};
+	struct hoist_layer_opts og = {.source_date_epoch = 0, .threads = 2};
+	struct hoist_layer_opts oz = {
+	    .source_date_epoch = 0, .compression = HOIST_LAYER_ZSTD, .threads = 2};
+	size_t size = 2 * LZ_ZSTD_JOB + 3 * LZ_BLOCK + 77; /* several blocks and jobs */
+	int rc = write_layer(&og, size, &g, ig);
+	rc = rc < 0 ? rc : write_layer(&oz, size, &z, iz);
+	tap_ok(rc >= 0 && !strcmp(ig, iz), "one layer written gzip and zstd: one diffID");
+
+	oz.threads = 1;
+	rc = rc < 0 ? rc : hoist_layer_recompress(store, &g, ig, &oz, &gz, &err);
+	tap_ok(rc >= 0 && !strcmp(gz.digest, z.digest) && gz.size == z.size &&
+		   !strcmp(gz.media_type, HOIST_MT_OCI_LAYER_ZSTD),
+	       "gzip blob recompressed to zstd (1 thread): the writer's zstd blob (%s)", err.msg);
+	og.threads = 8;
+	rc = rc < 0 ? rc : hoist_layer_recompress(store, &z, iz, &og, &zg, &err);
+	tap_ok(rc >= 0 && !strcmp(zg.digest, g.digest) &&
+		   !strcmp(zg.media_type, HOIST_MT_OCI_LAYER_GZIP),
+	       "zstd blob recompressed to gzip (8 threads): the writer's gzip blob (%s)", err.msg);
+	rc = rc < 0 ? rc : hoist_layer_recompress(store, &z, iz, &oz, &zz, &err);
+	tap_ok(rc >= 0 && !strcmp(zz.digest, z.digest), "zstd to zstd gives the same blob");
+
+	/* A plain tar, and gzip with two members (gzip allows it). */
+	_cleanup_free_ unsigned char *data = make_data(LZ_BLOCK + 5, 7);
+	char id[HOIST_DIGEST_MAX], got[HOIST_DIGEST_MAX];
+	hoist_sha256_digest(data, LZ_BLOCK + 5, id);
+	rc = put_plain(data, LZ_BLOCK + 5, &t);
+	rc = rc < 0 ? rc : hoist_layer_recompress(store, &t, id, &oz, &tz, &err);
+	tap_ok(rc >= 0 && zstd_digest(tz.digest, got) == 0 && !strcmp(got, id),
+	       "an uncompressed blob recompressed to zstd decompresses to it (%s)", err.msg);
+	int st = -1;
+	struct hoist_buf two = HOIST_BUF_INIT;
+	const char *const gz_argv[] = {"sh", "-c", "head -c 1000 | gzip -n; gzip -n", NULL};
+	if (rc >= 0)
+		st = run_with_blob(t.digest, gz_argv, &two);
+	struct hoist_descriptor m, mz;
+	rc = st == 0 ? put_plain(two.data, two.len, &m) : -1;
+	rc = rc < 0 ? rc : hoist_layer_recompress(store, &m, id, &oz, &mz, &err);
+	tap_ok(rc >= 0 && !strcmp(mz.digest, tz.digest),
+	       "a two-member gzip blob recompresses to the same zstd blob (%s)", err.msg);
+	hoist_buf_release(&two);
+
+	/* Bytes that do not hash to the diffID: refused, nothing committed. */
+	memset(&err, 0, sizeof(err));
+	rc = hoist_layer_recompress(store, &t, ig, &oz, &bad, &err);
+	tap_ok(rc == -EBADMSG && strstr(err.msg, "decompresses to"),
+	       "a blob that is not the diffID's layer is refused (%s)", err.msg);
+
+	char v[HOIST_LAYER_VARIANT_MAX];
+	struct hoist_layer_opts lv = {.compression = HOIST_LAYER_ZSTD, .zstd_level = 25};
+	tap_ok(hoist_layer_variant(&og, v, NULL) == 0 && !strcmp(v, "gzip-6"),
+	       "variant of the gzip default: %s", v);
+	tap_ok(hoist_layer_variant(&lv, v, NULL) == 0 && !strcmp(v, "zstd-19"),
+	       "variant of zstd level 25 (clamped): %s", v);
+	tap_ok(hoist_layer_media_compression("application/vnd.docker.image.rootfs.diff.tar.gzip") ==
+		       HOIST_LAYER_GZIP &&
+		   hoist_layer_media_compression(HOIST_MT_OCI_LAYER_TAR) ==
+		       HOIST_LAYER_UNCOMPRESSED &&
+		   hoist_layer_media_compression(
+		       "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip") < 0,
+	       "media types: Docker gzip, OCI tar, foreign");
+}
+
 int main(void)
 {
 	tap_plan_auto();
@@ -400,6 +476,7 @@ int main(void)
 	test_gzip_stored();
 	test_layer_threads();
 	test_zstd();
+	test_recompress();
 	test_memory();
 	tmpstore_close(store, tmpdir);
 	return tap_done();

@@ -107,6 +107,11 @@ HOIST_ROOT=$T/store2 $H pull --progress quiet --platform arm64/v8 "$R/multi:late
 HOIST_ROOT=$T/store2 $H inspect "$R/multi:latest" >"$T/pulled.json"
 got=$(jget "$T/pulled.json" '",".join(sorted(m["Config"]["architecture"] for m in d["Manifests"] if m.get("Config")))')
 check "pull --platform arm64/v8 adds the arm64 image ($got)" test "$got" = "arm,arm64"
+if [ "$(uname -m)" = x86_64 ]; then
+	err=$(HOIST_ROOT=$T/store2 $H run "$R/multi:latest" true 2>&1)
+	check "hoist run of the partly pulled index names what it holds and how to pull ($err)" \
+		test "$err" = "hoist: image '$R/multi:latest' has no linux/amd64 image in the store: it holds linux/arm64, linux/arm/v7 (not pulled: linux/amd64); run one with 'hoist run --platform linux/arm64 $R/multi:latest', or 'hoist pull --platform linux/amd64 $R/multi:latest' fetches this one"
+fi
 
 # ---- manifest push --from-spec ----------------------------------------------
 a=$($H push --progress quiet localhost/bb:amd64 "$R/spec:amd64")
