@@ -8,12 +8,15 @@
 set -u
 H=${HOIST_BIN:?}; SRC=${HOIST_SRCDIR:?}
 . "$SRC/tests/lib/tap.sh"
-base=${HOIST_CORPORA:-}/buildkit-differential/base/busybox-rootfs.tar
-[ -f "$base" ] || skip_all "no base rootfs ($base)"
+mkbase=${HOIST_CORPORA:-}/buildkit-differential/base/mkbase.py
+[ -f "$mkbase" ] || skip_all "no $mkbase"
+[ -x /bin/busybox ] || skip_all "busybox-static is not installed"
 for t in zstd gzip python3 skopeo; do
 	command -v $t >/dev/null || skip_all "$t is not installed"
 done
 tmpdir T /tmp/hoist-compression-test.XXXXXX
+base=$T/busybox-rootfs.tar
+python3 "$mkbase" /bin/busybox "$base" >/dev/null || bail "cannot make the base rootfs"
 export SOURCE_DATE_EPOCH=1700000000
 
 C=$T/ctx

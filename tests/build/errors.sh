@@ -7,9 +7,12 @@
 set -uo pipefail
 : "${HOIST_BIN:?}" "${HOIST_CORPORA:?}"
 . "${HOIST_SRCDIR:?}/tests/lib/tap.sh"
-base=$HOIST_CORPORA/buildkit-differential/base/busybox-rootfs.tar
-[ -f "$base" ] || skip_all "no base rootfs at $base"
+mkbase=$HOIST_CORPORA/buildkit-differential/base/mkbase.py
+[ -f "$mkbase" ] || skip_all "no $mkbase"
+[ -x /bin/busybox ] || skip_all "busybox-static is not installed"
 tmpdir T
+base=$T/busybox-rootfs.tar
+python3 "$mkbase" /bin/busybox "$base" >/dev/null || bail "cannot make the base rootfs"
 H="$HOIST_BIN --root $T/root"
 $H import "$base" bb >/dev/null || bail "import failed"
 export https_proxy=http://127.0.0.1:9 HTTPS_PROXY=http://127.0.0.1:9

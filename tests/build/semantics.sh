@@ -26,10 +26,14 @@ set -uo pipefail
 : "${HOIST_BIN:?}" "${HOIST_CORPORA:?}"
 . "${HOIST_SRCDIR:?}/tests/lib/tap.sh"
 cases=$HOIST_SRCDIR/tests/build/semantics
-base=$HOIST_CORPORA/buildkit-differential/base/busybox-rootfs.tar
-[ -f "$base" ] || skip_all "no base rootfs at $base"
+mkbase=$HOIST_CORPORA/buildkit-differential/base/mkbase.py
+[ -f "$mkbase" ] || skip_all "no $mkbase"
+[ -x /bin/busybox ] || skip_all "busybox-static is not installed"
 command -v python3 >/dev/null || skip_all "no python3"
 tmpdir T
+# the differential corpus's base, made as its records were
+base=$T/busybox-rootfs.tar
+python3 "$mkbase" /bin/busybox "$base" >/dev/null || bail "cannot make the base rootfs"
 mkdir "$T/ctx"
 H="$HOIST_BIN --root $T/root"
 D=${SEMANTICS_DOCKER:-}
