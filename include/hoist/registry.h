@@ -68,6 +68,9 @@ struct hoist_registry_opts {
 	size_t monolithic_max;	       /* blobs up to this go in one PUT; 0 means chunk_size */
 	unsigned retries;	       /* per request, for transient errors; 0 means 4 */
 	bool all_platforms;	       /* pull: every entry of an index, not one platform */
+	/* registries.conf for pulls (docs/airgap.md): NULL reads
+	 * $HOIST_REGISTRIES_CONF, else podman's files (hoist_regconf_load). */
+	const char *registries_conf;
 	hoist_registry_progress_fn progress;
 	void *progress_userdata;
 };
@@ -78,6 +81,7 @@ struct hoist_pull_result {
 	char media_type[128];			/* its media type */
 	char manifest_digest[HOIST_DIGEST_MAX]; /* the platform manifest chosen (= digest for a
 						   single manifest; "" with all_platforms) */
+	char source[512]; /* where it came from: the mirror or location used */
 };
 
 /*
@@ -90,6 +94,13 @@ struct hoist_pull_result {
  * On success the normalized reference is tagged to the top-level digest and
  * the source repository is remembered for later cross-repository mounts.
  * ret may be NULL.
+ *
+ * Where it is fetched from follows registries.conf (opts->registries_conf,
+ * include/hoist/regconf.h): the mirrors of the matching [[registry]] in
+ * order, then its location. A source that cannot be reached or does not
+ * have the manifest is passed over for the next; a blocked name is -EACCES
+ * naming the rule. An alias or search registry that resolves the name to
+ * another one tags that name too.
  */
 int hoist_registry_pull(struct hoist_store *s, const struct hoist_registry_opts *opts,
 			const char *ref, const struct hoist_platform *platform,

@@ -46,6 +46,8 @@ static void usage(FILE *f)
 		"  --push                  push every -t name after the build\n"
 		"  --insecure-registry HOST  allow plain HTTP and unverified TLS for HOST\n"
 		"  --tls-ca FILE           extra CA bundle for registries\n"
+		"  --registries-conf FILE  read only FILE as registries.conf (mirrors,\n"
+		"                          rewrites, aliases; docs/airgap.md)\n"
 		"  --iidfile FILE          write the image (manifest) digest to FILE\n"
 		"  -q, --quiet             print only the digest\n"
 		"  -h, --help              print this help\n");
@@ -210,7 +212,8 @@ int cmd_build(int argc, char **argv)
 		} else if (strcmp(a, "--push") == 0) {
 			push = true;
 		} else if ((hoist_startswith(a, "--insecure-registry") ||
-			    hoist_startswith(a, "--tls-ca")) &&
+			    hoist_startswith(a, "--tls-ca") ||
+			    hoist_startswith(a, "--registries-conf")) &&
 			   (ra = cli_registry_arg(&reg, "build", argc, argv, &i)) != 0) {
 			if (ra < 0)
 				return HOIST_EXIT_USAGE;

@@ -29,7 +29,8 @@ int cli_registry_arg(struct cli_registry *r, const char *cmd, int argc, char **a
 {
 	const char *a = argv[*i];
 	const char *v = NULL;
-	static const char *const with_value[] = {"--insecure-registry", "--tls-ca", "--progress"};
+	static const char *const with_value[] = {"--insecure-registry", "--tls-ca", "--progress",
+						 "--registries-conf"};
 
 	for (size_t k = 0; k < ARRAY_SIZE(with_value); k++) {
 		size_t n = strlen(with_value[k]);
@@ -48,6 +49,8 @@ int cli_registry_arg(struct cli_registry *r, const char *cmd, int argc, char **a
 			hoist_strv_push(&r->insecure, v);
 		} else if (k == 1) {
 			r->opts.tls_ca = v;
+		} else if (k == 3) {
+			r->opts.registries_conf = v;
 		} else {
 			if (strcmp(v, "plain") && strcmp(v, "tty") && strcmp(v, "auto") &&
 			    strcmp(v, "quiet"))
@@ -208,7 +211,9 @@ const char *cli_registry_options_help(void)
 {
 	return "  --insecure-registry HOST  allow plain HTTP and unverified TLS for HOST\n"
 	       "  --tls-ca FILE             also trust the CA certificates in FILE (PEM)\n"
-	       "  --progress MODE           plain, tty, quiet or auto (default)\n";
+	       "  --progress MODE           plain, tty, quiet or auto (default)\n"
+	       "  --registries-conf FILE    read only FILE as registries.conf (mirrors,\n"
+	       "                            rewrites, aliases; see docs/airgap.md)\n";
 }
 
 struct hoist_store *cli_registry_store_open(void)

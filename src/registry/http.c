@@ -635,19 +635,20 @@ static int ping(struct reg_client *c, CURL *h, struct hoist_error *err)
 }
 
 static int client_new(const struct hoist_registry_opts *opts, const char *host, bool explicit,
-		      const char *user, const char *secret, struct reg_client **ret,
+		      bool insecure, const char *user, const char *secret, struct reg_client **ret,
 		      struct hoist_error *err)
 {
-	struct reg_client *c = hoist_xcalloc(1, sizeof(*c));
+	struct reg_client *c = NULL;
 	CURL *h = NULL;
 	int r;
 
+	c = hoist_xcalloc(1, sizeof(*c));
 	c->opts = opts;
 	pthread_mutex_init(&c->lock, NULL);
 	c->host = hoist_xstrdup(host);
 	/* Docker Hub's API lives on another name than its references use. */
 	c->api_host = hoist_xstrdup(strcmp(host, "docker.io") == 0 ? "registry-1.docker.io" : host);
-	c->insecure = host_is_insecure(opts, host);
+	c->insecure = insecure || host_is_insecure(opts, host);
 	c->loopback = host_is_loopback(host);
 	if (explicit) {
 		c->user = user ? hoist_xstrdup(user) : NULL;
@@ -679,13 +680,19 @@ fail:
 int reg_client_new(const struct hoist_registry_opts *opts, const char *host,
 		   struct reg_client **ret, struct hoist_error *err)
 {
-	return client_new(opts, host, false, NULL, NULL, ret, err);
+	return client_new(opts, host, false, false, NULL, NULL, ret, err);
+}
+
+int reg_client_open(const struct hoist_registry_opts *opts, const char *host, bool insecure,
+		    struct reg_client **ret, struct hoist_error *err)
+{
+	return client_new(opts, host, false, insecure, NULL, NULL, ret, err);
 }
 
 int reg_client_new_creds(const struct hoist_registry_opts *opts, const char *host, const char *user,
 			 const char *secret, struct reg_client **ret, struct hoist_error *err)
 {
-	return client_new(opts, host, true, user, secret, ret, err);
+	return client_new(opts, host, true, false, user, secret, ret, err);
 }
 
 void reg_client_free(struct reg_client *c)

@@ -251,9 +251,7 @@ int hoist_registry_pull(struct hoist_store *s, const struct hoist_registry_opts 
 			const char *ref, const struct hoist_platform *platform,
 			struct hoist_pull_result *ret, struct hoist_error *err)
 {
-	struct hoist_ref rf = {0};
-	struct reg_client *c = NULL;
-	struct hoist_registry_manifest top = {0};
+	struct reg_source src = {0};
 	struct pull_ctx p = {.s = s};
 	struct reg_blob_list children = {0};
 	struct hoist_platform host;
@@ -261,18 +259,21 @@ int hoist_registry_pull(struct hoist_store *s, const struct hoist_registry_opts 
 	CURL *h = NULL;
 	int r;
 
-	r = reg_open(opts, ref, &rf, &c, err);
-	if (r < 0)
-		return hoist_error_prefix(err, "pulling '%s'", ref);
-	p.path = rf.path;
 	if (!platform) {
 		hoist_platform_host(&host);
 		platform = &host;
 	}
 	h = reg_handle_new();
-	r = reg_fetch_manifest(c, h, rf.path, rf.digest ? rf.digest : rf.tag, &top, err);
+	/* registries.conf decides where from (mirrors.c); the rest talks to
+	 * the source that answered. */
+	r = reg_source_open(opts, ref, h, &src, err);
 	if (r < 0)
 		goto out;
+	struct reg_client *c = src.c;
+	const struct hoist_ref rf = src.ref;
+	struct hoist_registry_manifest top = src.top;
+	p.path = rf.path;
+	snprintf(res.source, sizeof(res.source), "%s", src.used->ref);
 	reg_progress(c, HOIST_REGISTRY_EV_MANIFEST, top.digest, top.media_type, top.len, top.len,
 		     NULL);
 	memcpy(res.digest, top.digest, sizeof(res.digest));
@@ -321,8 +322,11 @@ int hoist_registry_pull(struct hoist_store *s, const struct hoist_registry_opts 
 	if (r < 0)
 		goto out;
 	{
-		_cleanup_free_ char *name = hoist_ref_string(&rf);
-		r = hoist_store_tag_set(s, name, top.digest, err);
+		/* The name as asked for, and the one an alias or search registry
+		 * resolved it to when that differs. */
+		r = hoist_store_tag_set(s, src.plan.name, top.digest, err);
+		if (r >= 0 && strcmp(src.used->name, src.plan.name) != 0)
+			r = hoist_store_tag_set(s, src.used->name, top.digest, err);
 		if (r < 0)
 			goto out;
 		_cleanup_free_ char *repo = hoist_xasprintf("%s/%s", rf.domain, rf.path);
@@ -336,10 +340,8 @@ out:
 		curl_easy_cleanup(h);
 	if (r < 0)
 		hoist_error_prefix(err, "pulling '%s'", ref);
-	hoist_registry_manifest_release(&top);
 	free(p.blobs.v);
 	free(children.v);
-	reg_client_free(c);
-	hoist_ref_release(&rf);
+	reg_source_release(&src);
 	return r < 0 ? r : 0;
 }

@@ -12,6 +12,7 @@
 
 #include "hoist/ref.h"
 #include "hoist/registry.h"
+#include "hoist/regconf.h"
 
 /* Registry replies are untrusted: bound what we keep of them. */
 #define REG_MAX_HEADERS ((size_t)64 << 10)
@@ -93,6 +94,9 @@ char *reg_resp_header(const struct reg_resp *r, const char *name);
 /* Create a client for `host`: credentials, TLS, scheme by pinging /v2/. */
 int reg_client_new(const struct hoist_registry_opts *opts, const char *host,
 		   struct reg_client **ret, struct hoist_error *err);
+/* Same, where registries.conf may also allow HTTP and unverified TLS. */
+int reg_client_open(const struct hoist_registry_opts *opts, const char *host, bool insecure,
+		    struct reg_client **ret, struct hoist_error *err);
 /* Same, with explicit credentials instead of the Docker config (login). */
 int reg_client_new_creds(const struct hoist_registry_opts *opts, const char *host, const char *user,
 			 const char *secret, struct reg_client **ret, struct hoist_error *err);
@@ -166,6 +170,27 @@ int reg_fetch_manifest(struct reg_client *c, CURL *h, const char *path, const ch
 		       struct hoist_registry_manifest *ret, struct hoist_error *err);
 /* The media type of a manifest document: its mediaType, else the header's, else a guess. */
 void reg_manifest_media_type(json_t *doc, const char *content_type, char *out, size_t size);
+
+/* ---- mirrors.c: registries.conf applied to a pull ---- */
+
+/* The source a pull or inspect uses: plan, client, and its top manifest. */
+struct reg_source {
+	struct hoist_regconf conf;   /* the plan's rules point into its file names */
+	struct hoist_pull_plan plan; /* every source considered; plan.name is what to tag */
+	const struct hoist_pull_source *used;
+	struct hoist_ref ref; /* the reference fetched (mirror or location) */
+	struct reg_client *c;
+	struct hoist_registry_manifest top;
+};
+void reg_source_release(struct reg_source *s);
+
+/*
+ * Resolve `ref` through registries.conf and open the first source that
+ * answers with the manifest (`ref`'s tag or digest); on failure of all,
+ * the error names each source tried and why.
+ */
+int reg_source_open(const struct hoist_registry_opts *opts, const char *ref, CURL *h,
+		    struct reg_source *ret, struct hoist_error *err);
 
 /* ---- pull.c helpers shared with push ---- */
 
