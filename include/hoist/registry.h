@@ -55,6 +55,17 @@ struct hoist_registry_progress {
  */
 typedef void (*hoist_registry_progress_fn)(const struct hoist_registry_progress *p, void *userdata);
 
+/*
+ * When a command pulls an image it needs (--pull). Callers that look in
+ * the store first (build, chain, stack, run) honour MISSING and ALWAYS;
+ * hoist_registry_pull() itself refuses to run under NEVER.
+ */
+enum hoist_pull_policy {
+	HOIST_PULL_MISSING = 0, /* only what is not in the store (default) */
+	HOIST_PULL_ALWAYS,	/* ask the registry even for images in the store */
+	HOIST_PULL_NEVER,	/* never: an image not in the store is an error */
+};
+
 struct hoist_registry_opts {
 	/* Hosts ("host" or "host:port") where plain HTTP and unverified TLS are
 	 * allowed, NULL-terminated, may be NULL. $HOIST_INSECURE_REGISTRIES
@@ -71,6 +82,11 @@ struct hoist_registry_opts {
 	/* registries.conf for pulls (docs/airgap.md): NULL reads
 	 * $HOIST_REGISTRIES_CONF, else podman's files (hoist_regconf_load). */
 	const char *registries_conf;
+	/* Never contact a registry: every operation that would fails, naming
+	 * the image and where it would have been looked for. $HOIST_OFFLINE
+	 * (any value but "" and "0") sets it too. */
+	bool offline;
+	enum hoist_pull_policy pull;
 	hoist_registry_progress_fn progress;
 	void *progress_userdata;
 };
@@ -100,7 +116,9 @@ struct hoist_pull_result {
  * order, then its location. A source that cannot be reached or does not
  * have the manifest is passed over for the next; a blocked name is -EACCES
  * naming the rule. An alias or search registry that resolves the name to
- * another one tags that name too.
+ * another one tags that name too. With opts->offline nothing is contacted:
+ * -ENETUNREACH naming the image and the sources it would have come from;
+ * with opts->pull NEVER, -ENOENT naming the image.
  */
 int hoist_registry_pull(struct hoist_store *s, const struct hoist_registry_opts *opts,
 			const char *ref, const struct hoist_platform *platform,

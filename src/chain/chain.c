@@ -301,6 +301,7 @@ static int build_platform(struct hoist_store *s, const struct hoist_chain_opts *
 			bo.identity = o->identity;
 			bo.output_fd = o->output_fd;
 			bo.registry = o->registry;
+			bo.pull = o->registry && o->registry->pull == HOIST_PULL_ALWAYS;
 
 			ev.kind = HOIST_CHAIN_STEP_BEGIN;
 			if (o->on_event)
@@ -373,7 +374,8 @@ static int production(struct hoist_store *s, const struct hoist_chain_opts *o,
 		else if (hoist_startswith(kv, "PRODUCTION_PACKAGES="))
 			split_commas(v, &install);
 	}
-	if (r == 0 && hoist_store_resolve(s, o->production_base, dg, &e2) < 0) {
+	if (r == 0 && ((o->registry && o->registry->pull == HOIST_PULL_ALWAYS) ||
+		       hoist_store_resolve(s, o->production_base, dg, &e2) < 0)) {
 		if (!o->registry)
 			r = hoist_error_set(err, -ENOENT,
 					    "production base '%s' is not in the store",

@@ -107,6 +107,13 @@ const struct hoist_registry_opts *cli_registry_finish(struct cli_registry *r);
 /* Final redraw of the progress table. */
 void cli_registry_done(struct cli_registry *r);
 const char *cli_registry_options_help(void);
+/*
+ * --pull[=never|missing|always] at argv[*i] (build, run, chain, stack):
+ * alone it means always, as buildx's boolean; a separate value is taken
+ * only when it is one of the words. 1 taken, 0 not ours, -1 after a usage
+ * error.
+ */
+int cli_pull_arg(struct cli_registry *r, const char *cmd, int argc, char **argv, int *i);
 /* Open the store (--root etc.); prints and returns NULL on error. */
 struct hoist_store *cli_registry_store_open(void);
 

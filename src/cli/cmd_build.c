@@ -42,12 +42,14 @@ static void usage(FILE *f)
 		"  --secret id=ID,src=FILE a secret for RUN --mount=type=secret (repeatable)\n"
 		"  --network MODE          RUN network: host (default) or none\n"
 		"  --identity MODE         sandbox identity: auto, root, subuid, single\n"
-		"  --pull                  always check the registry for FROM images\n"
+		"  --pull[=WHEN]           FROM images: missing (default: pull what is not\n"
+		"                          in the store), always (--pull alone), never\n"
 		"  --push                  push every -t name after the build\n"
 		"  --insecure-registry HOST  allow plain HTTP and unverified TLS for HOST\n"
 		"  --tls-ca FILE           extra CA bundle for registries\n"
 		"  --registries-conf FILE  read only FILE as registries.conf (mirrors,\n"
 		"                          rewrites, aliases; docs/airgap.md)\n"
+		"  --offline               never contact a registry (also HOIST_OFFLINE=1)\n"
 		"  --iidfile FILE          write the image (manifest) digest to FILE\n"
 		"  -q, --quiet             print only the digest\n"
 		"  -h, --help              print this help\n");
@@ -207,13 +209,15 @@ int cmd_build(int argc, char **argv)
 			return HOIST_EXIT_OK;
 		} else if (strcmp(a, "--no-cache") == 0) {
 			o.no_cache = true;
-		} else if (strcmp(a, "--pull") == 0) {
-			o.pull = true;
+		} else if ((ra = cli_pull_arg(&reg, "build", argc, argv, &i)) != 0) {
+			if (ra < 0)
+				return HOIST_EXIT_USAGE;
 		} else if (strcmp(a, "--push") == 0) {
 			push = true;
 		} else if ((hoist_startswith(a, "--insecure-registry") ||
 			    hoist_startswith(a, "--tls-ca") ||
-			    hoist_startswith(a, "--registries-conf")) &&
+			    hoist_startswith(a, "--registries-conf") ||
+			    strcmp(a, "--offline") == 0) &&
 			   (ra = cli_registry_arg(&reg, "build", argc, argv, &i)) != 0) {
 			if (ra < 0)
 				return HOIST_EXIT_USAGE;
@@ -307,6 +311,7 @@ int cmd_build(int argc, char **argv)
 	if (prog.plain_set && !prog.quiet)
 		o.output_fd = STDERR_FILENO;
 	reg.progress_mode = prog.quiet ? "quiet" : prog.plain_set ? "plain" : "auto";
+	o.pull = reg.opts.pull == HOIST_PULL_ALWAYS;
 	o.registry = cli_registry_finish(&reg);
 	hoist_strv_push(&secrets, "");
 	secrets.n--;

@@ -42,6 +42,8 @@ static void usage(FILE *f)
 		"                          minimize-<platform>-args); one platform\n"
 		"  --production-tag NAME   name the production image (repeatable)\n"
 		"  --no-cache              rebuild every step\n"
+		"  --pull[=WHEN]           FROM and production images: missing (default),\n"
+		"                          always (--pull alone) or never\n"
 		"  --push                  push the final tags (registry options below)\n"
 		"  --network MODE          RUN network: host (default) or none\n"
 		"  --identity MODE         sandbox identity: auto, root, subuid, single\n"
@@ -319,7 +321,8 @@ int cmd_chain(int argc, char **argv)
 			o.no_cache = true;
 		} else if (!strcmp(a, "--push")) {
 			o.push = true;
-		} else if ((r = cli_registry_arg(&reg, "chain", argc, argv, &i)) != 0) {
+		} else if ((r = cli_pull_arg(&reg, "chain", argc, argv, &i)) != 0 ||
+			   (r = cli_registry_arg(&reg, "chain", argc, argv, &i)) != 0) {
 			if (r < 0)
 				goto out;
 		} else if (a[0] == '-' && a[1]) {

@@ -23,23 +23,29 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: hoist run [OPTIONS] IMAGE [COMMAND [ARG...]]\n\n"
-		   "Run a command in an image, in the same rootless sandbox as RUN steps.\n\n"
-		   "Options:\n"
-		   "  -e, --env K=V          set an environment variable (K alone: take ours)\n"
-		   "  -v, --volume H:C[:ro]  bind-mount host path H at C (read-write unless :ro)\n"
-		   "  -w, --workdir DIR      working directory inside the container\n"
-		   "  -u, --user USER        user[:group] (names from the image's /etc/passwd)\n"
-		   "      --entrypoint CMD   override the image's entrypoint\n"
-		   "      --network MODE     host (default) or none (loopback only)\n"
-		   "      --hostname NAME    the container's host name\n"
-		   "      --rm               accepted for compatibility: nothing is kept anyway\n"
-		   "      --identity MODE    auto (default), root, subuid or single\n"
-		   "      --platform P       os/arch[/variant] (default: the image's; foreign\n"
-		   "                         ones run under qemu-user, see docs/multiarch.md)\n"
-		   "      --commit NAME      save the changes as a new image tagged NAME\n"
-		   "      --progress MODE    plain: report the sandbox set-up; quiet (default)\n"
-		   "  -h, --help             print this help\n");
+	fprintf(f,
+		"Usage: hoist run [OPTIONS] IMAGE [COMMAND [ARG...]]\n\n"
+		"Run a command in an image, in the same rootless sandbox as RUN steps.\n\n"
+		"Options:\n"
+		"  -e, --env K=V          set an environment variable (K alone: take ours)\n"
+		"  -v, --volume H:C[:ro]  bind-mount host path H at C (read-write unless :ro)\n"
+		"  -w, --workdir DIR      working directory inside the container\n"
+		"  -u, --user USER        user[:group] (names from the image's /etc/passwd)\n"
+		"      --entrypoint CMD   override the image's entrypoint\n"
+		"      --network MODE     host (default) or none (loopback only)\n"
+		"      --hostname NAME    the container's host name\n"
+		"      --rm               accepted for compatibility: nothing is kept anyway\n"
+		"      --identity MODE    auto (default), root, subuid or single\n"
+		"      --platform P       os/arch[/variant] (default: the image's; foreign\n"
+		"                         ones run under qemu-user, see docs/multiarch.md)\n"
+		"      --commit NAME      save the changes as a new image tagged NAME\n"
+		"      --progress MODE    plain: report the sandbox set-up; quiet (default)\n"
+		"      --pull[=WHEN]      missing (default: pull IMAGE when it is not in\n"
+		"                         the store), always (--pull alone) or never\n"
+		"      --offline          never contact a registry (also HOIST_OFFLINE=1)\n"
+		"      --registries-conf FILE  registries.conf to pull through (docs/airgap.md)\n"
+		"      --insecure-registry HOST, --tls-ca FILE  as for hoist pull\n"
+		"  -h, --help             print this help\n");
 }
 
 static void log_plain(const char *msg, void *ud)
@@ -136,6 +142,35 @@ static bool no_platform(struct hoist_store *s, const char *name, const char *dig
 	return true;
 }
 
+/*
+ * The image to run: from the store, pulled first with --pull always, or
+ * when missing (docker run's --pull missing), never with --pull never. The
+ * pull has joined its threads when this returns: the sandbox clones next.
+ */
+static int resolve_or_pull(struct hoist_store *s, struct cli_registry *reg, const char *name,
+			   const struct hoist_platform *plat, bool plain,
+			   char digest[HOIST_DIGEST_MAX], struct hoist_error *err)
+{
+	struct hoist_pull_result res;
+	struct hoist_error e2 = {0};
+	int r;
+
+	if (reg->opts.pull != HOIST_PULL_ALWAYS) {
+		r = hoist_store_resolve(s, name, digest, &e2);
+		if (r != -ENOENT || reg->opts.pull == HOIST_PULL_NEVER) {
+			if (r < 0 && err)
+				*err = e2;
+			return r;
+		}
+	}
+	reg->progress_mode = plain ? "plain" : "quiet";
+	r = hoist_registry_pull(s, cli_registry_finish(reg), name, plat, &res, err);
+	cli_registry_done(reg);
+	if (r < 0)
+		return r;
+	return hoist_store_resolve(s, name, digest, err);
+}
+
 int cmd_run(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -152,6 +187,11 @@ int cmd_run(int argc, char **argv)
 	    {"commit", required_argument, NULL, 'C'},
 	    {"progress", required_argument, NULL, 'P'},
 	    {"platform", required_argument, NULL, 'T'},
+	    {"pull", optional_argument, NULL, 'p'},
+	    {"offline", no_argument, NULL, 'O'},
+	    {"registries-conf", required_argument, NULL, 'G'},
+	    {"insecure-registry", required_argument, NULL, 'K'},
+	    {"tls-ca", required_argument, NULL, 'L'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -164,7 +204,10 @@ int cmd_run(int argc, char **argv)
 	enum hoist_net_mode net = HOIST_NET_HOST;
 	enum hoist_idmode want = HOIST_IDMODE_AUTO;
 	bool plain = false;
+	struct cli_registry reg __attribute__((cleanup(cli_registry_release)));
 	int c, word = 1;
+
+	cli_registry_init(&reg);
 
 	optind = 1;
 	opterr = 0;
@@ -246,6 +289,33 @@ int cmd_run(int argc, char **argv)
 			else
 				return cli_usage_error("run", "unknown progress mode '%s'", optarg);
 			break;
+		case 'p': {
+			/* --pull, --pull=WHEN, or --pull WHEN when WHEN is one of the words */
+			char *pv[3] = {NULL, NULL, NULL};
+			int k = 0;
+			pv[0] =
+			    optarg ? hoist_xasprintf("--pull=%s", optarg) : hoist_xstrdup("--pull");
+			if (!optarg && optind < argc)
+				pv[1] = argv[optind];
+			int pr = cli_pull_arg(&reg, "run", pv[1] ? 2 : 1, pv, &k);
+			free(pv[0]);
+			if (pr < 0)
+				return HOIST_EXIT_USAGE;
+			optind += k;
+			break;
+		}
+		case 'O':
+			reg.opts.offline = true;
+			break;
+		case 'G':
+			reg.opts.registries_conf = optarg;
+			break;
+		case 'K':
+			hoist_strv_push(&reg.insecure, optarg);
+			break;
+		case 'L':
+			reg.opts.tls_ca = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return HOIST_EXIT_OK;
@@ -273,7 +343,7 @@ int cmd_run(int argc, char **argv)
 	struct hoist_idmap idmap;
 	_cleanup_strv_ struct hoist_strv args = HOIST_STRV_INIT;
 	_cleanup_free_ char *root = hoist_store_default_root(hoist_global.root);
-	char digest[HOIST_DIGEST_MAX];
+	char digest[HOIST_DIGEST_MAX] = "";
 	int ret = EXIT_SANDBOX, r;
 
 	struct hoist_platform plat;
@@ -287,7 +357,8 @@ int cmd_run(int argc, char **argv)
 	}
 	hoist_image_init(&img);
 	if ((r = hoist_store_open(root, &s, &err)) < 0 ||
-	    (r = hoist_store_resolve(s, image_name, digest, &err)) < 0 ||
+	    (r = resolve_or_pull(s, &reg, image_name, have_plat ? &plat : NULL, plain, digest,
+				 &err)) < 0 ||
 	    (r = hoist_image_load(s, digest, have_plat ? &plat : NULL, &img, &err)) < 0) {
 		if (r != -ENOENT || !s ||
 		    !no_platform(s, image_name, digest, have_plat ? &plat : NULL))

@@ -54,6 +54,8 @@ static void usage(FILE *f)
 		"  --log-dir DIR      build: write each image's full log to DIR/NAME.log\n"
 		"                     (default: STORE/logs/stack); a failure prints its tail\n"
 		"  --no-cache         do not use the build cache\n"
+		"  --pull[=WHEN]      FROM images: missing (default), always (--pull\n"
+		"                     alone) or never\n"
 		"  --platform P       build for P (default: host)\n"
 		"  --network MODE     RUN network: host (default) or none\n"
 		"  --identity MODE    sandbox identity: auto, root, subuid, single\n"
@@ -297,7 +299,8 @@ int cmd_stack(int argc, char **argv)
 			o.keep_going = true;
 		} else if (!strcmp(a, "--no-cache")) {
 			o.no_cache = true;
-		} else if ((r = cli_registry_arg(&reg, "stack", argc, argv, &i)) != 0) {
+		} else if ((r = cli_pull_arg(&reg, "stack", argc, argv, &i)) != 0 ||
+			   (r = cli_registry_arg(&reg, "stack", argc, argv, &i)) != 0) {
 			if (r < 0)
 				goto out;
 		} else if (a[0] == '-' && a[1]) {

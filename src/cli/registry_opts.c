@@ -32,6 +32,11 @@ int cli_registry_arg(struct cli_registry *r, const char *cmd, int argc, char **a
 	static const char *const with_value[] = {"--insecure-registry", "--tls-ca", "--progress",
 						 "--registries-conf"};
 
+	if (strcmp(a, "--offline") == 0) {
+		r->opts.offline = true;
+		return 1;
+	}
+
 	for (size_t k = 0; k < ARRAY_SIZE(with_value); k++) {
 		size_t n = strlen(with_value[k]);
 		if (strncmp(a, with_value[k], n) != 0)
@@ -60,6 +65,41 @@ int cli_registry_arg(struct cli_registry *r, const char *cmd, int argc, char **a
 		return 1;
 	}
 	return 0;
+}
+
+static int pull_word(const char *v, enum hoist_pull_policy *ret)
+{
+	if (strcmp(v, "always") == 0 || strcmp(v, "true") == 0)
+		*ret = HOIST_PULL_ALWAYS;
+	else if (strcmp(v, "missing") == 0 || strcmp(v, "false") == 0)
+		*ret = HOIST_PULL_MISSING;
+	else if (strcmp(v, "never") == 0)
+		*ret = HOIST_PULL_NEVER;
+	else
+		return -1;
+	return 0;
+}
+
+int cli_pull_arg(struct cli_registry *r, const char *cmd, int argc, char **argv, int *i)
+{
+	const char *a = argv[*i];
+
+	if (hoist_startswith(a, "--pull=")) {
+		if (pull_word(a + 7, &r->opts.pull) < 0)
+			return cli_usage_error(cmd,
+					       "unknown --pull value '%s' (never, missing or "
+					       "always)",
+					       a + 7),
+			       -1;
+		return 1;
+	}
+	if (strcmp(a, "--pull") != 0)
+		return 0;
+	if (*i + 1 < argc && pull_word(argv[*i + 1], &r->opts.pull) == 0)
+		++*i;
+	else
+		r->opts.pull = HOIST_PULL_ALWAYS;
+	return 1;
 }
 
 /* ---- progress ------------------------------------------------------------ */
@@ -213,7 +253,8 @@ const char *cli_registry_options_help(void)
 	       "  --tls-ca FILE             also trust the CA certificates in FILE (PEM)\n"
 	       "  --progress MODE           plain, tty, quiet or auto (default)\n"
 	       "  --registries-conf FILE    read only FILE as registries.conf (mirrors,\n"
-	       "                            rewrites, aliases; see docs/airgap.md)\n";
+	       "                            rewrites, aliases; see docs/airgap.md)\n"
+	       "  --offline                 never contact a registry (also HOIST_OFFLINE=1)\n";
 }
 
 struct hoist_store *cli_registry_store_open(void)

@@ -642,6 +642,14 @@ static int client_new(const struct hoist_registry_opts *opts, const char *host, 
 	CURL *h = NULL;
 	int r;
 
+	/* The one gate every registry operation passes: offline means no
+	 * connection at all, not a timeout. */
+	if (reg_offline(opts))
+		return hoist_error_set(
+		    err, -ENETUNREACH,
+		    "hoist is offline (--offline or HOIST_OFFLINE): not contacting "
+		    "registry '%s'",
+		    host);
 	c = hoist_xcalloc(1, sizeof(*c));
 	c->opts = opts;
 	pthread_mutex_init(&c->lock, NULL);

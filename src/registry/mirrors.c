@@ -12,6 +12,12 @@
 
 #include "registry-private.h"
 
+bool reg_offline(const struct hoist_registry_opts *opts)
+{
+	const char *env = getenv("HOIST_OFFLINE");
+	return (opts && opts->offline) || (env && *env && strcmp(env, "0") != 0);
+}
+
 void reg_source_release(struct reg_source *s)
 {
 	hoist_registry_manifest_release(&s->top);
@@ -59,6 +65,17 @@ int reg_source_open(const struct hoist_registry_opts *opts, const char *ref, CUR
 	if (r < 0)
 		return r;
 
+	if (opts && opts->pull == HOIST_PULL_NEVER)
+		return hoist_error_set(
+		    err, -ENOENT, "'%s' is not in the store and --pull is 'never'", ret->plan.name);
+	if (reg_offline(opts)) {
+		_cleanup_free_ char *where = hoist_pull_plan_describe(&ret->plan);
+		return hoist_error_set(
+		    err, -ENETUNREACH,
+		    "hoist is offline (--offline or HOIST_OFFLINE): '%s' would be "
+		    "pulled from %s",
+		    ret->plan.name, where);
+	}
 	hoist_buf_init(&tried, HOIST_ERROR_MSG_MAX);
 	for (size_t i = 0; i < ret->plan.n; i++) {
 		const struct hoist_pull_source *src = &ret->plan.v[i];

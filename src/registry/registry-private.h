@@ -173,6 +173,9 @@ void reg_manifest_media_type(json_t *doc, const char *content_type, char *out, s
 
 /* ---- mirrors.c: registries.conf applied to a pull ---- */
 
+/* opts->offline or $HOIST_OFFLINE. */
+bool reg_offline(const struct hoist_registry_opts *opts);
+
 /* The source a pull or inspect uses: plan, client, and its top manifest. */
 struct reg_source {
 	struct hoist_regconf conf;   /* the plan's rules point into its file names */

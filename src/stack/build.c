@@ -367,6 +367,7 @@ static int build_one(const struct stack_job *j, const char *parent_base,
 	bo.identity = o->identity;
 	bo.output_fd = j->log_fd > 0 ? j->log_fd : 0;
 	bo.registry = o->registry;
+	bo.pull = o->registry && o->registry->pull == HOIST_PULL_ALWAYS;
 	int r = hoist_build_run(j->s, &bo, &br, err);
 	hoist_strv_release(&args);
 	hoist_strv_release(&tags);
