@@ -14,6 +14,7 @@
  *                                  writers of tags.json and for gc
  *   ROOT/tags.lock                 serializes tags.json writers that already
  *                                  hold ROOT/lock shared (see hoist_store_lock)
+ *   ROOT/origins/<hex>             where a pulled tag came from (hoist_store_origin_set)
  *
  * Every blob write goes to ROOT/tmp, is hashed while written, verified
  * against the expected digest, fsync'd, then renamed into place (and the
@@ -110,6 +111,25 @@ struct hoist_tag {
 int hoist_store_tag_list(struct hoist_store *s, struct hoist_tag **ret, size_t *ret_n,
 			 struct hoist_error *err);
 void hoist_store_tags_free(struct hoist_tag *tags, size_t n);
+
+/* ---- where pulled images came from ------------------------------------ */
+
+struct hoist_origin {
+	char source[512]; /* the reference actually fetched: a mirror or rewritten location */
+	bool mirror;	  /* source was a registries.conf mirror */
+	int64_t time;	  /* when it was pulled (seconds since the epoch) */
+};
+
+/*
+ * Record that tag `name` (any spelling; normalized) was set to `digest` by
+ * a pull from `source`. Written atomically, one record per tag; a record
+ * only counts while the tag names that digest.
+ */
+int hoist_store_origin_set(struct hoist_store *s, const char *name, const char *digest,
+			   const char *source, bool mirror, struct hoist_error *err);
+/* The origin of tag `name` now naming `digest`; -ENOENT when none applies. */
+int hoist_store_origin_get(struct hoist_store *s, const char *name, const char *digest,
+			   struct hoist_origin *ret);
 
 /* ---- build cache records --------------------------------------------- */
 

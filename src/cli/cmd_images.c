@@ -14,13 +14,16 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: hoist images [--digests] [-q] [--no-trunc] [--format table|json]\n\n"
+	fprintf(f, "Usage: hoist images [--digests] [--origin] [-q] [--no-trunc]\n"
+		   "                    [--format table|json]\n\n"
 		   "List the tagged images in the store.\n\n"
 		   "IMAGE ID is the image's config digest, as Docker shows it (for a\n"
 		   "multi-platform index, the index digest); SIZE is the sum of the\n"
 		   "compressed layer sizes in the manifest.\n\n"
 		   "Options:\n"
 		   "      --digests        show the manifest (or index) digest\n"
+		   "      --origin         show where a pulled image came from: the registry\n"
+		   "                       location or mirror actually used ('-': built here)\n"
 		   "  -q, --quiet          print image IDs only\n"
 		   "      --no-trunc       do not shorten IDs\n"
 		   "      --format FORMAT  'table' (default) or 'json' (one object per line)\n"
@@ -32,6 +35,7 @@ struct row {
 	char *tag;
 	char *name; /* normalized */
 	struct cli_image_info info;
+	char origin[528]; /* where a pull got it ("-" when built or imported here) */
 };
 
 static void short_id(const char *digest, bool no_trunc, char *buf, size_t size)
@@ -56,10 +60,10 @@ static void row_strings(const struct row *r, bool no_trunc, char id[HOIST_DIGEST
 		snprintf(size, 32, "<missing>");
 }
 
-static void print_table(struct row *rows, size_t n, bool digests, bool no_trunc)
+static void print_table(struct row *rows, size_t n, bool digests, bool origin, bool no_trunc)
 {
 	size_t w_repo = strlen("REPOSITORY"), w_tag = strlen("TAG"), w_dig = strlen("DIGEST");
-	size_t w_id = strlen("IMAGE ID"), w_created = strlen("CREATED");
+	size_t w_id = strlen("IMAGE ID"), w_created = strlen("CREATED"), w_size = strlen("SIZE");
 
 	for (size_t i = 0; i < n; i++) {
 		char id[HOIST_DIGEST_MAX], created[64], size[32];
@@ -69,18 +73,27 @@ static void print_table(struct row *rows, size_t n, bool digests, bool no_trunc)
 		w_dig = strlen(rows[i].info.digest) > w_dig ? strlen(rows[i].info.digest) : w_dig;
 		w_id = strlen(id) > w_id ? strlen(id) : w_id;
 		w_created = strlen(created) > w_created ? strlen(created) : w_created;
+		w_size = strlen(size) > w_size ? strlen(size) : w_size;
 	}
 	printf("%-*s   %-*s   ", (int)w_repo, "REPOSITORY", (int)w_tag, "TAG");
 	if (digests)
 		printf("%-*s   ", (int)w_dig, "DIGEST");
-	printf("%-*s   %-*s   %s\n", (int)w_id, "IMAGE ID", (int)w_created, "CREATED", "SIZE");
+	printf("%-*s   %-*s   ", (int)w_id, "IMAGE ID", (int)w_created, "CREATED");
+	if (origin)
+		printf("%-*s   %s\n", (int)w_size, "SIZE", "ORIGIN");
+	else
+		printf("SIZE\n");
 	for (size_t i = 0; i < n; i++) {
 		char id[HOIST_DIGEST_MAX], created[64], size[32];
 		row_strings(&rows[i], no_trunc, id, created, size);
 		printf("%-*s   %-*s   ", (int)w_repo, rows[i].repository, (int)w_tag, rows[i].tag);
 		if (digests)
 			printf("%-*s   ", (int)w_dig, rows[i].info.digest);
-		printf("%-*s   %-*s   %s\n", (int)w_id, id, (int)w_created, created, size);
+		printf("%-*s   %-*s   ", (int)w_id, id, (int)w_created, created);
+		if (origin)
+			printf("%-*s   %s\n", (int)w_size, size, rows[i].origin);
+		else
+			printf("%s\n", size);
 	}
 }
 
@@ -89,11 +102,12 @@ static void print_json(struct row *rows, size_t n, bool no_trunc)
 	for (size_t i = 0; i < n; i++) {
 		char id[HOIST_DIGEST_MAX], created[64], size[32];
 		row_strings(&rows[i], no_trunc, id, created, size);
-		json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:I}", "Repository",
+		json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:s}", "Repository",
 				      rows[i].repository, "Tag", rows[i].tag, "Name", rows[i].name,
 				      "Digest", rows[i].info.digest, "ID", id, "CreatedAt",
 				      rows[i].info.created_at, "CreatedSince", created, "Size",
-				      size, "SizeBytes", (json_int_t)rows[i].info.size);
+				      size, "SizeBytes", (json_int_t)rows[i].info.size, "Origin",
+				      strcmp(rows[i].origin, "-") ? rows[i].origin : "");
 		char *t = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 		if (t)
 			printf("%s\n", t);
@@ -104,7 +118,7 @@ static void print_json(struct row *rows, size_t n, bool no_trunc)
 
 int cmd_images(int argc, char **argv)
 {
-	bool digests = false, quiet = false, no_trunc = false, json = false;
+	bool digests = false, quiet = false, no_trunc = false, json = false, origin = false;
 	struct hoist_store *s = NULL;
 	struct hoist_tag *tags = NULL;
 	struct hoist_error err = {0};
@@ -118,6 +132,8 @@ int cmd_images(int argc, char **argv)
 			return HOIST_EXIT_OK;
 		} else if (strcmp(a, "--digests") == 0) {
 			digests = true;
+		} else if (strcmp(a, "--origin") == 0) {
+			origin = true;
 		} else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
 			quiet = true;
 		} else if (strcmp(a, "--no-trunc") == 0) {
@@ -157,6 +173,12 @@ int cmd_images(int argc, char **argv)
 		r->repository = hoist_ref_familiar(&ref);
 		hoist_ref_release(&ref);
 		cli_image_info(s, tags[i].digest, &r->info);
+		struct hoist_origin o;
+		if (hoist_store_origin_get(s, tags[i].name, tags[i].digest, &o) == 0)
+			snprintf(r->origin, sizeof(r->origin), "%s%s", o.source,
+				 o.mirror ? " (mirror)" : "");
+		else
+			snprintf(r->origin, sizeof(r->origin), "-");
 	}
 	if (quiet) {
 		for (size_t i = 0; i < nrows; i++) {
@@ -167,7 +189,7 @@ int cmd_images(int argc, char **argv)
 	} else if (json) {
 		print_json(rows, nrows, no_trunc);
 	} else {
-		print_table(rows, nrows, digests, no_trunc);
+		print_table(rows, nrows, digests, origin, no_trunc);
 	}
 	for (size_t i = 0; i < nrows; i++) {
 		free(rows[i].repository);

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -107,9 +108,21 @@ int cmd_inspect(int argc, char **argv)
 	}
 	out = json_object();
 	json_object_set_new(out, "Name", json_string(display ? display : name));
-	free(display);
 	json_object_set_new(out, "Digest", json_string(digest));
 	json_object_set_new(out, "MediaType", json_string(media_type(doc)));
+	/* Where a pull got it: the location or mirror actually used. */
+	struct hoist_origin origin;
+	if (display && hoist_store_origin_get(s, display, digest, &origin) == 0) {
+		char when[32] = "";
+		time_t t = (time_t)origin.time;
+		struct tm tm;
+		if (gmtime_r(&t, &tm))
+			strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		json_object_set_new(out, "Origin",
+				    json_pack("{s:s, s:b, s:s}", "Source", origin.source, "Mirror",
+					      origin.mirror, "Pulled", when));
+	}
+	free(display);
 	if (json_is_array(json_object_get(doc, "manifests"))) {
 		json_t *list = json_array(), *m;
 		size_t i;

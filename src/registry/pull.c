@@ -329,6 +329,13 @@ int hoist_registry_pull(struct hoist_store *s, const struct hoist_registry_opts 
 			r = hoist_store_tag_set(s, src.used->name, top.digest, err);
 		if (r < 0)
 			goto out;
+		/* Where it came from, for images and inspect; a hint, as the
+		 * sources below: losing it must not fail a complete pull. */
+		hoist_store_origin_set(s, src.plan.name, top.digest, src.used->ref,
+				       src.used->mirror, NULL);
+		if (strcmp(src.used->name, src.plan.name) != 0)
+			hoist_store_origin_set(s, src.used->name, top.digest, src.used->ref,
+					       src.used->mirror, NULL);
 		_cleanup_free_ char *repo = hoist_xasprintf("%s/%s", rf.domain, rf.path);
 		for (size_t i = 0; i < p.blobs.n; i++)
 			reg_sources_add(s, p.blobs.v[i].digest, repo);

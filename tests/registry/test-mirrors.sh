@@ -91,6 +91,28 @@ out=$(HOIST_ROOT="$T/s5" "$H" pull --registries-conf "$T/mirrors.conf" --progres
 check "the first mirror that has the image is used" [ $st -eq 0 ] && [ "$out" = "$BB" ]
 check "its blobs came from the mirror" grep -q "/v2/empty/library/debian/blobs/" "$T/empty/proxy.log"
 
+# Where each image came from: the location or mirror actually used.
+HOIST_ROOT="$T/s1" "$H" images --origin >"$T/images"
+check "images --origin: the rewritten location" \
+	grep -q "^debian  *bookworm .* $R/mirror/library/debian:bookworm\$" "$T/images"
+HOIST_ROOT="$T/s5" "$H" images --origin >"$T/images"
+check "images --origin: the mirror, marked" \
+	grep -q " $E/empty/library/debian:bookworm (mirror)\$" "$T/images"
+HOIST_ROOT="$T/s4" "$H" images --format json >"$T/images.json"
+check "images --format json: Origin of a fall-through pull is the location" \
+	grep -q "\"Origin\":\"$R/mirror/library/debian:bookworm\"" "$T/images.json"
+HOIST_ROOT="$T/s5" "$H" inspect debian:bookworm >"$T/inspect.json"
+check_quiet "inspect: Origin.Source and Mirror" $PY -c '
+import json, sys
+o = json.load(open(sys.argv[1]))["Origin"]
+assert o["Source"] == sys.argv[2] and o["Mirror"] is True and o["Pulled"].endswith("Z"), o
+' "$T/inspect.json" "$E/empty/library/debian:bookworm"
+HOIST_ROOT="$T/s4" "$H" import "$T/bb.tar" debian:bookworm >/dev/null
+HOIST_ROOT="$T/s4" "$H" images --origin >"$T/images"
+check "a tag moved by a local import has no origin" grep -q "^debian  *bookworm .* -\$" "$T/images"
+HOIST_ROOT="$T/s4" "$H" inspect debian:bookworm >"$T/inspect.json"
+check "... and inspect shows none" sh -c "! grep -q Origin '$T/inspect.json'"
+
 # Every source failing: each one is named with its reason.
 cat >"$T/none.conf" <<EOF
 [[registry]]
@@ -132,6 +154,8 @@ out=$(HOIST_ROOT="$T/s8" "$H" pull --registries-conf "$T/short.conf" --progress 
 check "an alias resolves a short name" [ $st -eq 0 ] && [ "$out" = "$BB" ]
 HOIST_ROOT="$T/s8" "$H" inspect "$R/mirror/library/debian:bookworm" >/dev/null 2>&1
 check "the resolved name is tagged too" [ $? -eq 0 ]
+HOIST_ROOT="$T/s8" "$H" images --origin >"$T/images"
+check "both names have the origin" [ "$(grep -c " $R/mirror/library/debian:bookworm\$" "$T/images")" = 2 ]
 out=$(HOIST_ROOT="$T/s9" "$H" pull --registries-conf "$T/short.conf" --progress quiet \
 	mirror/library/debian:bookworm 2>"$T/err"); st=$?
 check "search registries: the first one down, the second has it" [ $st -eq 0 ] && [ "$out" = "$BB" ]
