@@ -122,6 +122,7 @@ int cmd_push(int argc, char **argv);
 int cmd_login(int argc, char **argv);
 int cmd_logout(int argc, char **argv);
 int cmd_manifest(int argc, char **argv);
+int cmd_sync(int argc, char **argv);
 int cmd_minimize(int argc, char **argv);
 int cmd_chain(int argc, char **argv);
 int cmd_stack(int argc, char **argv);

@@ -30,6 +30,7 @@ static const struct hoist_command commands[] = {
     {"login", "Store credentials for a registry", cmd_login},
     {"logout", "Remove stored credentials for a registry", cmd_logout},
     {"manifest", "Work with manifests in a registry", cmd_manifest},
+    {"sync", "Copy images (all platforms) between registries, layouts, archives", cmd_sync},
     {"chain", "Build folders of numbered Dockerfiles as one chain", cmd_chain},
     {"stack", "Plan, build, test and tag a stack of images (spec.yml)", cmd_stack},
     {"minimize", "Make a production image: a base plus the library closure", cmd_minimize},
