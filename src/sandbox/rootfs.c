@@ -319,7 +319,7 @@ int hoist_rootfs_prepare(struct hoist_store *s, const struct hoist_idmap *idmap,
 			 size_t n, struct hoist_rootfs *ret, struct hoist_error *err)
 {
 	_cleanup_free_ char *base =
-	    hoist_xasprintf("%s/rootfs/%s", hoist_store_root(s), hoist_idmode_name(idmap->mode));
+	    hoist_store_area_path(s, HOIST_STORE_ROOTFS, hoist_idmode_name(idmap->mode));
 	_cleanup_strv_ struct hoist_strv paths = HOIST_STRV_INIT;
 	int r = sandbox_mkdir_p(base, 0700);
 	if (r < 0)
@@ -340,12 +340,12 @@ int hoist_rootfs_prepare(struct hoist_store *s, const struct hoist_idmap *idmap,
 		_cleanup_close_ int fd = hoist_store_blob_open(s, layers[i].digest, err);
 		if (fd < 0)
 			return fd;
-		_cleanup_free_ char *tmp =
-		    hoist_xasprintf("%s/tmp-%.16s-%d", base, hex, (int)getpid());
-		sandbox_remove_tree(idmap, tmp, NULL);
-		if (mkdir(tmp, 0755) < 0)
-			return hoist_error_set(err, -errno, "creating '%s': %s", tmp,
-					       strerror(errno));
+		/* In our lease (same filesystem): a killed unpack leaves nothing that
+		 * the next command does not remove. */
+		_cleanup_free_ char *tmp = NULL;
+		if ((r = hoist_store_tmpdir(s, "unpack-", &tmp, err)) < 0)
+			return r;
+		(void)chmod(tmp, 0755);
 		struct unpack_args a = {
 		    .blob_fd = fd, .dir = tmp, .name = layers[i].digest, .mode = idmap->mode};
 		r = userns_call(idmap, unpack_fn, &a, NULL, 0, err);

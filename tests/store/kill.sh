@@ -1,0 +1,58 @@
+#!/bin/sh
+# kill -9 of `hoist build` (COPY of a large file, a RUN that writes) at
+# random moments; after each kill, the next command finds the store clean:
+# nothing left in ROOT/tmp (the killed command's lease is reaped by whoever
+# opens the store next), `cache verify` sound and with no leftover. Needs
+# root (RUN).
+set -u
+. "${HOIST_SRCDIR:?}/tests/lib/tap.sh"
+H=${HOIST_BIN:?}
+SRC=$HOIST_SRCDIR
+ROUNDS=${HOIST_KILL_ROUNDS:-8}
+[ "$(id -u)" = 0 ] || skip_all "needs root (RUN in root mode)"
+[ -x /bin/busybox ] || skip_all "busybox-static not installed"
+
+tmpdir T /tmp/hoist-kill-test.XXXXXX
+export HOIST_ROOT="$T/store"
+"$SRC/scripts/mkrootfs-busybox.sh" "$T/bb.tar" || bail "cannot make the busybox rootfs"
+"$H" import "$T/bb.tar" bb >/dev/null || bail "import failed"
+mkdir -p "$T/ctx"
+head -c $((24 << 20)) /dev/urandom >"$T/ctx/big"
+cat >"$T/ctx/Dockerfile" <<'EOD'
+FROM bb
+COPY big /big
+RUN dd if=/dev/urandom of=/run.bin bs=1M count=16 2>/dev/null && sleep 1 && cp /big /big2
+EOD
+
+# rnd_sleep: 0.0x .. 2.9x seconds
+rnd_sleep() { sleep "$(awk -v s="$(od -An -N2 -tu2 /dev/urandom)" 'BEGIN{printf "%.2f", (s % 300) / 100}')"; }
+
+# tmp_entries: what ROOT/tmp holds (leases included)
+tmp_entries() { find "$HOIST_ROOT/tmp" -mindepth 1 -maxdepth 1 | wc -l; }
+
+killed=0 seen_tmp=0 dirty=0 verify_bad=0
+for i in $(seq 1 "$ROUNDS"); do
+	"$H" build --no-cache --progress quiet -t "k:$i" "$T/ctx" >/dev/null 2>&1 &
+	pid=$!
+	rnd_sleep
+	if kill -9 "$pid" 2>/dev/null; then killed=$((killed + 1)); fi
+	wait "$pid" 2>/dev/null
+	# the sandbox's processes die with hoist (PDEATHSIG); give them a moment
+	sleep 0.3
+	n=$(tmp_entries)
+	[ "$n" -gt 0 ] && seen_tmp=$((seen_tmp + 1))
+	"$H" images >/dev/null 2>&1 # the next command, any command
+	n=$(tmp_entries)
+	if [ "$n" -ne 0 ]; then
+		dirty=$((dirty + 1))
+		diag "round $i: ROOT/tmp after the next command: $(ls "$HOIST_ROOT/tmp")"
+	fi
+	out=$("$H" cache verify 2>&1) || { verify_bad=$((verify_bad + 1)); diag "$out"; }
+	case $out in *leftover*) verify_bad=$((verify_bad + 1)); diag "$out" ;; esac
+done
+diag "build: $killed of $ROUNDS builds killed, $seen_tmp left temporary files"
+check "killed builds: ROOT/tmp is empty after the next command" [ $dirty -eq 0 ]
+check "killed builds: cache verify is sound, with no leftover" [ $verify_bad -eq 0 ]
+check "the kills left something to clean up at least once" [ $seen_tmp -gt 0 ]
+
+finish
