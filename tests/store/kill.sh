@@ -1,9 +1,9 @@
 #!/bin/sh
-# kill -9 of `hoist build` (COPY of a large file, a RUN that writes) at
-# random moments; after each kill, the next command finds the store clean:
-# nothing left in ROOT/tmp (the killed command's lease is reaped by whoever
-# opens the store next), `cache verify` sound and with no leftover. Needs
-# root (RUN).
+# kill -9 of `hoist build` (COPY of a large file, a RUN that writes) and of
+# `hoist save -o F` at random moments; after each kill, the next command
+# finds the store clean: nothing left in ROOT/tmp (the killed command's lease
+# is reaped by whoever opens the store next), `cache verify` sound and with
+# no leftover, and no F.tmp-* beside F after the next save. Needs root (RUN).
 set -u
 . "${HOIST_SRCDIR:?}/tests/lib/tap.sh"
 H=${HOIST_BIN:?}
@@ -55,4 +55,21 @@ check "killed builds: ROOT/tmp is empty after the next command" [ $dirty -eq 0 ]
 check "killed builds: cache verify is sound, with no leftover" [ $verify_bad -eq 0 ]
 check "the kills left something to clean up at least once" [ $seen_tmp -gt 0 ]
 
+"$H" build --progress quiet -t big "$T/ctx" >/dev/null 2>&1 || bail "build failed"
+check "a build after the kills succeeds" "$H" cache verify
+mkdir -p "$T/out"
+killed=0 left=0
+for i in $(seq 1 "$ROUNDS"); do
+	"$H" save -o "$T/out/img.tar" big >/dev/null 2>&1 &
+	pid=$!
+	sleep "0.$(od -An -N1 -tu1 /dev/urandom | tr -d ' ' | cut -c1)"
+	if kill -9 "$pid" 2>/dev/null; then killed=$((killed + 1)); fi
+	wait "$pid" 2>/dev/null
+	ls "$T/out" | grep -q 'tmp-' && left=$((left + 1))
+done
+"$H" save -o "$T/out/img.tar" big; st=$?
+check "save after $killed killed saves succeeds" [ $st -eq 0 ]
+check "no temp file beside the archive after the next save" [ "$(ls "$T/out")" = img.tar ]
+diag "save: $killed of $ROUNDS saves killed, $left left a named temp file for the next save"
+check "the archive loads" "$H" load -q -i "$T/out/img.tar"
 finish
