@@ -673,8 +673,9 @@ static int export_dir(struct export *x, const char *dest, struct hoist_error *er
 	return write_file_atomic(dfd, "index.json", idx, strlen(idx), err);
 }
 
-int hoist_oci_export(struct hoist_store *s, enum hoist_archive_format fmt, const char *dest,
-		     const struct hoist_export_item *items, size_t n, struct hoist_error *err)
+static int oci_export_locked(struct hoist_store *s, enum hoist_archive_format fmt, const char *dest,
+			     const struct hoist_export_item *items, size_t n,
+			     struct hoist_error *err)
 {
 	struct export x = {.s = s};
 	int rc;
@@ -687,4 +688,16 @@ int hoist_oci_export(struct hoist_store *s, enum hoist_archive_format fmt, const
 						  : export_tar(&x, fmt, dest, err);
 	export_release(&x);
 	return rc;
+}
+
+/* gc must not remove a blob between reading the manifest and copying the blob. */
+int hoist_oci_export(struct hoist_store *s, enum hoist_archive_format fmt, const char *dest,
+		     const struct hoist_export_item *items, size_t n, struct hoist_error *err)
+{
+	int r = hoist_store_lock(s, false, err);
+	if (r < 0)
+		return r;
+	r = oci_export_locked(s, fmt, dest, items, n, err);
+	hoist_store_unlock(s);
+	return r;
 }

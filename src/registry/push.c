@@ -449,9 +449,9 @@ static int resolve_src(struct hoist_store *s, const char *src, char digest[HOIST
 	return r;
 }
 
-int hoist_registry_push(struct hoist_store *s, const struct hoist_registry_opts *opts,
-			const char *src, const char *dest_ref, char ret_digest[HOIST_DIGEST_MAX],
-			struct hoist_error *err)
+static int registry_push_locked(struct hoist_store *s, const struct hoist_registry_opts *opts,
+				const char *src, const char *dest_ref,
+				char ret_digest[HOIST_DIGEST_MAX], struct hoist_error *err)
 {
 	struct hoist_ref sref = {0}, dref = {0};
 	struct reg_client *c = NULL;
@@ -535,4 +535,17 @@ out:
 	hoist_ref_release(&sref);
 	hoist_ref_release(&dref);
 	return r < 0 ? r : 0;
+}
+
+/* gc must not remove a blob that is being pushed. */
+int hoist_registry_push(struct hoist_store *s, const struct hoist_registry_opts *opts,
+			const char *src, const char *dest_ref, char ret_digest[HOIST_DIGEST_MAX],
+			struct hoist_error *err)
+{
+	int r = hoist_store_lock(s, false, err);
+	if (r < 0)
+		return r;
+	r = registry_push_locked(s, opts, src, dest_ref, ret_digest, err);
+	hoist_store_unlock(s);
+	return r;
 }
