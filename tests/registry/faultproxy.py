@@ -14,6 +14,10 @@ every request; when its content changes the "once" counters start over:
   lose_reply_once: METHOD  forward the first such request with a body, then
                        drop the connection instead of answering
   corrupt_blobs: true  flip a byte in every blob a GET returns
+  garble_once: TEXT    append a newline to the body of the first PUT whose path
+                       contains TEXT (still valid JSON, another digest)
+  fail_after: TEXT     forward every PUT whose path contains TEXT, then answer
+                       500 instead of the registry's reply
 """
 import http.client
 import json
@@ -115,6 +119,10 @@ class Handler(BaseHTTPRequestHandler):
             self.reply(500, b'{"errors":[{"code":"UNKNOWN","message":"injected"}]}',
                        [('Content-Type', 'application/json')])
             return
+        if (f.get('garble_once') and m == 'PUT' and f['garble_once'] in self.path and body
+                and once('garble')):
+            body = body + b'\n'
+            log('%s %s %d GARBLED' % (m, self.path, len(body)))
         conn = http.client.HTTPConnection(UP_HOST, int(UP_PORT), timeout=60)
         hdrs = {k: v for k, v in self.headers.items() if k.lower() not in HOP}
         if body or m in ('PUT', 'POST', 'PATCH'):
@@ -130,6 +138,11 @@ class Handler(BaseHTTPRequestHandler):
                 self.connection.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+            return
+        if f.get('fail_after') and m == 'PUT' and f['fail_after'] in self.path:
+            log('%s %s %d %d FAILED-AFTER' % (m, self.path, len(body), resp.status))
+            self.reply(500, b'{"errors":[{"code":"UNKNOWN","message":"injected after"}]}',
+                       [('Content-Type', 'application/json')])
             return
         if (f.get('corrupt_blobs') and m == 'GET' and '/blobs/sha256:' in self.path
                 and resp.status == 200 and data):
