@@ -129,4 +129,34 @@ check "atomic: a push the registry took whole is reported done" [ $rc -eq 0 ] &&
 check "atomic: the tag names the new image" [ "$(reg_tag atomic/app/manifests/1)" = "$D2" ]
 check "atomic: the manifest went by digest before the tag" \
 	awk '$1 == "PUT" && $2 ~ /manifests\/sha256:/ { d = NR } $1 == "PUT" && $2 ~ /manifests\/1$/ && !t { t = NR } END { exit !(d && t && d < t) }' "$LOG"
+
+# A pull stops its other transfers on the first fatal error (issue #21,
+# finding 11): one layer answers 404 while the others come at 100 kB/s
+# (about 25 s each); the pull fails within seconds, not when they end.
+mklayer "$T/fast.tgz" 4
+mklayer "$T/slow1.tgz" 2560
+mklayer "$T/slow2.tgz" 2560
+"$MK" "$T/sl" "$P/stop/app:1" linux/amd64 "$T/slow1.tgz" "$T/fast.tgz" "$T/slow2.tgz" >/dev/null
+HOIST_ROOT="$T/sl" "$H" push --progress quiet "$P/stop/app:1" >/dev/null 2>"$T/err" || diag "$(cat "$T/err")"
+echo "{\"fail_blob\": \"$(sha256sum "$T/fast.tgz" | cut -d' ' -f1)\", \"slow_blobs\": 100000}" > "$F"
+: > "$LOG"
+t0=$(date +%s)
+HOIST_ROOT="$T/sp" "$H" pull --progress quiet "$P/stop/app:1" >/dev/null 2>"$T/err"; rc=$?
+t1=$(date +%s)
+echo '{}' > "$F"
+check "stop: the pull fails" [ $rc -eq 1 ]
+check "stop: the error names the missing layer" grep -q 'HTTP 404' "$T/err"
+check "stop: it fails within 8 s, not after the slow transfers ($((t1 - t0)) s)" [ $((t1 - t0)) -lt 8 ]
+sleep 1
+check "stop: the slow transfers were abandoned" grep -q 'CLIENT-GONE$' "$LOG"
+check "stop: no temporary file of the pull is left" [ -z "$(ls -A "$T/sp/tmp")" ]
+
+# The /v2/ probe is retried as docs/registry.md says (4 retries): three
+# dropped probes still end in a pull.
+echo '{"drop_v2": 3}' > "$F"; : > "$LOG"
+out=$(HOIST_ROOT="$T/pr" "$H" pull --progress quiet "$P/stop/app:1" 2>"$T/err"); rc=$?
+echo '{}' > "$F"
+check "probe: three probes were dropped" [ "$(grep -c '^GET /v2/ .* DROP$' "$LOG")" -eq 3 ]
+check "probe: the pull still works" [ $rc -eq 0 ] && [ -n "$out" ]
+[ $rc -eq 0 ] || diag "$(cat "$T/err")"
 finish
