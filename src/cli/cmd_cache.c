@@ -8,6 +8,7 @@
 #include <jansson.h>
 
 #include "cli.h"
+#include "hoist/sandbox.h"
 #include "hoist/store.h"
 #include "hoist/util.h"
 
@@ -55,7 +56,10 @@ static void usage_verify(FILE *f)
 		   "blobs that exist. Prints each problem on its own line and exits 1 when\n"
 		   "there is one. Temporary files of commands that are still running are\n"
 		   "not problems; those of commands that have exited are removed when the\n"
-		   "store is opened, and what is left is listed as 'leftover:' (not damage).\n\n"
+		   "store is opened, and what is left is listed as 'leftover:' (not damage).\n"
+		   "Layers unpacked for RUN (ROOT/rootfs) are checked against the seal made\n"
+		   "when they were unpacked; one that differs is reported and discarded (it\n"
+		   "is unpacked again when a RUN needs it).\n\n"
 		   "Options:\n"
 		   "  -h, --help   print this help and exit\n");
 }
@@ -189,6 +193,22 @@ static int cache_verify(int argc, char **argv)
 	if (!s)
 		return HOIST_EXIT_FAIL;
 	int r = hoist_store_verify(s, &report, &err);
+	/* The unpacked trees for RUN are the sandbox's to read (user namespaces). */
+	size_t bad_trees = 0;
+	struct hoist_error terr = {0};
+	if (hoist_rootfs_verify(s, &report, &bad_trees, &terr) < 0) {
+		hoist_buf_addf(&report, "%s\n", terr.msg);
+		bad_trees++;
+	}
+	if (bad_trees && r == 0)
+		r = hoist_error_set(&err, -EBADMSG, "store '%s' has %zu problem%s",
+				    hoist_store_root(s), bad_trees, bad_trees == 1 ? "" : "s");
+	else if (bad_trees) {
+		char msg[sizeof(err.msg)];
+		snprintf(msg, sizeof(msg), "%s", err.msg);
+		hoist_error_set(&err, -EBADMSG, "%s, and %zu unpacked layer%s differed", msg,
+				bad_trees, bad_trees == 1 ? "" : "s");
+	}
 	if (report.len)
 		fputs(report.data, stdout);
 	if (r == 0)
