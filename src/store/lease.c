@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,14 +109,17 @@ static int lease_create(struct hoist_store *s, struct hoist_error *err)
 	return 0;
 }
 
+/* A pull's or push's worker threads write blobs at once: one lease each handle. */
+static pthread_mutex_t lease_lock = PTHREAD_MUTEX_INITIALIZER;
+
 int hoist_store_lease_fd(struct hoist_store *s, struct hoist_error *err)
 {
-	if (s->lease_dirfd < 0) {
-		int r = lease_create(s, err);
-		if (r < 0)
-			return r;
-	}
-	return s->lease_dirfd;
+	int r = 0;
+	pthread_mutex_lock(&lease_lock);
+	if (s->lease_dirfd < 0)
+		r = lease_create(s, err);
+	pthread_mutex_unlock(&lease_lock);
+	return r < 0 ? r : s->lease_dirfd;
 }
 
 const char *hoist_store_lease_path(struct hoist_store *s, struct hoist_error *err)

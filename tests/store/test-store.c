@@ -3,7 +3,9 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -657,6 +659,35 @@ static pid_t lease_child(const char *root, int ready_fd, bool wait_for_kill)
 	_exit(0); /* no hoist_store_free: the lease is left as a killed process leaves it */
 }
 
+static void *put_in_thread(void *arg)
+{
+	char d[HOIST_DIGEST_MAX];
+	char data[32];
+	int n = snprintf(data, sizeof(data), "thread %p", arg);
+	return (void *)(intptr_t)hoist_store_blob_put(arg, data, (size_t)n, d, NULL);
+}
+
+/* A pull's worker threads write blobs through one handle at once: one lease. */
+static void test_lease_threads(const char *root)
+{
+	struct hoist_store *s = open_store(root);
+	pthread_t t[8];
+	bool ok = true;
+	for (size_t i = 0; i < ARRAY_SIZE(t); i++)
+		pthread_create(&t[i], NULL, put_in_thread, s);
+	for (size_t i = 0; i < ARRAY_SIZE(t); i++) {
+		void *r;
+		pthread_join(t[i], &r);
+		ok = ok && (intptr_t)r == 0;
+	}
+	char *tmp = hoist_store_area_path(s, HOIST_STORE_TMP, NULL);
+	tap_ok(ok && tmpstore_count_dir(tmp) == 2,
+	       "threads writing through one handle share one lease (%d entries in tmp)",
+	       tmpstore_count_dir(tmp));
+	free(tmp);
+	hoist_store_free(s);
+}
+
 static void test_leases(const char *root)
 {
 	struct hoist_store *s = open_store(root);
@@ -731,6 +762,9 @@ int main(void)
 	free(sub);
 	sub = hoist_xasprintf("%s/leases", root);
 	test_leases(sub);
+	free(sub);
+	sub = hoist_xasprintf("%s/lease-threads", root);
+	test_lease_threads(sub);
 	free(sub);
 	sub = hoist_xasprintf("%s/locking", root);
 	test_lock_nesting(sub);
