@@ -265,10 +265,13 @@ int hoist_store_reap(struct hoist_store *s, int (*remove)(void *arg, const char 
 			if (unlinkat(s->tmpfd, n, 0) == 0)
 				st.leases++;
 		} else if (hoist_startswith(n, "run-")) {
-			/* Run directories of hoist before leases flock themselves. */
+			/* Run directories of hoist before leases flock themselves, just
+			 * after mkdtemp: one made in the last minute may not be yet. */
 			_cleanup_close_ int rfd =
 			    openat(s->tmpfd, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			if (rfd >= 0 && flock(rfd, LOCK_EX | LOCK_NB) == 0 &&
+			struct stat rst;
+			if (rfd >= 0 && fstat(rfd, &rst) == 0 && rst.st_ctime < time(NULL) - 60 &&
+			    flock(rfd, LOCK_EX | LOCK_NB) == 0 &&
 			    remove_tree(s, n, remove, arg) == 0)
 				st.legacy++;
 		}
