@@ -254,8 +254,12 @@ int hoist_store_gc(struct hoist_store *s, bool all, struct hoist_gc_stats *ret,
  * and contents; each tag's blob and, for a manifest, its config and layers
  * (an index may lack other platforms' manifests); in cache records, every
  * digest string must be a blob, except under keys containing "diff", "key"
- * or "parent" (any case: diffIDs, cache keys); leftover entries in ROOT/tmp
- * are reported too.
+ * or "parent" (any case: diffIDs, cache keys). ROOT/tmp is not damage: live
+ * leases are in use and not reported; what is left of processes that have
+ * exited (not removable by this user) and entries of older hoist versions
+ * are reported as "leftover: ..." lines that do not make the store unsound.
+ * The trees under ROOT/rootfs are the sandbox's to check
+ * (hoist_rootfs_verify in hoist/sandbox.h).
  */
 int hoist_store_verify(struct hoist_store *s, struct hoist_buf *report, struct hoist_error *err);
 
