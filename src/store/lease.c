@@ -250,7 +250,10 @@ int hoist_store_reap(struct hoist_store *s, int (*remove)(void *arg, const char 
 			if (!file) {
 				/* A directory whose lease file is gone: an interrupted reap. */
 				_cleanup_free_ char *lf = hoist_xasprintf("%s%s", n, LEASE_SUFFIX);
-				if (faccessat(s->tmpfd, lf, F_OK, AT_SYMLINK_NOFOLLOW) < 0 &&
+				struct stat dst;
+				/* (gone already when its lease came first in this listing) */
+				if (fstatat(s->tmpfd, n, &dst, AT_SYMLINK_NOFOLLOW) == 0 &&
+				    faccessat(s->tmpfd, lf, F_OK, AT_SYMLINK_NOFOLLOW) < 0 &&
 				    errno == ENOENT && remove_tree(s, n, remove, arg) == 0)
 					st.leases++;
 				continue;
