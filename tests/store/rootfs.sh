@@ -24,6 +24,9 @@ tree=${tree%/}
 check "the base layer is unpacked under rootfs/root" [ -n "$tree" ] && [ -f "$tree/etc/group" ]
 check "... with its seal beside it" [ -s "$tree.seal" ]
 check "cache verify is sound" "$H" cache verify
+ino=$(stat -c %i "$tree")
+"$H" build --no-cache --progress quiet -t one "$T/ctx" >/dev/null 2>&1
+check "an untouched tree passes its seal: the next build uses it as it is" [ "$(stat -c %i "$tree")" = "$ino" ]
 
 echo TAMPERED >>"$tree/etc/group"
 out=$("$H" cache verify 2>&1); st=$?
