@@ -72,4 +72,30 @@ check "save after $killed killed saves succeeds" [ $st -eq 0 ]
 check "no temp file beside the archive after the next save" [ "$(ls "$T/out")" = img.tar ]
 diag "save: $killed of $ROUNDS saves killed, $left left a named temp file for the next save"
 check "the archive loads" "$H" load -q -i "$T/out/img.tar"
+
+# subuid mode: a killed RUN leaves files of subordinate ids that the user
+# cannot remove outside the sandbox's user namespace. The store lists them
+# as a leftover (not damage); the next RUN removes them from inside.
+if "$SRC/tests/sandbox/users.sh" 2>/dev/null; then
+	U="$T/subuid"
+	mkdir -p "$U/ctx" "$U/c2"
+	cp "$T/bb.tar" "$U/bb.tar"
+	printf 'FROM bb\nRUN mkdir /d && echo x >/d/f && chown -R 5:5 /d && chmod 700 /d && sleep 8\n' >"$U/ctx/Dockerfile"
+	printf 'FROM bb\nRUN true\n' >"$U/c2/Dockerfile"
+	chmod -R a+rwX "$U"; chmod a+rx "$T"
+	runuser -u hoistsub -- env -i PATH=/usr/bin:/bin HOME="$U" HOIST_ROOT="$U/store" H="$H" sh -c '
+		$H import "$HOME/bb.tar" bb >/dev/null || exit 3
+		$H build --no-cache --progress quiet "$HOME/ctx" >/dev/null 2>&1 & p=$!
+		sleep 4; kill -9 $p; wait $p; sleep 0.5
+		$H cache verify >"$HOME/verify1" 2>&1 || exit 4
+		$H build --no-cache --progress quiet "$HOME/c2" >/dev/null 2>&1 || exit 5
+		[ -z "$(ls -A "$HOIST_ROOT/tmp")" ] || exit 6
+		$H cache verify >"$HOME/verify2" 2>&1 || exit 7'
+	st=$?
+	check "subuid: after a killed RUN the next RUN leaves ROOT/tmp empty, verify sound ($st)" [ $st -eq 0 ]
+	check "subuid: what only the sandbox can remove was a leftover, not damage" grep -q '^leftover: ' "$U/verify1"
+	check "subuid: and is gone after the next RUN" sh -c "! grep -q leftover '$U/verify2'"
+else
+	skip_or_fail "subuid: the test users cannot be made"
+fi
 finish
