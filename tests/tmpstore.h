@@ -13,6 +13,8 @@
  *	return tap_done();
  */
 
+#include <dirent.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -59,4 +61,47 @@ static inline void tmpstore_close(struct hoist_store *s, const char *dir)
 {
 	hoist_store_free(s);
 	tmpstore_rm_rf(dir);
+}
+
+/* Entries in DIR other than "." and "..", or -1 when it cannot be read. */
+static inline int tmpstore_count_dir(const char *dir)
+{
+	DIR *d = opendir(dir);
+	int n = 0;
+	struct dirent *de;
+	if (!d)
+		return -1;
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			n++;
+	closedir(d);
+	return n;
+}
+
+/* Temporary files left in ROOT/tmp: the leases themselves ("<id>.lease"
+ * and their directories) are the store's bookkeeping, what is inside a
+ * lease directory is a temporary file. */
+static inline int tmpstore_count_tmp(const char *root)
+{
+	_cleanup_free_ char *tmp = hoist_xasprintf("%s/tmp", root);
+	DIR *d = opendir(tmp);
+	int n = 0;
+	struct dirent *de;
+	if (!d)
+		return -1;
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+		    hoist_endswith(de->d_name, ".lease"))
+			continue;
+		_cleanup_free_ char *lf = hoist_xasprintf("%s/%s.lease", tmp, de->d_name);
+		if (access(lf, F_OK) == 0) {
+			_cleanup_free_ char *sub = hoist_xasprintf("%s/%s", tmp, de->d_name);
+			int k = tmpstore_count_dir(sub);
+			n += k > 0 ? k : 0;
+		} else {
+			n++;
+		}
+	}
+	closedir(d);
+	return n;
 }

@@ -90,6 +90,18 @@ int hoist_rootfs_prepare(struct hoist_store *s, const struct hoist_idmap *idmap,
 void hoist_rootfs_release(struct hoist_rootfs *r);
 
 /*
+ * `cache verify` for ROOT/rootfs: every unpacked tree is checked against the
+ * seal written when it was unpacked (a digest of every entry's metadata,
+ * ctime included: see src/sandbox/rootfs-seal.c); a tree that differs, or
+ * has no seal, is reported in `report` (one line each), counted in
+ * *ret_problems and discarded, to be unpacked again when a RUN needs it.
+ * Trees of an identity mode this user cannot take are listed as
+ * "leftover:" lines. Forks (user namespaces): no libcurl transfer may run.
+ */
+int hoist_rootfs_verify(struct hoist_store *s, struct hoist_buf *report, size_t *ret_problems,
+			struct hoist_error *err);
+
+/*
  * Read a file (e.g. "etc/passwd") as the merged image sees it: the top-most
  * lower that has it, stopping at whiteouts and opaque directories. -ENOENT
  * when absent. *ret is NUL-terminated, caller frees.

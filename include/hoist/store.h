@@ -2,26 +2,37 @@
 #pragma once
 
 /*
- * The content-addressed store on disk:
+ * The content-addressed store on disk. The store owns every area under its
+ * root (enum hoist_store_area); other modules get an area's directory from
+ * hoist_store_area_fd() / hoist_store_area_path() instead of spelling paths:
  *
  *   ROOT/blobs/sha256/<hex>        blobs (layers, configs, manifests, indexes)
  *   ROOT/tags.json                 tag index: normalized name -> manifest/index digest
  *   ROOT/cache/<k[0:2]>/<key-hex>  build cache records (small JSON values)
  *   ROOT/snapshots/<diffid-hex>/   unpacked layers (see hoist/layer.h)
+ *   ROOT/rootfs/<mode>/<diffid-hex>/  layers unpacked for RUN, per identity mode
+ *                                  (see hoist/sandbox.h), with <hex>.seal beside
  *   ROOT/statcache/                context stat caches (see hoist/build.h)
- *   ROOT/tmp/                      temporary files, same filesystem as blobs
- *   ROOT/lock                      flock(2): shared for readers, exclusive for
- *                                  writers of tags.json and for gc
+ *   ROOT/cachemounts/<id-hex>/     RUN --mount=type=cache directories
+ *   ROOT/logs/                     logs of stack builds
+ *   ROOT/tmp/<lease>.lease         a running command's lease (flock'd, see below)
+ *   ROOT/tmp/<lease>/              that command's temporary files and directories
+ *   ROOT/lock                      flock(2): shared for writers and readers that
+ *                                  must not see gc, exclusive for gc
  *   ROOT/tags.lock                 serializes tags.json writers that already
  *                                  hold ROOT/lock shared (see hoist_store_lock)
  *   ROOT/origins/<hex>             where a pulled tag came from (hoist_store_origin_set)
  *
- * Every blob write goes to ROOT/tmp, is hashed while written, verified
- * against the expected digest, fsync'd, then renamed into place (and the
- * directory fsync'd): a crash or a bad input never leaves a torn blob.
- * Blob writes need no lock (rename is atomic and content-addressed); tag
- * updates and gc take the exclusive lock. Concurrent hoist processes on one
- * store are safe.
+ * Every blob write goes to the lease's temp directory, is hashed while
+ * written, verified against the expected digest, fsync'd, then renamed into
+ * place (and the directory fsync'd): a crash or a bad input never leaves a
+ * torn blob. Every command that writes holds ROOT/lock shared from its first
+ * write until its tags and records are written; gc takes it exclusively. A
+ * command's temporary files live under its lease, which it holds (flock) for
+ * as long as it runs: the next command removes the leases nobody holds any
+ * more, so a killed command leaves nothing behind past the next one, and
+ * nothing that is in use is ever taken for a leftover. Concurrent hoist
+ * processes on one store are safe.
  */
 
 #include <stdbool.h>
@@ -51,6 +62,81 @@ void hoist_store_free(struct hoist_store *s);
 const char *hoist_store_root(const struct hoist_store *s);
 /* Directory fd of the root (owned by the store). */
 int hoist_store_dirfd(const struct hoist_store *s);
+
+/* ---- areas ----------------------------------------------------------- */
+
+/* What the store keeps under its root; see the table at the top. */
+enum hoist_store_area {
+	HOIST_STORE_BLOBS,	 /* blobs/sha256 */
+	HOIST_STORE_TAGS,	 /* tags.json (a file) */
+	HOIST_STORE_CACHE,	 /* cache */
+	HOIST_STORE_SNAPSHOTS,	 /* snapshots */
+	HOIST_STORE_ROOTFS,	 /* rootfs */
+	HOIST_STORE_STATCACHE,	 /* statcache */
+	HOIST_STORE_CACHEMOUNTS, /* cachemounts */
+	HOIST_STORE_LOGS,	 /* logs */
+	HOIST_STORE_TMP,	 /* tmp: leases and their temporary files */
+	HOIST_STORE_AREA_COUNT
+};
+
+/* The area's path relative to the root ("blobs/sha256", "tags.json", ...). */
+const char *hoist_store_area_name(enum hoist_store_area area);
+
+/*
+ * Directory fd of an area, created (0755; tmp 0700) and opened on first use
+ * and owned by the store (do not close it). -ENOTDIR for HOIST_STORE_TAGS.
+ */
+int hoist_store_area_fd(struct hoist_store *s, enum hoist_store_area area, struct hoist_error *err);
+
+/*
+ * Absolute path of an area, or of `sub` inside it when sub is non-NULL
+ * (a relative name: "amd64", "<hex>"). New string; nothing is created.
+ */
+char *hoist_store_area_path(struct hoist_store *s, enum hoist_store_area area, const char *sub);
+
+/* ---- leases and temporary files -------------------------------------- */
+
+/*
+ * This process's lease on the store: ROOT/tmp/<id>.lease, flock'd for as
+ * long as the handle lives (the flock belongs to the open file, so forked
+ * children share it and an exec'd program does not), and its directory
+ * ROOT/tmp/<id>/ for temporary files. Taken on first use by anything that
+ * writes; idempotent. The lease file only ever gets its name already
+ * locked (O_TMPFILE, flock, linkat), so a lease that can be locked by
+ * someone else belongs to a process that has exited: hoist_store_reap()
+ * removes it with its directory. gc also keeps every blob younger than the
+ * oldest live lease (a command's writes are its own until it tags them or
+ * exits). Returns the directory's fd (owned by the store).
+ */
+int hoist_store_lease_fd(struct hoist_store *s, struct hoist_error *err);
+/* Absolute path of the lease directory (owned by the store), taking the lease. */
+const char *hoist_store_lease_path(struct hoist_store *s, struct hoist_error *err);
+
+/*
+ * Make a new directory "<prefix>XXXXXX" in the lease directory; the path is
+ * new. It goes with the lease: removed by the next command once this
+ * process has exited, whatever killed it.
+ */
+int hoist_store_tmpdir(struct hoist_store *s, const char *prefix, char **ret_path,
+		       struct hoist_error *err);
+
+struct hoist_reap_stats {
+	uint64_t leases; /* dead leases removed */
+	uint64_t legacy; /* older temporary entries (see hoist_store_reap) removed */
+};
+
+/*
+ * Remove what processes that have exited left behind: every lease in
+ * ROOT/tmp that is not held, with its directory, and temporary entries of
+ * older hoist versions that carry their own flock (ROOT/tmp/run-*), once
+ * unlocked. A tree the store cannot remove (files of other users in a
+ * rootless sandbox's run directory) is passed to `remove` when non-NULL
+ * (the sandbox removes it from inside its user namespace), else left for a
+ * later command. Called by hoist_store_open() for a writable store (with no
+ * remover); cheap when there is nothing to do (one readdir).
+ */
+int hoist_store_reap(struct hoist_store *s, int (*remove)(void *arg, const char *path), void *arg,
+		     struct hoist_reap_stats *ret);
 
 /* ---- blobs ----------------------------------------------------------- */
 
@@ -160,17 +246,23 @@ struct hoist_gc_stats {
 	uint64_t bytes_removed;
 	uint64_t snapshots_removed;
 	uint64_t cache_removed;
+	uint64_t rootfs_removed; /* ROOT/rootfs/<mode>/<hex> trees */
 };
 
 /*
- * Garbage-collect: with all=false, remove blobs and snapshots that no tag
- * and no cache record reaches (manifests/indexes are walked to their
- * configs and layers; configs' rootfs.diff_ids keep their snapshots); with
- * all=true, also drop every cache record first. Every string in a cache
- * record that is a sha256 digest keeps the blob (walked like a tag) and the
- * snapshot of that name. Snapshot entries are ROOT/snapshots/<hex>[suffix];
- * other names there, and anything in ROOT/tmp, are removed once older than
- * an hour. Takes the exclusive lock.
+ * Garbage-collect every area: with all=false, remove blobs, snapshots and
+ * rootfs trees that no tag and no cache record reaches (manifests/indexes
+ * are walked to their configs and layers; configs' rootfs.diff_ids keep
+ * their snapshots and rootfs trees); with all=true, also drop every cache
+ * record, stat cache and cache mount first. Every string in a cache record
+ * that is a sha256 digest keeps the blob (walked like a tag) and the
+ * snapshot of that name. Blobs younger than the oldest live lease of
+ * another process stay (that command may not have tagged them yet). Leases
+ * of processes that have exited go with their temporary files, whatever
+ * their age; names in ROOT/tmp, ROOT/snapshots and ROOT/rootfs/<mode> that
+ * are neither leases nor digests come from hoist before leases and are
+ * removed once older than an hour. Takes the exclusive lock (waits for
+ * running writers).
  */
 int hoist_store_gc(struct hoist_store *s, bool all, struct hoist_gc_stats *ret,
 		   struct hoist_error *err);
@@ -182,8 +274,12 @@ int hoist_store_gc(struct hoist_store *s, bool all, struct hoist_gc_stats *ret,
  * and contents; each tag's blob and, for a manifest, its config and layers
  * (an index may lack other platforms' manifests); in cache records, every
  * digest string must be a blob, except under keys containing "diff", "key"
- * or "parent" (any case: diffIDs, cache keys); leftover entries in ROOT/tmp
- * are reported too.
+ * or "parent" (any case: diffIDs, cache keys). ROOT/tmp is not damage: live
+ * leases are in use and not reported; what is left of processes that have
+ * exited (not removable by this user) and entries of older hoist versions
+ * are reported as "leftover: ..." lines that do not make the store unsound.
+ * The trees under ROOT/rootfs are the sandbox's to check
+ * (hoist_rootfs_verify in hoist/sandbox.h).
  */
 int hoist_store_verify(struct hoist_store *s, struct hoist_buf *report, struct hoist_error *err);
 

@@ -114,7 +114,7 @@ char *statcache_path(struct hoist_store *s, const char *abs_root)
 {
 	char d[HOIST_DIGEST_MAX];
 	hoist_sha256_digest(abs_root, strlen(abs_root), d);
-	return hoist_xasprintf("%s/statcache/%s", hoist_store_root(s), d + 7);
+	return hoist_store_area_path(s, HOIST_STORE_STATCACHE, d + 7);
 }
 
 /* Room for one more record at the end (amortised doubling). */

@@ -385,26 +385,14 @@ int hoist_build_run(struct hoist_store *s, const struct hoist_build_opts *o,
 		target = (size_t)t;
 	}
 
-	{
-		char tmpl[PATH_MAX];
-		snprintf(tmpl, sizeof(tmpl), "%s/tmp/build-XXXXXX", hoist_store_root(s));
-		_cleanup_free_ char *tmpd = hoist_xasprintf("%s/tmp", hoist_store_root(s));
-		(void)mkdir(tmpd, 0700);
-		if (!mkdtemp(tmpl)) {
-			rc = hoist_error_set(err, -errno,
-					     "creating a temporary directory in '%s': %s", tmpd,
-					     strerror(errno));
-			goto out;
-		}
-		b.tmpdir = hoist_xstrdup(tmpl);
-	}
 	/* Blobs written from here on are unreferenced until the cache records
 	 * and tags are: keep `hoist cache prune` (exclusive) out meanwhile. */
-	{
-		if ((rc = hoist_store_lock(s, false, err)) < 0)
-			goto out;
-		b.locked = true;
-	}
+	if ((rc = hoist_store_lock(s, false, err)) < 0)
+		goto out;
+	b.locked = true;
+	/* In this process's lease: the next command removes it if we are killed. */
+	if ((rc = hoist_store_tmpdir(s, "build-", &b.tmpdir, err)) < 0)
+		goto out;
 
 	b.st = hoist_xcalloc(b.df->n_stages, sizeof(*b.st));
 	for (size_t i = 0; i < b.df->n_stages; i++)

@@ -8,18 +8,20 @@
 #include <jansson.h>
 
 #include "cli.h"
+#include "hoist/sandbox.h"
 #include "hoist/store.h"
 #include "hoist/util.h"
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: hoist cache COMMAND [OPTIONS]\n\n"
-		   "Manage the build cache and the store.\n\n"
-		   "Commands:\n"
-		   "  ls       List build cache records\n"
-		   "  prune    Remove blobs and snapshots nothing uses (--all: and the cache)\n"
-		   "  verify   Re-hash every blob and check every reference\n\n"
-		   "Run 'hoist cache COMMAND --help' for a command's options.\n");
+	fprintf(f,
+		"Usage: hoist cache COMMAND [OPTIONS]\n\n"
+		"Manage the build cache and the store.\n\n"
+		"Commands:\n"
+		"  ls       List build cache records\n"
+		"  prune    Remove blobs, snapshots and trees nothing uses (--all: and the cache)\n"
+		"  verify   Re-hash every blob and check every reference\n\n"
+		"Run 'hoist cache COMMAND --help' for a command's options.\n");
 }
 
 static void usage_ls(FILE *f)
@@ -37,11 +39,13 @@ static void usage_ls(FILE *f)
 static void usage_prune(FILE *f)
 {
 	fprintf(f, "Usage: hoist cache prune [-a]\n\n"
-		   "Garbage-collect the store: remove every blob and snapshot that no tag and\n"
-		   "no cache record reaches, and temporary files left by crashes. Untagging\n"
-		   "an image ('hoist rmi') frees its blobs here.\n\n"
+		   "Garbage-collect the store: remove every blob, snapshot and unpacked layer\n"
+		   "tree that no tag and no cache record reaches, and the temporary files of\n"
+		   "commands that have exited. Untagging an image ('hoist rmi') frees its\n"
+		   "blobs here. Waits for running builds, pulls, imports and loads.\n\n"
 		   "Options:\n"
-		   "  -a, --all    also drop every build cache record first\n"
+		   "  -a, --all    also drop every build cache record, stat cache and cache\n"
+		   "               mount first\n"
 		   "  -h, --help   print this help and exit\n");
 }
 
@@ -49,8 +53,13 @@ static void usage_verify(FILE *f)
 {
 	fprintf(f, "Usage: hoist cache verify\n\n"
 		   "Re-hash every blob and check that every tag and cache record points at\n"
-		   "blobs that exist, and that no temporary file is left over. Prints each\n"
-		   "problem on its own line and exits 1 when there is one.\n\n"
+		   "blobs that exist. Prints each problem on its own line and exits 1 when\n"
+		   "there is one. Temporary files of commands that are still running are\n"
+		   "not problems; those of commands that have exited are removed when the\n"
+		   "store is opened, and what is left is listed as 'leftover:' (not damage).\n"
+		   "Layers unpacked for RUN (ROOT/rootfs) are checked against the seal made\n"
+		   "when they were unpacked; one that differs is reported and discarded (it\n"
+		   "is unpacked again when a RUN needs it).\n\n"
 		   "Options:\n"
 		   "  -h, --help   print this help and exit\n");
 }
@@ -161,6 +170,9 @@ static int cache_prune(int argc, char **argv)
 	       (unsigned long long)st.blobs_removed, st.blobs_removed == 1 ? "" : "s",
 	       (unsigned long long)st.snapshots_removed, st.snapshots_removed == 1 ? "" : "s",
 	       (unsigned long long)st.cache_removed, st.cache_removed == 1 ? "" : "s");
+	if (st.rootfs_removed)
+		printf("deleted %llu unpacked layer tree%s\n",
+		       (unsigned long long)st.rootfs_removed, st.rootfs_removed == 1 ? "" : "s");
 	printf("total reclaimed space: %s\n", size);
 	return HOIST_EXIT_OK;
 }
@@ -181,6 +193,22 @@ static int cache_verify(int argc, char **argv)
 	if (!s)
 		return HOIST_EXIT_FAIL;
 	int r = hoist_store_verify(s, &report, &err);
+	/* The unpacked trees for RUN are the sandbox's to read (user namespaces). */
+	size_t bad_trees = 0;
+	struct hoist_error terr = {0};
+	if (hoist_rootfs_verify(s, &report, &bad_trees, &terr) < 0) {
+		hoist_buf_addf(&report, "%s\n", terr.msg);
+		bad_trees++;
+	}
+	if (bad_trees && r == 0)
+		r = hoist_error_set(&err, -EBADMSG, "store '%s' has %zu problem%s",
+				    hoist_store_root(s), bad_trees, bad_trees == 1 ? "" : "s");
+	else if (bad_trees) {
+		char msg[sizeof(err.msg)];
+		snprintf(msg, sizeof(msg), "%s", err.msg);
+		hoist_error_set(&err, -EBADMSG, "%s, and %zu unpacked layer%s differed", msg,
+				bad_trees, bad_trees == 1 ? "" : "s");
+	}
 	if (report.len)
 		fputs(report.data, stdout);
 	if (r == 0)

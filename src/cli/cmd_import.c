@@ -143,6 +143,11 @@ int cmd_import(int argc, char **argv)
 	s = cli_store_open();
 	if (!s)
 		return HOIST_EXIT_FAIL;
+	/* The layer and config are unreferenced until the tag is written: keep
+	 * `cache prune` out meanwhile, as build does. */
+	rc = hoist_store_lock(s, false, &err);
+	if (rc < 0)
+		goto out_free;
 	rc = hoist_layer_from_tar(s, fd, args[0], &opts, &layer, diff_id, &err);
 	if (rc < 0)
 		goto out;
@@ -171,6 +176,8 @@ int cmd_import(int argc, char **argv)
 		goto out;
 	printf("%s\n", man.digest);
 out:
+	hoist_store_unlock(s);
+out_free:
 	hoist_store_free(s);
 	return rc < 0 ? cli_fail(&err) : HOIST_EXIT_OK;
 }

@@ -195,8 +195,11 @@ int hoist_snapshot_load(struct hoist_store *s, const char *diff_id, struct hoist
 
 	if (!hoist_digest_valid(diff_id))
 		return hoist_error_set(err, -EINVAL, "bad digest '%s'", diff_id);
-	rel = hoist_xasprintf("snapshots/%s/index", snap_digest_hex(diff_id));
-	rc = hoist_read_file_at(hoist_store_dirfd(s), rel, INDEX_MAX, &data, &len, err);
+	int sfd = hoist_store_area_fd(s, HOIST_STORE_SNAPSHOTS, err);
+	if (sfd < 0)
+		return sfd;
+	rel = hoist_xasprintf("%s/index", snap_digest_hex(diff_id));
+	rc = hoist_read_file_at(sfd, rel, INDEX_MAX, &data, &len, err);
 	if (rc < 0)
 		return rc == -ENOENT
 			   ? hoist_error_set(err, -ENOENT, "no snapshot for '%s'", diff_id)
@@ -207,8 +210,8 @@ int hoist_snapshot_load(struct hoist_store *s, const char *diff_id, struct hoist
 		hoist_snapshot_release(&snap);
 		return hoist_error_set(err, rc, "snapshot index of '%s' is corrupt", diff_id);
 	}
-	snap.root =
-	    hoist_xasprintf("%s/snapshots/%s/root", hoist_store_root(s), snap_digest_hex(diff_id));
+	_cleanup_free_ char *sub = hoist_xasprintf("%s/root", snap_digest_hex(diff_id));
+	snap.root = hoist_store_area_path(s, HOIST_STORE_SNAPSHOTS, sub);
 	*ret = snap;
 	return 0;
 }

@@ -312,14 +312,14 @@ const char *snap_digest_hex(const char *d)
 	return hoist_startswith(d, "sha256:") ? d + 7 : d;
 }
 
+/* A new fd of ROOT/snapshots (the store owns the area's own fd). */
 static int snapshots_dir(struct hoist_store *s, struct hoist_error *err)
 {
-	int sfd = hoist_store_dirfd(s);
-	int fd;
-	if (mkdirat(sfd, "snapshots", 0755) < 0 && errno != EEXIST)
-		return hoist_error_set(err, -errno, "cannot create snapshots directory: %s",
-				       strerror(errno));
-	fd = openat(sfd, "snapshots", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int sfd = hoist_store_area_fd(s, HOIST_STORE_SNAPSHOTS, err);
+	if (sfd < 0)
+		return sfd;
+	/* A new open file (a dup would share a directory offset with others). */
+	int fd = openat(sfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return hoist_error_set(err, -errno, "cannot open snapshots directory: %s",
 				       strerror(errno));

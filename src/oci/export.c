@@ -7,9 +7,12 @@
  */
 #include <archive.h>
 #include <archive_entry.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -420,12 +423,72 @@ fail:
 	return rc;
 }
 
+/*
+ * Temp files of earlier saves to dest: "<dest>.tmp-*" that nobody holds
+ * locked. A save locks its temp file before the file has a name, so one
+ * that can be locked belongs to a save that was killed.
+ */
+static void remove_dead_temps(const char *dest)
+{
+	_cleanup_free_ char *dir = hoist_xstrdup(dest);
+	char *slash = strrchr(dir, '/');
+	const char *base = slash ? slash + 1 : dest;
+	if (slash)
+		slash[slash == dir ? 1 : 0] = '\0';
+	_cleanup_free_ char *prefix = hoist_xasprintf("%s.tmp-", base);
+	DIR *d = opendir(slash ? dir : ".");
+	if (!d)
+		return;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (!hoist_startswith(de->d_name, prefix))
+			continue;
+		_cleanup_close_ int fd =
+		    openat(dirfd(d), de->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0)
+			(void)unlinkat(dirfd(d), de->d_name, 0);
+	}
+	closedir(d);
+}
+
+/*
+ * The archive is written to an unnamed file (O_TMPFILE) beside dest, locked,
+ * then linked as "<dest>.tmp-<random>" and renamed over dest: a killed save
+ * leaves nothing (or, between link and rename, a locked-then-dead temp that
+ * the next save to dest removes). Without O_TMPFILE (some filesystems) the
+ * temp file is named from the start, locked at once, and found the same way.
+ */
+static int open_tmp_beside(const char *dest, char **ret_tmp, bool *ret_named,
+			   struct hoist_error *err)
+{
+	_cleanup_free_ char *dir = hoist_xstrdup(dest);
+	char *slash = strrchr(dir, '/');
+	if (slash)
+		slash[slash == dir ? 1 : 0] = '\0';
+	int fd = open(slash ? dir : ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0644);
+	*ret_named = fd < 0;
+	if (fd < 0) {
+		_cleanup_free_ char *tmp = hoist_xasprintf("%s.tmp-XXXXXX", dest);
+		fd = mkostemp(tmp, O_CLOEXEC);
+		if (fd < 0)
+			return hoist_error_set(err, -errno, "cannot create '%s': %s", tmp,
+					       strerror(errno));
+		*ret_tmp = TAKE_PTR(tmp);
+	} else {
+		*ret_tmp = hoist_xasprintf("%s.tmp-%d-XXXXXX", dest, (int)getpid());
+	}
+	(void)flock(fd, LOCK_EX | LOCK_NB);
+	(void)fchmod(fd, 0644);
+	return fd;
+}
+
 static int export_tar(struct export *x, enum hoist_archive_format fmt, const char *dest,
 		      struct hoist_error *err)
 {
 	_cleanup_free_ char *tmp = NULL;
 	_cleanup_close_ int fd = -1;
 	const char *no_lib = hoist_archive_load_error();
+	bool named;
 	int rc;
 
 	/* Before the temporary file, so a missing library leaves nothing. */
@@ -433,18 +496,39 @@ static int export_tar(struct export *x, enum hoist_archive_format fmt, const cha
 		return hoist_error_set(err, -ELIBACC, "%s", no_lib);
 	if (!strcmp(dest, "-"))
 		return write_tar(x, fmt, STDOUT_FILENO, err);
-	tmp = hoist_xasprintf("%s.tmp-XXXXXX", dest);
-	fd = mkostemp(tmp, O_CLOEXEC);
+	remove_dead_temps(dest);
+	fd = open_tmp_beside(dest, &tmp, &named, err);
 	if (fd < 0)
-		return hoist_error_set(err, -errno, "cannot create '%s': %s", tmp, strerror(errno));
-	fchmod(fd, 0644);
+		return fd;
 	rc = write_tar(x, fmt, fd, err);
 	if (rc >= 0 && fsync(fd) < 0)
-		rc = hoist_error_set(err, -errno, "fsync '%s': %s", tmp, strerror(errno));
+		rc = hoist_error_set(err, -errno, "fsync '%s': %s", dest, strerror(errno));
+	if (rc >= 0 && !named) {
+		char proc[64];
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+		/* mkstemp's pattern, but linkat makes the name */
+		size_t n = strlen(tmp);
+		for (int tries = 0;; tries++) {
+			static const char hex[] = "0123456789abcdef";
+			unsigned char rnd[6];
+			if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+				memset(rnd, tries, sizeof(rnd));
+			for (int k = 0; k < 6; k++)
+				tmp[n - 6 + k] = hex[rnd[k] & 15];
+			if (linkat(AT_FDCWD, proc, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) == 0)
+				break;
+			if (errno != EEXIST || tries > 16) {
+				rc = hoist_error_set(err, -errno, "cannot link '%s': %s", tmp,
+						     strerror(errno));
+				return rc;
+			}
+		}
+		named = true;
+	}
 	if (rc >= 0 && rename(tmp, dest) < 0)
 		rc = hoist_error_set(err, -errno, "cannot rename to '%s': %s", dest,
 				     strerror(errno));
-	if (rc < 0)
+	if (rc < 0 && named)
 		unlink(tmp);
 	return rc;
 }
@@ -589,8 +673,9 @@ static int export_dir(struct export *x, const char *dest, struct hoist_error *er
 	return write_file_atomic(dfd, "index.json", idx, strlen(idx), err);
 }
 
-int hoist_oci_export(struct hoist_store *s, enum hoist_archive_format fmt, const char *dest,
-		     const struct hoist_export_item *items, size_t n, struct hoist_error *err)
+static int oci_export_locked(struct hoist_store *s, enum hoist_archive_format fmt, const char *dest,
+			     const struct hoist_export_item *items, size_t n,
+			     struct hoist_error *err)
 {
 	struct export x = {.s = s};
 	int rc;
@@ -603,4 +688,16 @@ int hoist_oci_export(struct hoist_store *s, enum hoist_archive_format fmt, const
 						  : export_tar(&x, fmt, dest, err);
 	export_release(&x);
 	return rc;
+}
+
+/* gc must not remove a blob between reading the manifest and copying the blob. */
+int hoist_oci_export(struct hoist_store *s, enum hoist_archive_format fmt, const char *dest,
+		     const struct hoist_export_item *items, size_t n, struct hoist_error *err)
+{
+	int r = hoist_store_lock(s, false, err);
+	if (r < 0)
+		return r;
+	r = oci_export_locked(s, fmt, dest, items, n, err);
+	hoist_store_unlock(s);
+	return r;
 }

@@ -573,8 +573,8 @@ static int import_docker(struct import *im, struct hoist_error *err)
 	return rc;
 }
 
-int hoist_oci_import(struct hoist_store *s, const char *src, char ***ret_names,
-		     struct hoist_error *err)
+static int oci_import_locked(struct hoist_store *s, const char *src, char ***ret_names,
+			     struct hoist_error *err)
 {
 	struct import im = {.s = s, .src = src, .dirfd = -1};
 	struct stat st;
@@ -617,4 +617,16 @@ int hoist_oci_import(struct hoist_store *s, const char *src, char ***ret_names,
 		close(im.dirfd);
 	import_release(&im);
 	return rc;
+}
+
+/* Blobs are unreferenced until the names are tagged: hold gc off meanwhile, as build does. */
+int hoist_oci_import(struct hoist_store *s, const char *src, char ***ret_names,
+		     struct hoist_error *err)
+{
+	int r = hoist_store_lock(s, false, err);
+	if (r < 0)
+		return r;
+	r = oci_import_locked(s, src, ret_names, err);
+	hoist_store_unlock(s);
+	return r;
 }

@@ -178,6 +178,7 @@ static int load_cas(struct reg_client *c, struct hoist_error *err)
 /* ---- one transfer ------------------------------------------------------ */
 
 struct xfer {
+	struct reg_client *c;
 	const struct reg_req *req;
 	struct reg_resp *resp;
 	uint64_t sent;
@@ -260,10 +261,17 @@ static int on_seek(void *ud, curl_off_t offset, int origin)
 	return CURL_SEEKFUNC_OK;
 }
 
-/* Set when the response status is known, so the body goes to the sink. */
+static bool cancelled(struct reg_client *c)
+{
+	return __atomic_load_n(&c->cancel, __ATOMIC_RELAXED) != 0;
+}
+
+/* Abort the transfer (non-zero) once another job of the pool has failed. */
 static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
 {
-	(void)ud;
+	const struct xfer *x = ud;
+	if (cancelled(x->c))
+		return 1;
 	(void)dt;
 	(void)dn;
 	(void)ut;
@@ -301,7 +309,7 @@ static int perform(struct reg_client *c, CURL *h, const struct reg_req *req, con
 		   const char *auth, bool verify, struct reg_resp *resp)
 {
 	struct curl_slist *hdrs = NULL;
-	struct xfer x = {.req = req, .resp = resp};
+	struct xfer x = {.c = c, .req = req, .resp = resp};
 	bool has_body = req->body || req->body_fd >= 0;
 	uint64_t body_len = req->body_fd >= 0 ? req->body_fd_len : req->body_len;
 	CURLcode cc;
@@ -331,7 +339,8 @@ static int perform(struct reg_client *c, CURL *h, const struct reg_req *req, con
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &x);
 	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
-	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 1L);
+	curl_easy_setopt(h, CURLOPT_XFERINFODATA, &x);
+	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
 	if (req->follow) {
 		curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
 		curl_easy_setopt(h, CURLOPT_MAXREDIRS, 5L);
@@ -415,11 +424,16 @@ static bool transient_curl(CURLcode cc)
 	}
 }
 
-static void sleep_ms(long ms)
+/* Sleep in 50 ms steps, so a cancelled pool does not wait out a backoff. */
+static void sleep_ms(struct reg_client *c, long ms)
 {
-	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
+	while (ms > 0 && !(c && cancelled(c))) {
+		long step = ms < 50 ? ms : 50;
+		struct timespec ts = {.tv_sec = 0, .tv_nsec = step * 1000000L};
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+		ms -= step;
+	}
 }
 
 char *reg_url_resolve(const struct reg_client *c, const char *loc)
@@ -499,9 +513,12 @@ int reg_do(struct reg_client *c, CURL *h, const struct reg_req *req, struct reg_
 			return r;
 		if (req->sink_reset && attempt > 0)
 			req->sink_reset(req->sink_ud);
-		r = perform(c, h, req, url, auth, !c->insecure, resp);
+		r = cancelled(c) ? -ECANCELED : perform(c, h, req, url, auth, !c->insecure, resp);
 		if (auth)
 			explicit_bzero(auth, strlen(auth));
+		if (r == -ECANCELED || (r == -EIO && cancelled(c)))
+			return hoist_error_set(err, -ECANCELED, "%s '%s': cancelled", req->method,
+					       req->url);
 		if (r == -E2BIG)
 			return hoist_error_set(err, -EPROTO, "reply to %s '%s' is too large",
 					       req->method, req->url);
@@ -512,7 +529,7 @@ int reg_do(struct reg_client *c, CURL *h, const struct reg_req *req, struct reg_
 			    transient_curl(resp->curl_code)) {
 				reg_progress(c, HOIST_REGISTRY_EV_RETRY, NULL, NULL, 0, 0,
 					     curl_reason(resp->curl_code));
-				sleep_ms(backoff);
+				sleep_ms(c, backoff);
 				backoff *= 2;
 				continue;
 			}
@@ -545,7 +562,7 @@ int reg_do(struct reg_client *c, CURL *h, const struct reg_req *req, struct reg_
 			char msg[64];
 			snprintf(msg, sizeof(msg), "HTTP %ld", resp->status);
 			reg_progress(c, HOIST_REGISTRY_EV_RETRY, NULL, NULL, 0, 0, msg);
-			sleep_ms(wait);
+			sleep_ms(c, wait);
 			backoff *= 2;
 			continue;
 		}
@@ -600,10 +617,14 @@ static int ping(struct reg_client *c, CURL *h, struct hoist_error *err)
 	struct reg_req req = {.method = "GET", .url = "/v2/", .body_fd = -1, .no_auth = true};
 	_cleanup_(reg_resp_release) struct reg_resp resp = {0};
 	bool may_http = c->insecure || c->loopback;
+	/* The probe is retried like every idempotent request (docs/registry.md);
+	 * switching a loopback or insecure registry to HTTP is not a retry. */
+	unsigned retries = c->opts && c->opts->retries ? c->opts->retries : 4;
+	long backoff = 250;
 	int r;
 
 	c->base = hoist_xasprintf("https://%s", c->api_host);
-	for (unsigned attempt = 0;; attempt++) {
+	for (unsigned attempt = 0;;) {
 		_cleanup_free_ char *url = hoist_xasprintf("%s/v2/", c->base);
 		r = perform(c, h, &req, url, NULL, !c->insecure, &resp);
 		if (r == 0)
@@ -619,8 +640,12 @@ static int ping(struct reg_client *c, CURL *h, struct hoist_error *err)
 			c->base = hoist_xasprintf("http://%s", c->api_host);
 			continue;
 		}
-		if (transient_curl(resp.curl_code) && attempt < 2) {
-			sleep_ms(250);
+		if (transient_curl(resp.curl_code) && attempt < retries) {
+			attempt++;
+			reg_progress(c, HOIST_REGISTRY_EV_RETRY, NULL, NULL, 0, 0,
+				     curl_reason(resp.curl_code));
+			sleep_ms(c, backoff);
+			backoff *= 2;
 			continue;
 		}
 		return hoist_error_set(err, -EIO, "connecting to registry '%s': %s", c->host,
@@ -765,6 +790,8 @@ static void *pool_worker(void *arg)
 				p->failed = true;
 				p->rc = r;
 				p->err = err;
+				/* The others stop now rather than finish their transfers. */
+				__atomic_store_n(&p->c->cancel, 1, __ATOMIC_RELAXED);
 			}
 			pthread_mutex_unlock(&p->lock);
 			break;
@@ -799,6 +826,7 @@ int reg_run_pool(struct reg_client *c, size_t n, reg_job_fn fn, void *ud, struct
 	 * outlive this call (callers clone() later). */
 	for (size_t i = 0; i < nt; i++)
 		pthread_join(threads[i], NULL);
+	__atomic_store_n(&c->cancel, 0, __ATOMIC_RELAXED);
 	pthread_mutex_destroy(&p.lock);
 	if (p.failed) {
 		if (err)

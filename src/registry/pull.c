@@ -247,9 +247,9 @@ static int store_manifest(struct hoist_store *s, const struct hoist_registry_man
 	return 0;
 }
 
-int hoist_registry_pull(struct hoist_store *s, const struct hoist_registry_opts *opts,
-			const char *ref, const struct hoist_platform *platform,
-			struct hoist_pull_result *ret, struct hoist_error *err)
+static int registry_pull_locked(struct hoist_store *s, const struct hoist_registry_opts *opts,
+				const char *ref, const struct hoist_platform *platform,
+				struct hoist_pull_result *ret, struct hoist_error *err)
 {
 	struct reg_source src = {0};
 	struct pull_ctx p = {.s = s};
@@ -351,4 +351,17 @@ out:
 	free(children.v);
 	reg_source_release(&src);
 	return r < 0 ? r : 0;
+}
+
+/* Blobs are unreferenced until the tag is written: hold gc off meanwhile, as build does. */
+int hoist_registry_pull(struct hoist_store *s, const struct hoist_registry_opts *opts,
+			const char *ref, const struct hoist_platform *platform,
+			struct hoist_pull_result *ret, struct hoist_error *err)
+{
+	int r = hoist_store_lock(s, false, err);
+	if (r < 0)
+		return r;
+	r = registry_pull_locked(s, opts, ref, platform, ret, err);
+	hoist_store_unlock(s);
+	return r;
 }

@@ -2,7 +2,8 @@
 /*
  * Push: blobs first (HEAD, cross-repository mount, monolithic or chunked
  * upload with an adaptive chunk size and resume from the registry's Range),
- * then child manifests, then the top-level manifest or index under its tag.
+ * then child manifests, then the top-level manifest or index by digest and only
+ * then under its tag.
  */
 #include <errno.h>
 #include <string.h>
@@ -405,9 +406,9 @@ static int load_local(struct hoist_store *s, const char *digest, struct hoist_re
 	return 0;
 }
 
-/* An image manifest: its blobs, then itself under `reference`. */
+/* An image manifest: its blobs, then (put_manifest) itself by digest, never a tag (put_top). */
 static int push_image(struct reg_client *c, struct push_ctx *p,
-		      const struct hoist_registry_manifest *m, const char *reference,
+		      const struct hoist_registry_manifest *m, bool put_manifest,
 		      struct hoist_error *err)
 {
 	int r;
@@ -422,8 +423,76 @@ static int push_image(struct reg_client *c, struct push_ctx *p,
 	_cleanup_free_ char *repo = hoist_xasprintf("%s/%s", p->host, p->path);
 	for (size_t i = 0; i < p->blobs.n; i++)
 		reg_sources_add(p->s, p->blobs.v[i].digest, repo);
+	if (!put_manifest)
+		return 0;
 	CURL *h = reg_handle_new();
-	r = reg_put_manifest(c, h, p->path, reference, m, err);
+	r = reg_put_manifest(c, h, p->path, m->digest, m, err);
+	curl_easy_cleanup(h);
+	return r;
+}
+
+/*
+ * What the registry holds under `reference` (a tag or digest): 0 with the
+ * digest it answers (Docker-Content-Digest), -ENOENT on 404.
+ */
+static int head_manifest(struct reg_client *c, CURL *h, const char *path, const char *reference,
+			 char ret_digest[HOIST_DIGEST_MAX])
+{
+	_cleanup_free_ char *url = hoist_xasprintf("/v2/%s/manifests/%s", path, reference);
+	_cleanup_free_ char *scope = reg_scope(path, "pull");
+	struct reg_req req = {.method = "HEAD",
+			      .url = url,
+			      .scope = scope,
+			      .body_fd = -1,
+			      .accept = REG_ACCEPT_MANIFESTS,
+			      .idempotent = true};
+	_cleanup_(reg_resp_release) struct reg_resp resp = {0};
+	int r = reg_do(c, h, &req, &resp, NULL);
+	if (r < 0)
+		return r;
+	if (resp.status == 404)
+		return -ENOENT;
+	if (resp.status != 200)
+		return -EPROTO;
+	_cleanup_free_ char *d = reg_resp_header(&resp, "Docker-Content-Digest");
+	snprintf(ret_digest, HOIST_DIGEST_MAX, "%s", d && hoist_digest_valid(d) ? d : "");
+	return 0;
+}
+
+/*
+ * The top-level manifest or index: by digest first, and only then the tag,
+ * so the tag never moves to a manifest the registry did not take whole (a
+ * manifest PUT by digest is refused when its bytes hash to anything else).
+ * A failure is checked against what the registry holds before it is
+ * reported: when the manifest is there by digest and the tag names it, the
+ * push is complete (a lost or wrong reply to the last PUT); otherwise the
+ * error says where the tag stands.
+ */
+static int put_top(struct reg_client *c, const char *path, const char *tag,
+		   const struct hoist_registry_manifest *m, int r, struct hoist_error *err)
+{
+	CURL *h = reg_handle_new();
+	char by_digest[HOIST_DIGEST_MAX] = "", by_tag[HOIST_DIGEST_MAX] = "";
+
+	if (r >= 0)
+		r = reg_put_manifest(c, h, path, m->digest, m, err);
+	if (r >= 0 && tag)
+		r = reg_put_manifest(c, h, path, tag, m, err);
+	if (r < 0) {
+		int q = head_manifest(c, h, path, m->digest, by_digest);
+		bool have = q == 0 && (!by_digest[0] || strcmp(by_digest, m->digest) == 0);
+		int t = tag ? head_manifest(c, h, path, tag, by_tag) : 0;
+		if (have && (!tag || (t == 0 && strcmp(by_tag, m->digest) == 0))) {
+			reg_progress(c, HOIST_REGISTRY_EV_MANIFEST, m->digest, m->media_type,
+				     m->len, m->len, tag ? tag : m->digest);
+			hoist_error_clear(err);
+			r = 0;
+		} else if (tag && t == 0 && by_tag[0]) {
+			hoist_error_prefix(err, "tag '%s' still points at '%s'", tag, by_tag);
+		} else if (tag && t == -ENOENT) {
+			hoist_error_prefix(err, "tag '%s' is not set in '%s'", tag, path);
+		}
+	}
 	curl_easy_cleanup(h);
 	return r;
 }
@@ -449,9 +518,9 @@ static int resolve_src(struct hoist_store *s, const char *src, char digest[HOIST
 	return r;
 }
 
-int hoist_registry_push(struct hoist_store *s, const struct hoist_registry_opts *opts,
-			const char *src, const char *dest_ref, char ret_digest[HOIST_DIGEST_MAX],
-			struct hoist_error *err)
+static int registry_push_locked(struct hoist_store *s, const struct hoist_registry_opts *opts,
+				const char *src, const char *dest_ref,
+				char ret_digest[HOIST_DIGEST_MAX], struct hoist_error *err)
 {
 	struct hoist_ref sref = {0}, dref = {0};
 	struct reg_client *c = NULL;
@@ -513,16 +582,16 @@ int hoist_registry_push(struct hoist_store *s, const struct hoist_registry_opts 
 			}
 			r = load_local(s, d.digest, &m, err);
 			if (r >= 0)
-				r = push_image(c, &p, &m, d.digest, err);
+				r = push_image(c, &p, &m, true, err);
 			hoist_registry_manifest_release(&m);
 			if (r < 0)
 				goto out;
 		}
-		CURL *h = reg_handle_new();
-		r = reg_put_manifest(c, h, dref.path, dref.tag ? dref.tag : digest, &top, err);
-		curl_easy_cleanup(h);
+		r = put_top(c, dref.path, dref.tag, &top, 0, err);
 	} else {
-		r = push_image(c, &p, &top, dref.tag ? dref.tag : digest, err);
+		/* blobs, then the manifest by digest, then the tag */
+		r = push_image(c, &p, &top, false, err);
+		r = put_top(c, dref.path, dref.tag, &top, r, err);
 	}
 	if (r >= 0 && ret_digest)
 		snprintf(ret_digest, HOIST_DIGEST_MAX, "%s", digest);
@@ -535,4 +604,17 @@ out:
 	hoist_ref_release(&sref);
 	hoist_ref_release(&dref);
 	return r < 0 ? r : 0;
+}
+
+/* gc must not remove a blob that is being pushed. */
+int hoist_registry_push(struct hoist_store *s, const struct hoist_registry_opts *opts,
+			const char *src, const char *dest_ref, char ret_digest[HOIST_DIGEST_MAX],
+			struct hoist_error *err)
+{
+	int r = hoist_store_lock(s, false, err);
+	if (r < 0)
+		return r;
+	r = registry_push_locked(s, opts, src, dest_ref, ret_digest, err);
+	hoist_store_unlock(s);
+	return r;
 }

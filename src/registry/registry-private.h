@@ -44,6 +44,13 @@ struct reg_client {
 	char *user;	     /* credentials, or NULL for anonymous */
 	char *secret;	     /* secret: never logged */
 
+	/*
+	 * Set by reg_run_pool when one job has failed for good: the other
+	 * jobs' transfers abort at their next progress callback and no retry
+	 * starts (__atomic_* access; cleared when the pool returns).
+	 */
+	int cancel;
+
 	pthread_mutex_t lock; /* guards the fields below and progress calls */
 	enum reg_auth_scheme scheme;
 	char *realm;

@@ -320,12 +320,26 @@ static void push_layer_dir(struct hoist_strv *paths, const char *dir)
 	hoist_strv_push(paths, dir);
 }
 
+/*
+ * Trees this process has checked against their seals (or made): a build's
+ * RUNs use the same lower layers over and over; one check each is enough.
+ */
+static struct hoist_strv checked_trees = HOIST_STRV_INIT;
+
+static bool tree_checked(const char *dir)
+{
+	for (size_t i = 0; i < checked_trees.n; i++)
+		if (strcmp(checked_trees.v[i], dir) == 0)
+			return true;
+	return false;
+}
+
 int hoist_rootfs_prepare(struct hoist_store *s, const struct hoist_idmap *idmap,
 			 const struct hoist_descriptor *layers, const char *const *diff_ids,
 			 size_t n, struct hoist_rootfs *ret, struct hoist_error *err)
 {
 	_cleanup_free_ char *base =
-	    hoist_xasprintf("%s/rootfs/%s", hoist_store_root(s), hoist_idmode_name(idmap->mode));
+	    hoist_store_area_path(s, HOIST_STORE_ROOTFS, hoist_idmode_name(idmap->mode));
 	_cleanup_strv_ struct hoist_strv paths = HOIST_STRV_INIT;
 	int r = sandbox_mkdir_p(base, 0700);
 	if (r < 0)
@@ -336,20 +350,45 @@ int hoist_rootfs_prepare(struct hoist_store *s, const struct hoist_idmap *idmap,
 			return hoist_error_set(err, -EBADMSG, "bad diffID '%s'", diff_ids[i]);
 		const char *hex = diff_ids[i] + strlen("sha256:");
 		_cleanup_free_ char *dir = hoist_xasprintf("%s/%s", base, hex);
+		char seal_digest[HOIST_DIGEST_MAX];
 		struct stat st;
-		if (stat(dir, &st) == 0) {
+		if (tree_checked(dir)) {
 			push_layer_dir(&paths, dir);
 			continue;
+		}
+		/* Held while the tree is checked or made: unpackers of one layer
+		 * take turns, and nobody sees a tree before its seal. */
+		_cleanup_close_ int seal = rootfs_seal_open(dir, err);
+		if (seal < 0)
+			return seal;
+		if (stat(dir, &st) == 0) {
+			if (rootfs_seal_compute(idmap, dir, seal_digest, NULL) == 0 &&
+			    rootfs_seal_matches(seal, seal_digest)) {
+				hoist_strv_push(&checked_trees, dir);
+				push_layer_dir(&paths, dir);
+				continue;
+			}
+			/* Changed since it was unpacked (or unpacked by a hoist
+			 * without seals): never a lower directory of a RUN. */
+			hoist_log(1,
+				  "layer %.19s unpacked for %s mode differs from its seal: "
+				  "unpacking it again",
+				  diff_ids[i], hoist_idmode_name(idmap->mode));
+			r = sandbox_remove_tree(idmap, dir, err);
+			if (r < 0)
+				return r;
 		}
 		hoist_log(1, "unpacking layer %.19s for %s mode", diff_ids[i],
 			  hoist_idmode_name(idmap->mode));
 		_cleanup_close_ int fd = hoist_store_blob_open(s, layers[i].digest, err);
 		if (fd < 0)
 			return fd;
-		_cleanup_free_ char *tmp =
-		    hoist_xasprintf("%s/tmp-%.16s-%d", base, hex, (int)getpid());
-		sandbox_remove_tree(idmap, tmp, NULL);
-		if (mkdir(tmp, 0755) < 0 || chmod(tmp, 0755) < 0)
+		/* In our lease (same filesystem): a killed unpack leaves nothing that
+		 * the next command does not remove. Mode 0755 whatever the umask. */
+		_cleanup_free_ char *tmp = NULL;
+		if ((r = hoist_store_tmpdir(s, "unpack-", &tmp, err)) < 0)
+			return r;
+		if (chmod(tmp, 0755) < 0)
 			return hoist_error_set(err, -errno, "creating '%s': %s", tmp,
 					       strerror(errno));
 		struct unpack_args a = {
@@ -357,10 +396,15 @@ int hoist_rootfs_prepare(struct hoist_store *s, const struct hoist_idmap *idmap,
 		r = userns_call(idmap, unpack_fn, &a, NULL, 0, err);
 		if (r == 0 && rename(tmp, dir) < 0 && errno != EEXIST && errno != ENOTEMPTY)
 			r = hoist_error_set(err, -errno, "renaming '%s': %s", tmp, strerror(errno));
-		/* A concurrent unpack may have won the rename; ours goes. */
+		/* A concurrent unpack of a hoist without seals may have won the rename. */
 		sandbox_remove_tree(idmap, tmp, NULL);
+		if (r == 0 && (r = rootfs_seal_compute(idmap, dir, seal_digest, err)) == 0 &&
+		    (r = rootfs_seal_write(seal, seal_digest)) < 0)
+			r = hoist_error_set(err, r, "writing the seal of '%s': %s", dir,
+					    strerror(-r));
 		if (r < 0)
 			return r;
+		hoist_strv_push(&checked_trees, dir);
 		push_layer_dir(&paths, dir);
 	}
 	ret->n = paths.n;

@@ -190,39 +190,28 @@ static const char *step_name(int step)
 }
 
 /*
- * Run directories left by a killed hoist: every live run holds an flock on
- * its directory, so one we can lock is nobody's. Removed with our mapping
- * (a different identity mode's leftovers fail quietly and stay).
+ * What killed hoist processes left in the store (their leases' run
+ * directories): the store removes what it can; files of other ids (subuid
+ * mode) go from inside our user namespace (a different identity mode's
+ * leftovers fail quietly and stay for a command in that mode).
  */
-static void remove_stale_runs(const struct hoist_sandbox_opts *o, const char *tmpbase)
+struct reap_ctx {
+	const struct hoist_sandbox_opts *o;
+};
+
+static int reap_remove(void *arg, const char *path)
 {
-	_cleanup_close_ int dfd = open(tmpbase, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return;
-	DIR *d = fdopendir(dfd);
-	if (!d)
-		return;
-	dfd = -1;
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		if (!hoist_startswith(de->d_name, "run-"))
-			continue;
-		_cleanup_close_ int fd =
-		    openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		struct stat st;
-		/* A run directory gets its flock just after mkdtemp(): one made in
-		 * the last minute may be another process's that is not locked yet
-		 * (stack builds run many sandboxes side by side). */
-		if (fd < 0 || fstat(fd, &st) < 0 || st.st_ctime > time(NULL) - 60 ||
-		    flock(fd, LOCK_EX | LOCK_NB) < 0)
-			continue;
-		_cleanup_free_ char *p = hoist_xasprintf("%s/%s", tmpbase, de->d_name);
-		struct hoist_error e = {0};
-		if (rm_rf_at(AT_FDCWD, p) < 0 && sandbox_remove_tree(o->idmap, p, &e) < 0)
-			continue;
-		say(o, "sandbox: removed '%s' left by an earlier run", p);
-	}
-	closedir(d);
+	struct reap_ctx *c = arg;
+	int r = sandbox_remove_tree(c->o->idmap, path, NULL);
+	if (r == 0)
+		say(c->o, "sandbox: removed '%s' left by an earlier run", path);
+	return r;
+}
+
+static void remove_stale_runs(struct hoist_store *s, const struct hoist_sandbox_opts *o)
+{
+	struct reap_ctx c = {o};
+	(void)hoist_store_reap(s, reap_remove, &c, NULL);
 }
 
 /* The run directory: as the plain user when nothing in it belongs to
@@ -271,7 +260,6 @@ static int run_once(struct hoist_store *s, const struct hoist_sandbox_opts *o,
 	const struct hoist_idmap *m = o->idmap;
 	struct child_ctx *c = NULL;
 	struct sandbox_emul em = {.interp_fd = -1};
-	_cleanup_close_ int runlock = -1;
 	int map_req[2] = {-1, -1}, map_ack[2] = {-1, -1};
 	_cleanup_free_ char *rundir = NULL, *hosts = NULL, *hn = NULL;
 	_cleanup_strv_ struct hoist_strv stubs = HOIST_STRV_INIT;
@@ -330,22 +318,11 @@ static int run_once(struct hoist_store *s, const struct hoist_sandbox_opts *o,
 		break;
 	}
 
-	_cleanup_free_ char *tmpbase = hoist_xasprintf("%s/tmp", hoist_store_root(s));
-	sandbox_mkdir_p(tmpbase, 0700);
-	remove_stale_runs(o, tmpbase);
-	rundir = hoist_xasprintf("%s/run-XXXXXX", tmpbase);
-	if (!mkdtemp(rundir)) {
-		r = hoist_error_set(err, -errno, "creating a run directory in '%s': %s", tmpbase,
-				    strerror(errno));
-		free(rundir);
-		rundir = NULL;
+	remove_stale_runs(s, o);
+	/* In our lease's directory: removed by the next command if we die. */
+	if ((r = hoist_store_tmpdir(s, "run-", &rundir, err)) < 0)
 		goto out;
-	}
 	chmod(rundir, 0755); /* container root must traverse it in subuid mode */
-	/* Held until we return: tells remove_stale_runs() this run is alive. */
-	runlock = open(rundir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (runlock >= 0)
-		(void)flock(runlock, LOCK_EX);
 
 	c = hoist_xcalloc(1, sizeof(*c));
 	c->mode = m->mode;
@@ -489,8 +466,9 @@ static int run_once(struct hoist_store *s, const struct hoist_sandbox_opts *o,
 			char dg[HOIST_DIGEST_MAX];
 			const char *id = mt->source && *mt->source ? mt->source : mt->target;
 			hoist_sha256_digest(id, strlen(id), dg);
-			snprintf(cm->source, sizeof(cm->source), "%s/cachemounts/%s",
-				 hoist_store_root(s), dg + 7);
+			_cleanup_free_ char *src =
+			    hoist_store_area_path(s, HOIST_STORE_CACHEMOUNTS, dg + 7);
+			snprintf(cm->source, sizeof(cm->source), "%s", src);
 			if (stat(cm->source, &st) < 0 &&
 			    (r = cache_dir_create(m, cm->source, mt, err)) < 0)
 				goto out;
@@ -745,8 +723,9 @@ int hoist_sandbox_run(struct hoist_store *s, const struct hoist_sandbox_opts *o,
 	struct snap_choice sc;
 	if (!o->idmap)
 		return hoist_error_set(err, -EINVAL, "sandbox: no identity");
-	_cleanup_free_ char *tmpbase = hoist_xasprintf("%s/tmp", hoist_store_root(s));
-	sandbox_mkdir_p(tmpbase, 0700);
+	const char *tmpbase = hoist_store_lease_path(s, err);
+	if (!tmpbase)
+		return err ? err->code : -EIO;
 	int r = snap_pick(tmpbase, o->idmap, &sc, err);
 	if (r < 0)
 		return r;

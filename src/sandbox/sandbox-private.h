@@ -162,3 +162,15 @@ struct snap_diff_args {
 	const struct hoist_layer_opts *layer_opts;
 };
 int snap_diff_fn(void *arg, void *out, struct hoist_error *err);
+
+/* ---- rootfs-seal.c: seals of the trees under ROOT/rootfs/<mode>/ ---- */
+
+/* Digest of the tree's metadata (see rootfs-seal.c), computed in m's user namespace. */
+int rootfs_seal_compute(const struct hoist_idmap *m, const char *dir, char ret[HOIST_DIGEST_MAX],
+			struct hoist_error *err);
+/* Open and lock (flock, exclusive) "<dir>.seal", creating it empty. */
+int rootfs_seal_open(const char *dir, struct hoist_error *err);
+/* Whether the seal file records this digest. */
+bool rootfs_seal_matches(int seal_fd, const char *digest);
+/* Record the digest (fsync'd). */
+int rootfs_seal_write(int seal_fd, const char *digest);

@@ -370,7 +370,7 @@ int hoist_stack_build(struct hoist_store *s, const struct hoist_stack_spec *spec
 	sc.tag = tag;
 	sc.digests = hoist_xcalloc(n ? n : 1, HOIST_DIGEST_MAX);
 	sc.log_dir = o->log_dir ? hoist_xstrdup(o->log_dir)
-				: hoist_xasprintf("%s/logs/stack", hoist_store_root(s));
+				: hoist_store_area_path(s, HOIST_STORE_LOGS, "stack");
 	if ((r = mkdir_p(sc.log_dir)) < 0) {
 		hoist_error_set(err, r, "cannot create the log folder '%s': %s", sc.log_dir,
 				strerror(-r));

@@ -10,6 +10,7 @@
 
 struct hoist_blob_writer {
 	struct hoist_store *s;
+	int tmpfd; /* the lease directory (owned by the store) */
 	int fd;
 	char tmpname[64]; /* "" while the file is an unnamed O_TMPFILE */
 	struct hoist_sha256 h;
@@ -193,12 +194,16 @@ static bool tmpfile_usable(struct hoist_store *s)
 int hoist_store_blob_begin(struct hoist_store *s, struct hoist_blob_writer **ret,
 			   struct hoist_error *err)
 {
+	int tmpfd = hoist_store_lease_fd(s, err);
+	if (tmpfd < 0)
+		return tmpfd;
 	struct hoist_blob_writer *w = hoist_xcalloc(1, sizeof(*w));
 	w->s = s;
+	w->tmpfd = tmpfd;
 	w->fd = -1;
 
 	if (tmpfile_usable(s)) {
-		w->fd = openat(s->tmpfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0644);
+		w->fd = openat(tmpfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0644);
 		if (w->fd < 0 && errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL) {
 			int r = -errno;
 			free(w);
@@ -211,7 +216,7 @@ int hoist_store_blob_begin(struct hoist_store *s, struct hoist_blob_writer **ret
 	}
 	for (int tries = 0; w->fd < 0; tries++) {
 		store_tmp_name("blob-", w->tmpname, sizeof(w->tmpname));
-		w->fd = openat(s->tmpfd, w->tmpname, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		w->fd = openat(tmpfd, w->tmpname, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 		if (w->fd < 0 && (errno != EEXIST || tries > 16)) {
 			int r = -errno;
 			free(w);
@@ -255,7 +260,7 @@ void hoist_blob_writer_abort(struct hoist_blob_writer *w)
 	if (!w)
 		return;
 	if (w->tmpname[0])
-		unlinkat(w->s->tmpfd, w->tmpname, 0);
+		unlinkat(w->tmpfd, w->tmpname, 0);
 	writer_free(w);
 }
 
@@ -281,7 +286,7 @@ int hoist_blob_writer_commit(struct hoist_blob_writer *w, const char *expected_d
 		char proc[64];
 		store_tmp_name("blob-", w->tmpname, sizeof(w->tmpname));
 		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", w->fd);
-		if (linkat(AT_FDCWD, proc, s->tmpfd, w->tmpname, AT_SYMLINK_FOLLOW) < 0) {
+		if (linkat(AT_FDCWD, proc, w->tmpfd, w->tmpname, AT_SYMLINK_FOLLOW) < 0) {
 			r = -errno;
 			w->tmpname[0] = '\0';
 			hoist_blob_writer_abort(w);
@@ -293,7 +298,7 @@ int hoist_blob_writer_commit(struct hoist_blob_writer *w, const char *expected_d
 	 * rename, not link: an existing blob of this name is replaced by the
 	 * verified bytes, so re-storing content repairs a damaged blob.
 	 */
-	if (renameat(s->tmpfd, w->tmpname, s->blobsfd, digest_hex(digest)) < 0) {
+	if (renameat(w->tmpfd, w->tmpname, s->blobsfd, digest_hex(digest)) < 0) {
 		r = -errno;
 		hoist_blob_writer_abort(w);
 		return hoist_error_set(err, r, "cannot move blob '%s' into place: %s", digest,

@@ -265,14 +265,130 @@ static bool older_than(int dirfd_, const char *name, time_t cutoff)
 	return fstatat(dirfd_, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_mtime < cutoff;
 }
 
+/* The first 64 characters of name as a hex digest, if they are one. */
+static bool hex_prefix(const char *name, char out[HOIST_SHA256_HEX + 1])
+{
+	if (strlen(name) < HOIST_SHA256_HEX || !is_hex64(name))
+		return false;
+	memcpy(out, name, HOIST_SHA256_HEX);
+	out[HOIST_SHA256_HEX] = '\0';
+	return true;
+}
+
+static int sweep_blobs(struct hoist_store *s, const struct hexset *set, time_t keep_from,
+		       struct hoist_gc_stats *st, struct hoist_error *err)
+{
+	_cleanup_strv_ struct hoist_strv blobs = HOIST_STRV_INIT;
+	int r = for_each_entry(s->dirfd, "blobs/sha256", &blobs);
+	if (r < 0)
+		return hoist_error_set(err, r, "cannot read '%s/blobs/sha256': %s", s->root,
+				       strerror(-r));
+	for (size_t i = 0; i < blobs.n; i++) {
+		struct stat sb;
+		if (!name_is_hex64(blobs.v[i]) || hexset_has(set, blobs.v[i]))
+			continue;
+		if (fstatat(s->blobsfd, blobs.v[i], &sb, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(sb.st_mode))
+			continue;
+		/* Written while a command that holds a lease runs: its own until it
+		 * tags it or exits (a writer outside the store lock, or one that
+		 * took its lease before the lock). */
+		if (keep_from >= 0 && sb.st_mtime >= keep_from)
+			continue;
+		if (unlinkat(s->blobsfd, blobs.v[i], 0) == 0) {
+			st->blobs_removed++;
+			st->bytes_removed += (uint64_t)sb.st_size;
+		}
+	}
+	(void)fsync(s->blobsfd);
+	return 0;
+}
+
+/*
+ * Snapshots are named by diffID (possibly with a suffix for their
+ * metadata); names that are not are the layer code's temp entries and only
+ * go once they are stale.
+ */
+static void sweep_snapshots(struct hoist_store *s, const struct hexset *set, time_t cutoff,
+			    struct hoist_gc_stats *st)
+{
+	_cleanup_strv_ struct hoist_strv snaps = HOIST_STRV_INIT;
+	int sfd = hoist_store_area_fd(s, HOIST_STORE_SNAPSHOTS, NULL);
+	if (sfd < 0 || for_each_entry(sfd, ".", &snaps) < 0)
+		return;
+	for (size_t i = 0; i < snaps.n; i++) {
+		const char *n = snaps.v[i];
+		char h[HOIST_SHA256_HEX + 1];
+		bool hex = hex_prefix(n, h);
+		if (hex ? hexset_has(set, h) : !older_than(sfd, n, cutoff))
+			continue;
+		if (store_rm_rf_at(sfd, n) == 0 && hex && strlen(n) == HOIST_SHA256_HEX)
+			st->snapshots_removed++;
+	}
+}
+
+/*
+ * ROOT/rootfs/<mode>/<diffid-hex> trees (and their "<hex>.seal") go with the
+ * last image or record whose config lists the diffID, like snapshots.
+ */
+static void sweep_rootfs(struct hoist_store *s, const struct hexset *set, time_t cutoff,
+			 struct hoist_gc_stats *st)
+{
+	_cleanup_strv_ struct hoist_strv modes = HOIST_STRV_INIT;
+	int rfd = hoist_store_area_fd(s, HOIST_STORE_ROOTFS, NULL);
+	if (rfd < 0 || for_each_entry(rfd, ".", &modes) < 0)
+		return;
+	for (size_t m = 0; m < modes.n; m++) {
+		_cleanup_strv_ struct hoist_strv trees = HOIST_STRV_INIT;
+		_cleanup_close_ int mfd =
+		    openat(rfd, modes.v[m], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (mfd < 0 || for_each_entry(mfd, ".", &trees) < 0)
+			continue;
+		for (size_t i = 0; i < trees.n; i++) {
+			const char *n = trees.v[i];
+			char h[HOIST_SHA256_HEX + 1];
+			bool hex = hex_prefix(n, h);
+			if (hex ? hexset_has(set, h) : !older_than(mfd, n, cutoff))
+				continue;
+			if (store_rm_rf_at(mfd, n) == 0 && hex && strlen(n) == HOIST_SHA256_HEX)
+				st->rootfs_removed++;
+		}
+	}
+}
+
+/* With --all, the areas that only make builds faster go too. */
+static void drop_area(struct hoist_store *s, enum hoist_store_area area)
+{
+	_cleanup_strv_ struct hoist_strv names = HOIST_STRV_INIT;
+	int fd = hoist_store_area_fd(s, area, NULL);
+	if (fd < 0 || for_each_entry(fd, ".", &names) < 0)
+		return;
+	for (size_t i = 0; i < names.n; i++)
+		(void)store_rm_rf_at(fd, names.v[i]);
+}
+
+/*
+ * ROOT/tmp: leases of processes that have exited go with their
+ * directories (hoist_store_reap); live ones stay whatever their age.
+ * Other names are temp files of hoist versions before leases.
+ */
+static void sweep_tmp(struct hoist_store *s, time_t cutoff)
+{
+	_cleanup_strv_ struct hoist_strv tmps = HOIST_STRV_INIT;
+	(void)hoist_store_reap(s, NULL, NULL, NULL);
+	if (for_each_entry(s->dirfd, "tmp", &tmps) < 0)
+		return;
+	for (size_t i = 0; i < tmps.n; i++)
+		if (!store_is_lease_name(tmps.v[i], NULL) &&
+		    older_than(s->tmpfd, tmps.v[i], cutoff))
+			(void)store_rm_rf_at(s->tmpfd, tmps.v[i]);
+}
+
 int hoist_store_gc(struct hoist_store *s, bool all, struct hoist_gc_stats *ret,
 		   struct hoist_error *err)
 {
 	struct hoist_gc_stats st = {0};
 	struct hexset set = {0};
-	_cleanup_strv_ struct hoist_strv blobs = HOIST_STRV_INIT;
-	_cleanup_strv_ struct hoist_strv snaps = HOIST_STRV_INIT;
-	_cleanup_strv_ struct hoist_strv tmps = HOIST_STRV_INIT;
 	time_t cutoff = time(NULL) - STORE_STALE_TMP_SECONDS;
 	int r;
 
@@ -285,60 +401,19 @@ int hoist_store_gc(struct hoist_store *s, bool all, struct hoist_gc_stats *ret,
 			hoist_error_set(err, r, "cannot remove cache records: %s", strerror(-r));
 			goto out;
 		}
+		drop_area(s, HOIST_STORE_STATCACHE);
+		drop_area(s, HOIST_STORE_CACHEMOUNTS);
 	}
 	r = mark_all(s, &set, err);
 	if (r < 0)
 		goto out;
-
-	r = for_each_entry(s->dirfd, "blobs/sha256", &blobs);
-	if (r < 0) {
-		hoist_error_set(err, r, "cannot read '%s/blobs/sha256': %s", s->root, strerror(-r));
+	int64_t oldest = store_oldest_live_lease(s, NULL);
+	r = sweep_blobs(s, &set, oldest >= 0 ? (time_t)oldest - 1 : -1, &st, err);
+	if (r < 0)
 		goto out;
-	}
-	for (size_t i = 0; i < blobs.n; i++) {
-		struct stat sb;
-		if (!name_is_hex64(blobs.v[i]) || hexset_has(&set, blobs.v[i]))
-			continue;
-		if (fstatat(s->blobsfd, blobs.v[i], &sb, AT_SYMLINK_NOFOLLOW) < 0 ||
-		    !S_ISREG(sb.st_mode))
-			continue;
-		if (unlinkat(s->blobsfd, blobs.v[i], 0) == 0) {
-			st.blobs_removed++;
-			st.bytes_removed += (uint64_t)sb.st_size;
-		}
-	}
-	(void)fsync(s->blobsfd);
-
-	/*
-	 * Snapshots are named by diffID (possibly with a suffix for their
-	 * metadata); names that are not are the layer code's temp entries and
-	 * only go once they are stale.
-	 */
-	r = for_each_entry(s->dirfd, "snapshots", &snaps);
-	if (r == 0) {
-		_cleanup_close_ int sfd =
-		    openat(s->dirfd, "snapshots", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		for (size_t i = 0; sfd >= 0 && i < snaps.n; i++) {
-			const char *n = snaps.v[i];
-			bool hex = strlen(n) >= HOIST_SHA256_HEX && is_hex64(n);
-			if (hex) {
-				char h[HOIST_SHA256_HEX + 1];
-				memcpy(h, n, HOIST_SHA256_HEX);
-				h[HOIST_SHA256_HEX] = '\0';
-				if (hexset_has(&set, h))
-					continue;
-			} else if (!older_than(sfd, n, cutoff)) {
-				continue;
-			}
-			if (store_rm_rf_at(sfd, n) == 0 && hex && strlen(n) == HOIST_SHA256_HEX)
-				st.snapshots_removed++;
-		}
-	}
-
-	r = for_each_entry(s->dirfd, "tmp", &tmps);
-	for (size_t i = 0; r == 0 && i < tmps.n; i++)
-		if (older_than(s->tmpfd, tmps.v[i], cutoff))
-			(void)store_rm_rf_at(s->tmpfd, tmps.v[i]);
+	sweep_snapshots(s, &set, cutoff, &st);
+	sweep_rootfs(s, &set, cutoff, &st);
+	sweep_tmp(s, cutoff);
 	r = 0;
 out:
 	store_lock_pop(s);
@@ -561,13 +636,47 @@ static void verify_cache(struct verify *v)
 	}
 }
 
+static __attribute__((format(printf, 2, 3))) void leftover(struct verify *v, const char *fmt, ...)
+{
+	va_list ap;
+	char line[1024];
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (v->report)
+		hoist_buf_addf(v->report, "leftover: %s\n", line);
+}
+
+/*
+ * A lease held by a live process is in use, not a problem. One whose
+ * process has exited is a leftover (the next command removes it; this one
+ * already tried when it opened the store): not damage either, but worth a
+ * line. Other names come from hoist before leases.
+ */
 static void verify_tmp(struct verify *v)
 {
 	_cleanup_strv_ struct hoist_strv names = HOIST_STRV_INIT;
 	if (for_each_entry(v->s->dirfd, "tmp", &names) < 0)
 		return;
-	for (size_t i = 0; i < names.n; i++)
-		problem(v, "leftover temporary file 'tmp/%s'", names.v[i]);
+	for (size_t i = 0; i < names.n; i++) {
+		const char *n = names.v[i];
+		bool file;
+		if (store_is_lease_name(n, &file)) {
+			_cleanup_free_ char *id =
+			    file ? hoist_xstrndup(n, strlen(n) - strlen(".lease"))
+				 : hoist_xstrdup(n);
+			if (!store_lease_alive(v->s, id))
+				leftover(v,
+					 "'tmp/%s' of a process that has exited (not removable "
+					 "by this user?)",
+					 n);
+			continue;
+		}
+		leftover(v,
+			 "temporary file 'tmp/%s' of an older hoist (prune removes it after "
+			 "an hour)",
+			 n);
+	}
 }
 
 int hoist_store_verify(struct hoist_store *s, struct hoist_buf *report, struct hoist_error *err)

@@ -80,6 +80,9 @@ int hoist_store_open(const char *root, struct hoist_store **ret, struct hoist_er
 	s = hoist_xcalloc(1, sizeof(*s));
 	s->root = hoist_xstrdup(real);
 	s->dirfd = s->blobsfd = s->tmpfd = s->lock_fd = s->tags_lock_fd = -1;
+	s->lease_fd = s->lease_dirfd = -1;
+	for (size_t i = 0; i < ARRAY_SIZE(s->areafd); i++)
+		s->areafd[i] = -1;
 	s->use_tmpfile = -1;
 
 	s->dirfd = open(real, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -116,6 +119,9 @@ int hoist_store_open(const char *root, struct hoist_store **ret, struct hoist_er
 				    strerror(errno));
 		goto fail;
 	}
+	/* A read-only store (lock opened O_RDONLY) has nothing we could remove. */
+	if (faccessat(s->dirfd, "tmp", W_OK, AT_EACCESS) == 0)
+		(void)hoist_store_reap(s, NULL, NULL, NULL);
 	*ret = s;
 	return 0;
 fail:
@@ -127,10 +133,14 @@ void hoist_store_free(struct hoist_store *s)
 {
 	if (!s)
 		return;
+	store_lease_release(s);
 	const int fds[] = {s->dirfd, s->blobsfd, s->tmpfd, s->lock_fd, s->tags_lock_fd};
 	for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
+	for (size_t i = 0; i < ARRAY_SIZE(s->areafd); i++)
+		if (s->areafd[i] >= 0)
+			close(s->areafd[i]);
 	free(s->root);
 	free(s);
 }
@@ -143,6 +153,54 @@ const char *hoist_store_root(const struct hoist_store *s)
 int hoist_store_dirfd(const struct hoist_store *s)
 {
 	return s->dirfd;
+}
+
+/* ---- areas ------------------------------------------------------------- */
+
+static const char *const area_names[HOIST_STORE_AREA_COUNT] = {
+    [HOIST_STORE_BLOBS] = "blobs/sha256",
+    [HOIST_STORE_TAGS] = "tags.json",
+    [HOIST_STORE_CACHE] = "cache",
+    [HOIST_STORE_SNAPSHOTS] = "snapshots",
+    [HOIST_STORE_ROOTFS] = "rootfs",
+    [HOIST_STORE_STATCACHE] = "statcache",
+    [HOIST_STORE_CACHEMOUNTS] = "cachemounts",
+    [HOIST_STORE_LOGS] = "logs",
+    [HOIST_STORE_TMP] = "tmp",
+};
+
+const char *hoist_store_area_name(enum hoist_store_area area)
+{
+	return (unsigned)area < HOIST_STORE_AREA_COUNT ? area_names[area] : NULL;
+}
+
+int hoist_store_area_fd(struct hoist_store *s, enum hoist_store_area area, struct hoist_error *err)
+{
+	if ((unsigned)area >= HOIST_STORE_AREA_COUNT || area == HOIST_STORE_TAGS)
+		return hoist_error_set(err, -ENOTDIR, "store area %d is not a directory",
+				       (int)area);
+	if (area == HOIST_STORE_BLOBS)
+		return s->blobsfd;
+	if (area == HOIST_STORE_TMP)
+		return s->tmpfd;
+	if (s->areafd[area] < 0) {
+		int fd = open_subdir(s->dirfd, area_names[area], 0755);
+		if (fd < 0)
+			return hoist_error_set(err, fd, "cannot open '%s/%s': %s", s->root,
+					       area_names[area], strerror(-fd));
+		s->areafd[area] = fd;
+	}
+	return s->areafd[area];
+}
+
+char *hoist_store_area_path(struct hoist_store *s, enum hoist_store_area area, const char *sub)
+{
+	const char *name = hoist_store_area_name(area);
+	if (!name)
+		return NULL;
+	if (sub && *sub)
+		return hoist_xasprintf("%s/%s/%s", s->root, name, sub);
+	return hoist_xasprintf("%s/%s", s->root, name);
 }
 
 /* ---- locking ----------------------------------------------------------- */
@@ -229,23 +287,26 @@ int store_write_atomic(struct hoist_store *s, int dirfd, const char *name, const
 	char tmp[64];
 	int r;
 
+	int tmpfd = hoist_store_lease_fd(s, err);
+	if (tmpfd < 0)
+		return tmpfd;
 	for (int tries = 0;; tries++) {
 		store_tmp_name("file-", tmp, sizeof(tmp));
-		fd = openat(s->tmpfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		fd = openat(tmpfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 		if (fd >= 0)
 			break;
 		if (errno != EEXIST || tries > 16)
 			return hoist_error_set(err, -errno,
-					       "cannot create a temporary file in '%s/tmp': %s",
-					       s->root, strerror(errno));
+					       "cannot create a temporary file in '%s': %s",
+					       s->lease_path, strerror(errno));
 	}
 	r = hoist_write_all(fd, data, len);
 	if (r >= 0 && fsync(fd) < 0)
 		r = -errno;
-	if (r >= 0 && renameat(s->tmpfd, tmp, dirfd, name) < 0)
+	if (r >= 0 && renameat(tmpfd, tmp, dirfd, name) < 0)
 		r = -errno;
 	if (r < 0) {
-		unlinkat(s->tmpfd, tmp, 0);
+		unlinkat(tmpfd, tmp, 0);
 		return hoist_error_set(err, r, "cannot write '%s': %s", name, strerror(-r));
 	}
 	if (fsync(dirfd) < 0)

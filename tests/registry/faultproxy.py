@@ -14,7 +14,15 @@ every request; when its content changes the "once" counters start over:
   lose_reply_once: METHOD  forward the first such request with a body, then
                        drop the connection instead of answering
   corrupt_blobs: true  flip a byte in every blob a GET returns
+  garble_once: TEXT    append a newline to the body of the first PUT whose path
+                       contains TEXT (still valid JSON, another digest)
+  fail_after: TEXT     forward every PUT whose path contains TEXT, then answer
+                       500 instead of the registry's reply
+  drop_v2: N           close the connection of the first N "GET /v2/" requests
+  fail_blob: TEXT      answer 404 to a blob GET whose path contains TEXT
+  slow_blobs: N        send blob GET replies at about N bytes a second
 """
+import time
 import http.client
 import json
 import socket
@@ -26,7 +34,7 @@ PORT = int(sys.argv[1])
 UP_HOST, UP_PORT = sys.argv[2].rsplit(':', 1)
 FAULTS = sys.argv[3]
 LOG = sys.argv[4]
-state = {'raw': None, 'used': set()}
+state = {'raw': None, 'used': set(), 'count': {}}
 lock = threading.Lock()
 HOP = {'connection', 'keep-alive', 'transfer-encoding', 'te', 'trailer', 'upgrade',
        'proxy-connection', 'content-length'}
@@ -41,6 +49,7 @@ def faults():
         if raw != state['raw']:
             state['raw'] = raw
             state['used'] = set()
+            state['count'] = {}
     try:
         return json.loads(raw or '{}')
     except ValueError:
@@ -53,6 +62,12 @@ def once(name):
             return False
         state['used'].add(name)
         return True
+
+
+def count(name):
+    with lock:
+        state['count'][name] = state['count'].get(name, 0) + 1
+        return state['count'][name]
 
 
 def log(line):
@@ -105,6 +120,20 @@ class Handler(BaseHTTPRequestHandler):
                 pass
             return
         body = self.read_body()
+        if m == 'GET' and self.path == '/v2/' and count('v2') <= int(f.get('drop_v2', 0)):
+            log('%s %s %d DROP' % (m, self.path, len(body)))
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
+        if (f.get('fail_blob') and m == 'GET' and '/blobs/' in self.path
+                and f['fail_blob'] in self.path):
+            log('%s %s %d 404' % (m, self.path, len(body)))
+            self.reply(404, b'{"errors":[{"code":"BLOB_UNKNOWN","message":"injected"}]}',
+                       [('Content-Type', 'application/json')])
+            return
         if f.get('max_body') is not None and len(body) > int(f['max_body']):
             log('%s %s %d 413' % (m, self.path, len(body)))
             self.reply(413, b'{"errors":[{"code":"SIZE_INVALID","message":"too large"}]}',
@@ -115,6 +144,10 @@ class Handler(BaseHTTPRequestHandler):
             self.reply(500, b'{"errors":[{"code":"UNKNOWN","message":"injected"}]}',
                        [('Content-Type', 'application/json')])
             return
+        if (f.get('garble_once') and m == 'PUT' and f['garble_once'] in self.path and body
+                and once('garble')):
+            body = body + b'\n'
+            log('%s %s %d GARBLED' % (m, self.path, len(body)))
         conn = http.client.HTTPConnection(UP_HOST, int(UP_PORT), timeout=60)
         hdrs = {k: v for k, v in self.headers.items() if k.lower() not in HOP}
         if body or m in ('PUT', 'POST', 'PATCH'):
@@ -131,6 +164,11 @@ class Handler(BaseHTTPRequestHandler):
             except OSError:
                 pass
             return
+        if f.get('fail_after') and m == 'PUT' and f['fail_after'] in self.path:
+            log('%s %s %d %d FAILED-AFTER' % (m, self.path, len(body), resp.status))
+            self.reply(500, b'{"errors":[{"code":"UNKNOWN","message":"injected after"}]}',
+                       [('Content-Type', 'application/json')])
+            return
         if (f.get('corrupt_blobs') and m == 'GET' and '/blobs/sha256:' in self.path
                 and resp.status == 200 and data):
             data = data[:-1] + bytes([data[-1] ^ 0xff])
@@ -145,6 +183,16 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header('Content-Length', str(len(data)))
         self.end_headers()
         if m != 'HEAD':
+            rate = int(f.get('slow_blobs', 0))
+            if rate and '/blobs/sha256:' in self.path:
+                try:
+                    for i in range(0, len(data), max(rate // 10, 1)):
+                        self.wfile.write(data[i:i + max(rate // 10, 1)])
+                        self.wfile.flush()
+                        time.sleep(0.1)
+                except OSError:
+                    log('%s %s 0 CLIENT-GONE' % (m, self.path))
+                return
             self.wfile.write(data)
 
     do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = handle_any

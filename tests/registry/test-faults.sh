@@ -34,6 +34,7 @@ push_case() {
 	check "$name: the registry holds the right manifest" [ "sha256:$raw" = "$D" ]
 	out=$(HOIST_ROOT="$T/p$case_n" "$H" pull --progress quiet "$R/faults/$name:1" 2>"$T/err")
 	check "$name: it pulls back with the same digest" [ "$out" = "$D" ]
+	[ "$out" = "$D" ] || diag "$(cat "$T/err")"
 	bad=0
 	for f in "$st"/blobs/sha256/*; do
 		cmp -s "$f" "$T/p$case_n/blobs/sha256/$(basename "$f")" || bad=1
@@ -96,4 +97,66 @@ check "nothing unverified entered the store" [ $leaked -eq 0 ]
 check "no layer of the wrong image was stored" [ ! -f "$T/w/blobs/sha256/$(sha256sum "$T/big6.tgz" | cut -d' ' -f1)" ]
 HOIST_ROOT="$T/w" "$H" pull --progress quiet "$P/faults/fail500:1" >/dev/null 2>&1
 check "the same pull works once the registry is honest" [ $? -eq 0 ]
+
+# Push is atomic from the registry's side (issue #21, finding 10): blobs, the
+# manifest by digest, then the tag. reg_tag NAME: the digest the registry
+# itself (not the proxy) gives for R/NAME.
+reg_tag() { curl -sI -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+	"http://$R/v2/$1" | tr -d '\r' | sed -n 's/^[Dd]ocker-[Cc]ontent-[Dd]igest: //p'; }
+mklayer "$T/at1.tgz" 64
+D1=$("$MK" "$T/at1" "$P/atomic/app:1" linux/amd64 "$T/at1.tgz")
+HOIST_ROOT="$T/at1" "$H" push --progress quiet "$P/atomic/app:1" >/dev/null 2>"$T/err" ||
+	diag "$(cat "$T/err")"
+check "atomic: the first push sets the tag" [ "$(reg_tag atomic/app/manifests/1)" = "$D1" ]
+mklayer "$T/at2.tgz" 64
+D2=$("$MK" "$T/at2" "$P/atomic/app:1" linux/amd64 "$T/at2.tgz")
+echo '{"garble_once": "/manifests/"}' > "$F"; : > "$LOG"
+HOIST_ROOT="$T/at2" "$H" push --progress quiet "$P/atomic/app:1" >/dev/null 2>"$T/err"; rc=$?
+echo '{}' > "$F"
+check "atomic: the garbled manifest upload was made" grep -q ' GARBLED$' "$LOG"
+check "atomic: a garbled manifest upload fails the push" [ $rc -eq 1 ]
+check "atomic: ... and leaves the tag where it was" [ "$(reg_tag atomic/app/manifests/1)" = "$D1" ]
+check "atomic: the error says where the tag stands" grep -q "still points at '$D1'" "$T/err"
+diag "$(cat "$T/err")"
+# Every PUT of the tag reaches the registry but is answered 500: the push
+# checks what the registry holds and reports the complete image as pushed.
+echo '{"fail_after": "/manifests/1"}' > "$F"; : > "$LOG"
+out=$(HOIST_ROOT="$T/at2" "$H" push --progress quiet "$P/atomic/app:1" 2>"$T/err"); rc=$?
+echo '{}' > "$F"
+check "atomic: the tag PUTs were answered 500" grep -q 'FAILED-AFTER$' "$LOG"
+check "atomic: a push the registry took whole is reported done" [ $rc -eq 0 ] && [ "$out" = "$D2" ]
+[ $rc -eq 0 ] || diag "$(cat "$T/err")"
+check "atomic: the tag names the new image" [ "$(reg_tag atomic/app/manifests/1)" = "$D2" ]
+check "atomic: the manifest went by digest before the tag" \
+	awk '$1 == "PUT" && $2 ~ /manifests\/sha256:/ { d = NR } $1 == "PUT" && $2 ~ /manifests\/1$/ && !t { t = NR } END { exit !(d && t && d < t) }' "$LOG"
+
+# A pull stops its other transfers on the first fatal error (issue #21,
+# finding 11): one layer answers 404 while the others come at 100 kB/s
+# (about 25 s each); the pull fails within seconds, not when they end.
+mklayer "$T/fast.tgz" 4
+mklayer "$T/slow1.tgz" 2560
+mklayer "$T/slow2.tgz" 2560
+"$MK" "$T/sl" "$P/stop/app:1" linux/amd64 "$T/slow1.tgz" "$T/fast.tgz" "$T/slow2.tgz" >/dev/null
+HOIST_ROOT="$T/sl" "$H" push --progress quiet "$P/stop/app:1" >/dev/null 2>"$T/err" || diag "$(cat "$T/err")"
+echo "{\"fail_blob\": \"$(sha256sum "$T/fast.tgz" | cut -d' ' -f1)\", \"slow_blobs\": 100000}" > "$F"
+: > "$LOG"
+t0=$(date +%s)
+HOIST_ROOT="$T/sp" "$H" pull --progress quiet "$P/stop/app:1" >/dev/null 2>"$T/err"; rc=$?
+t1=$(date +%s)
+echo '{}' > "$F"
+check "stop: the pull fails" [ $rc -eq 1 ]
+check "stop: the error names the missing layer" grep -q 'HTTP 404' "$T/err"
+check "stop: it fails within 8 s, not after the slow transfers ($((t1 - t0)) s)" [ $((t1 - t0)) -lt 8 ]
+sleep 1
+check "stop: the slow transfers were abandoned" grep -q 'CLIENT-GONE$' "$LOG"
+check "stop: no temporary file of the pull is left" [ -z "$(ls -A "$T/sp/tmp")" ]
+
+# The /v2/ probe is retried as docs/registry.md says (4 retries): three
+# dropped probes still end in a pull.
+echo '{"drop_v2": 3}' > "$F"; : > "$LOG"
+out=$(HOIST_ROOT="$T/pr" "$H" pull --progress quiet "$P/stop/app:1" 2>"$T/err"); rc=$?
+echo '{}' > "$F"
+check "probe: three probes were dropped" [ "$(grep -c '^GET /v2/ .* DROP$' "$LOG")" -eq 3 ]
+check "probe: the pull still works" [ $rc -eq 0 ] && [ -n "$out" ]
+[ $rc -eq 0 ] || diag "$(cat "$T/err")"
 finish

@@ -207,7 +207,7 @@ out=$(h cache verify 2>/dev/null); st=$?
 [ $st -eq 1 ] && has "$out" "tag 'docker.io/library/gone:latest': blob '$M_b' is missing"; ok_if $? "cache verify of a tag pointing at a missing blob exits 1"
 touch "$S/tmp/blob-leftover"
 out=$(h cache verify 2>/dev/null); st=$?
-check_quiet "cache verify reports a leftover temp file" has "$out" "leftover temporary file 'tmp/blob-leftover'"
+check_quiet "cache verify reports a leftover temp file" has "$out" "leftover: temporary file 'tmp/blob-leftover'"
 
 # --- usage -----------------------------------------------------------------------------
 for c in ls prune verify; do

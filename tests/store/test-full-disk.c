@@ -17,6 +17,7 @@
 #include "hoist/store.h"
 #include "hoist/util.h"
 #include "../tap.h"
+#include "../tmpstore.h"
 
 static int write_file(const char *path, const char *text)
 {
@@ -99,7 +100,7 @@ int main(void)
 	r = hoist_store_blob_put(s, data, big, d, &err);
 	tap_ok(r == -ENOSPC, "blob_put of 2 MiB fails with ENOSPC (%d: %s)", r, err.msg);
 	tap_ok(strstr(err.msg, "No space left") != NULL, "the message says why: %s", err.msg);
-	tap_ok(count_entries(tmpdir) == 0, "no temp file left");
+	tap_ok(tmpstore_count_tmp(root) == 0, "no temp file left");
 	tap_ok(count_entries(blobdir) == 0, "no blob left");
 
 	/* the streaming writer: abort after the failing write */
@@ -110,7 +111,7 @@ int main(void)
 		wr = hoist_blob_writer_write(w, data, 65536, &err);
 	hoist_blob_writer_abort(w);
 	tap_ok(r == 0 && wr == -ENOSPC, "streaming write fails with ENOSPC");
-	tap_ok(count_entries(tmpdir) == 0 && count_entries(blobdir) == 0,
+	tap_ok(tmpstore_count_tmp(root) == 0 && count_entries(blobdir) == 0,
 	       "abort after ENOSPC leaves nothing");
 
 	/* the store still works, and a full disk does not tear tags.json */
@@ -135,7 +136,7 @@ int main(void)
 	tap_ok(r == -ENOENT, "the failed tag is not there");
 	r = hoist_store_cache_put(s, small, "{\"digest\":\"x\"}", &err);
 	tap_ok(r == -ENOSPC, "cache_put on a full disk fails with ENOSPC (%d)", r);
-	tap_ok(count_entries(tmpdir) == 0, "no temp file left after the failed updates");
+	tap_ok(tmpstore_count_tmp(root) == 0, "no temp file left after the failed updates");
 	unlink(filler);
 	free(filler);
 

@@ -3,6 +3,9 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -146,7 +149,7 @@ static void test_blobs(const char *root)
 	hoist_blob_writer_write(w, "aborted", 7, &err);
 	hoist_blob_writer_abort(w);
 	hoist_sha256_digest("aborted", 7, d);
-	tap_ok(!hoist_store_blob_exists(s, d) && count_entries(root, "tmp") == 0,
+	tap_ok(!hoist_store_blob_exists(s, d) && tmpstore_count_tmp(root) == 0,
 	       "writer abort leaves nothing");
 
 	/* digest mismatch: nothing enters the store, no temp file left */
@@ -162,7 +165,7 @@ static void test_blobs(const char *root)
 	tap_ok(!hoist_store_blob_exists(s, d) && !hoist_store_blob_exists(s, want),
 	       "mismatch leaves no blob");
 	tap_ok(count_entries(root, "blobs/sha256") == before, "mismatch adds no file to blobs");
-	tap_ok(count_entries(root, "tmp") == 0, "mismatch leaves no temp file");
+	tap_ok(tmpstore_count_tmp(root) == 0, "mismatch leaves no temp file");
 
 	/* a corrupt blob is caught on read */
 	r = hoist_store_blob_put(s, "{\"a\":1}", 7, d, &err);
@@ -239,7 +242,7 @@ static void test_tags(const char *root)
 	tap_ok(r == 0 && strcmp(got, d2) == 0, "resolve by a full digest");
 	r = hoist_store_resolve(s, "sha256:ffffffffffff", got, &err);
 	tap_ok(r == -ENOENT, "resolve of an unknown prefix is -ENOENT");
-	tap_ok(count_entries(root, "tmp") == 0, "tag updates leave no temp file");
+	tap_ok(tmpstore_count_tmp(root) == 0, "tag updates leave no temp file");
 	hoist_store_free(s);
 }
 
@@ -278,7 +281,7 @@ static void test_cache(const char *root)
 	bool sorted = n == 2 && strcmp(e[0].key, e[1].key) < 0;
 	tap_ok(r == 0 && sorted && e[0].mtime > 0, "cache_list has both records, sorted");
 	hoist_store_cache_entries_free(e, n);
-	tap_ok(count_entries(root, "tmp") == 0, "cache writes leave no temp file");
+	tap_ok(tmpstore_count_tmp(root) == 0, "cache writes leave no temp file");
 	hoist_store_free(s);
 }
 
@@ -385,6 +388,25 @@ static void test_gc(const char *root)
 	chmod(sub, 0500);
 	free(f);
 	free(sub);
+	/* unpacked trees for RUN: one of a kept diffID (with its seal), one orphan */
+	char *rootfs_kept = hoist_xasprintf("%s/rootfs/root/%s", root, kept_diff + 7);
+	char *seal_kept = hoist_xasprintf("%s/rootfs/root/%s.seal", root, kept_diff + 7);
+	char *rootfs_orphan = hoist_xasprintf("%s/rootfs/root/%s", root, orphan_hex + 7);
+	char *seal_orphan = hoist_xasprintf("%s/rootfs/root/%s.seal", root, orphan_hex + 7);
+	char *rootfs_legacy = hoist_xasprintf("%s/rootfs/root/tmp-0123456789abcdef-1", root);
+	char *rootfs_area = hoist_store_area_path(s, HOIST_STORE_ROOTFS, NULL);
+	mkdir(rootfs_area, 0700);
+	free(rootfs_area);
+	char *rootfs_mode = hoist_store_area_path(s, HOIST_STORE_ROOTFS, "root");
+	mkdir(rootfs_mode, 0700);
+	free(rootfs_mode);
+	mkdir(rootfs_kept, 0755);
+	mkdir(rootfs_orphan, 0755);
+	mkdir(rootfs_legacy, 0755);
+	close(open(seal_kept, O_CREAT | O_WRONLY | O_CLOEXEC, 0644));
+	close(open(seal_orphan, O_CREAT | O_WRONLY | O_CLOEXEC, 0644));
+	struct timespec older[2] = {{time(NULL) - 7200, 0}, {time(NULL) - 7200, 0}};
+	utimensat(AT_FDCWD, rootfs_legacy, older, 0);
 	char *stale = hoist_xasprintf("%s/tmp/blob-stale", root);
 	close(open(stale, O_CREAT | O_WRONLY | O_CLOEXEC, 0644));
 	struct timespec old[2] = {{time(NULL) - 7200, 0}, {time(NULL) - 7200, 0}};
@@ -407,6 +429,18 @@ static void test_gc(const char *root)
 	tap_ok(access(snap_kept, F_OK) == 0, "gc keeps a snapshot of a tagged image's diffID");
 	tap_ok(access(snap_orphan, F_OK) != 0 && st.snapshots_removed == 1,
 	       "gc removes an orphan snapshot with read-only contents");
+	tap_ok(access(rootfs_kept, F_OK) == 0 && access(seal_kept, F_OK) == 0,
+	       "gc keeps the unpacked tree of a tagged image's diffID");
+	tap_ok(access(rootfs_orphan, F_OK) != 0 && access(seal_orphan, F_OK) != 0 &&
+		   st.rootfs_removed == 1,
+	       "gc removes an unpacked tree no image needs, with its seal (%llu)",
+	       (unsigned long long)st.rootfs_removed);
+	tap_ok(access(rootfs_legacy, F_OK) != 0, "gc removes an old unpack temp of older hoist");
+	free(rootfs_kept);
+	free(seal_kept);
+	free(rootfs_orphan);
+	free(seal_orphan);
+	free(rootfs_legacy);
 	tap_ok(access(stale, F_OK) != 0, "gc removes a stale temp file");
 	tap_ok(access(fresh, F_OK) == 0, "gc keeps a fresh temp file");
 	unlink(fresh);
@@ -579,6 +613,131 @@ static void test_lock_nesting(const char *root)
 	hoist_store_free(s);
 }
 
+static void test_areas(const char *root)
+{
+	struct hoist_store *s = open_store(root);
+	struct hoist_error err = {0};
+
+	char *p = hoist_store_area_path(s, HOIST_STORE_ROOTFS, "subuid");
+	char *want = hoist_xasprintf("%s/rootfs/subuid", hoist_store_root(s));
+	tap_ok(strcmp(p, want) == 0, "area path of rootfs/subuid: %s", p);
+	free(p);
+	free(want);
+	p = hoist_store_area_path(s, HOIST_STORE_BLOBS, NULL);
+	tap_ok(hoist_endswith(p, "/blobs/sha256"), "area path of the blobs: %s", p);
+	free(p);
+	tap_ok(strcmp(hoist_store_area_name(HOIST_STORE_TAGS), "tags.json") == 0,
+	       "the tags area is tags.json");
+	tap_ok(hoist_store_area_fd(s, HOIST_STORE_TAGS, &err) == -ENOTDIR,
+	       "tags.json has no directory fd");
+	int fd = hoist_store_area_fd(s, HOIST_STORE_CACHEMOUNTS, &err);
+	struct stat st;
+	p = hoist_store_area_path(s, HOIST_STORE_CACHEMOUNTS, NULL);
+	tap_ok(fd >= 0 && stat(p, &st) == 0 && S_ISDIR(st.st_mode),
+	       "an area's directory is made on first use");
+	tap_ok(hoist_store_area_fd(s, HOIST_STORE_CACHEMOUNTS, &err) == fd,
+	       "and its fd is kept by the store");
+	free(p);
+	hoist_store_free(s);
+}
+
+/* A child that takes a lease and a temp dir, then dies as a kill -9 would. */
+static pid_t lease_child(const char *root, int ready_fd, bool wait_for_kill)
+{
+	pid_t pid = fork();
+	if (pid != 0)
+		return pid;
+	struct hoist_store *c = open_store(root);
+	char *dir = NULL;
+	if (hoist_store_tmpdir(c, "build-", &dir, NULL) < 0)
+		_exit(1);
+	char *f = hoist_xasprintf("%s/half-written", dir);
+	close(open(f, O_CREAT | O_WRONLY | O_CLOEXEC, 0644));
+	(void)!write(ready_fd, "x", 1);
+	if (wait_for_kill)
+		pause();
+	_exit(0); /* no hoist_store_free: the lease is left as a killed process leaves it */
+}
+
+static void *put_in_thread(void *arg)
+{
+	char d[HOIST_DIGEST_MAX];
+	char data[32];
+	int n = snprintf(data, sizeof(data), "thread %p", arg);
+	return (void *)(intptr_t)hoist_store_blob_put(arg, data, (size_t)n, d, NULL);
+}
+
+/* A pull's worker threads write blobs through one handle at once: one lease. */
+static void test_lease_threads(const char *root)
+{
+	struct hoist_store *s = open_store(root);
+	pthread_t t[8];
+	bool ok = true;
+	for (size_t i = 0; i < ARRAY_SIZE(t); i++)
+		pthread_create(&t[i], NULL, put_in_thread, s);
+	for (size_t i = 0; i < ARRAY_SIZE(t); i++) {
+		void *r;
+		pthread_join(t[i], &r);
+		ok = ok && (intptr_t)r == 0;
+	}
+	char *tmp = hoist_store_area_path(s, HOIST_STORE_TMP, NULL);
+	tap_ok(ok && tmpstore_count_dir(tmp) == 2,
+	       "threads writing through one handle share one lease (%d entries in tmp)",
+	       tmpstore_count_dir(tmp));
+	free(tmp);
+	hoist_store_free(s);
+}
+
+static void test_leases(const char *root)
+{
+	struct hoist_store *s = open_store(root);
+	struct hoist_error err = {0};
+	struct hoist_reap_stats rs = {0};
+	struct hoist_buf rep = HOIST_BUF_INIT;
+	char d[HOIST_DIGEST_MAX];
+	int pfd[2];
+	char x;
+
+	tap_ok(pipe2(pfd, O_CLOEXEC) == 0, "pipe");
+	pid_t pid = lease_child(root, pfd[1], false);
+	(void)!read(pfd[0], &x, 1);
+	waitpid(pid, NULL, 0);
+	tap_ok(tmpstore_count_tmp(root) == 1, "a dead process's lease holds its temp file");
+	int r = hoist_store_reap(s, NULL, NULL, &rs);
+	tap_ok(r == 0 && rs.leases == 1,
+	       "reap removes the lease of a process that has exited (%d, %llu)", r,
+	       (unsigned long long)rs.leases);
+	char *tmp = hoist_store_area_path(s, HOIST_STORE_TMP, NULL);
+	tap_ok(tmpstore_count_dir(tmp) == 0, "and nothing is left in tmp");
+	free(tmp);
+
+	pid = lease_child(root, pfd[1], true);
+	(void)!read(pfd[0], &x, 1);
+	sleep(1); /* the blob below is newer than the child's lease */
+	hoist_store_blob_put(s, "young and unreferenced", 22, d, &err);
+	tap_ok(hoist_store_reap(s, NULL, NULL, &rs) == 0 && rs.leases == 0 &&
+		   tmpstore_count_tmp(root) >= 1,
+	       "reap leaves a live process's lease and its temp files alone");
+	tap_ok(hoist_store_verify(s, &rep, &err) == 0 &&
+		   !(rep.data && strstr(rep.data, "leftover")),
+	       "verify: a live lease is neither a problem nor a leftover (%s)",
+	       rep.data ? rep.data : "");
+	hoist_buf_release(&rep);
+	struct hoist_gc_stats st;
+	hoist_store_gc(s, false, &st, &err);
+	tap_ok(hoist_store_blob_exists(s, d), "gc keeps a blob younger than a live lease");
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	hoist_store_free(s);
+	s = open_store(root); /* opening the store reaps */
+	tap_ok(tmpstore_count_tmp(root) == 0, "the next command removes the killed one's files");
+	hoist_store_gc(s, false, &st, &err);
+	tap_ok(!hoist_store_blob_exists(s, d), "gc removes the blob once the lease is gone");
+	close(pfd[0]);
+	close(pfd[1]);
+	hoist_store_free(s);
+}
+
 int main(void)
 {
 	tap_plan_auto();
@@ -597,6 +756,15 @@ int main(void)
 	free(sub);
 	sub = hoist_xasprintf("%s/conc", root);
 	test_concurrency(sub);
+	free(sub);
+	sub = hoist_xasprintf("%s/areas", root);
+	test_areas(sub);
+	free(sub);
+	sub = hoist_xasprintf("%s/leases", root);
+	test_leases(sub);
+	free(sub);
+	sub = hoist_xasprintf("%s/lease-threads", root);
+	test_lease_threads(sub);
 	free(sub);
 	sub = hoist_xasprintf("%s/locking", root);
 	test_lock_nesting(sub);
