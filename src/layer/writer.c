@@ -186,6 +186,9 @@ int layer_writer_header(struct hoist_layer_writer *w, const struct hoist_entry *
 	if (!has_nul_free_names(e))
 		return fail_with(
 		    w, hoist_error_set(err, -EINVAL, "entry '%s': bad xattr name", e->path));
+	/* No layer hoist writes holds a whiteout another reader would refuse. */
+	if ((rc = hoist_whiteout_parse(e->path, NULL, err)) < 0)
+		return fail_with(w, rc);
 	rc = end_entry(w, e->path, err);
 	if (rc < 0)
 		return rc;
@@ -223,6 +226,12 @@ int hoist_layer_add(struct hoist_layer_writer *w, const struct hoist_entry *e, i
 	uint64_t left;
 	int rc;
 
+	/* A file named ".wh.NAME" would read back as a whiteout. */
+	if (e->path && hoist_whiteout_parse(e->path, NULL, NULL) != HOIST_WHITEOUT_NONE)
+		return fail_with(w, hoist_error_set(err, -EINVAL,
+						    "'%s': a name beginning with '.wh.' is a "
+						    "whiteout in a layer, it cannot be stored",
+						    e->path));
 	rc = layer_writer_header(w, e, err);
 	if (rc < 0 || e->type != HOIST_ENTRY_FILE || (e->size == 0 && content_fd < 0))
 		return rc;
@@ -337,65 +346,60 @@ fail:
 	return rc;
 }
 
+/* hoist_layer_from_tar: each checked entry is written as it was read. */
+struct from_tar {
+	struct hoist_layer_writer *w;
+	char *buf; /* ZCHUNK bytes */
+};
+
+static int from_tar_entry(void *ctx, struct hoist_tar_reader *r, const struct hoist_entry *e,
+			  enum hoist_whiteout kind, const char *target, struct hoist_error *err)
+{
+	struct from_tar *x = ctx;
+	int rc;
+
+	(void)kind;
+	(void)target;
+	rc = layer_writer_header(x->w, e, err);
+	if (rc < 0 || e->type != HOIST_ENTRY_FILE)
+		return rc;
+	for (;;) {
+		ssize_t n = hoist_tar_reader_read(r, x->buf, ZCHUNK, err);
+		if (n <= 0)
+			return (int)n;
+		rc = layer_writer_data(x->w, x->buf, (size_t)n, err);
+		if (rc < 0)
+			return rc;
+	}
+}
+
 int hoist_layer_from_tar(struct hoist_store *s, int fd, const char *name,
 			 const struct hoist_layer_opts *opts, struct hoist_descriptor *ret_desc,
 			 char ret_diff_id[HOIST_DIGEST_MAX], struct hoist_error *err)
 {
 	struct hoist_tar_reader *r = NULL;
 	struct hoist_layer_writer *w = NULL;
-	struct hoist_entry e = {0};
-	_cleanup_free_ char *buf = hoist_xmalloc(ZCHUNK);
-	struct layer_paths *paths = NULL;
+	_cleanup_free_ char *buf = NULL;
 	int rc;
 
 	rc = hoist_tar_reader_open(fd, name, &r, err);
 	if (rc < 0)
 		return rc;
-	paths = layer_paths_new();
+	buf = hoist_xmalloc(ZCHUNK);
 	rc = hoist_layer_writer_new(s, opts, &w, err);
 	if (rc < 0)
 		goto out;
-	for (;;) {
-		rc = hoist_tar_reader_next(r, &e, err);
-		if (rc <= 0)
-			break;
-		/* The snapshot's rule (an entry through a symlink the tar made
-		 * is refused): no layer is made that could not be unpacked. */
-		const char *base = strrchr(e.path, '/');
-		base = base ? base + 1 : e.path;
-		rc = layer_paths_check(
-		    paths, name, e.path, &e,
-		    hoist_startswith(base, ".wh.") ? LAYER_PATHS_WHITEOUT : LAYER_PATHS_ENTRY, err);
-		if (rc < 0)
-			break;
-		rc = layer_writer_header(w, &e, err);
-		if (rc < 0)
-			break;
-		if (e.type != HOIST_ENTRY_FILE)
-			continue;
-		for (;;) {
-			ssize_t n = hoist_tar_reader_read(r, buf, ZCHUNK, err);
-			if (n < 0) {
-				rc = (int)n;
-				break;
-			}
-			if (n == 0)
-				break;
-			rc = layer_writer_data(w, buf, (size_t)n, err);
-			if (rc < 0)
-				break;
-		}
-		if (rc < 0)
-			break;
-	}
+	/* The unpacker's checks without a tree: no layer is made that could
+	 * not be unpacked (a path through a symlink, a bad whiteout). */
+	struct from_tar x = {.w = w, .buf = buf};
+	struct hoist_unpack_ops ops = {.entry = from_tar_entry, .ctx = &x};
+	rc = hoist_layer_unpack(r, -1, name, &ops, err);
 	if (rc < 0)
 		goto out;
 	rc = hoist_layer_writer_finish(w, ret_desc, ret_diff_id, err);
 	w = NULL;
 out:
-	hoist_entry_release(&e);
 	hoist_layer_writer_abort(w);
 	hoist_tar_reader_free(r);
-	layer_paths_free(paths);
 	return rc;
 }
