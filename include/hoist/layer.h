@@ -17,11 +17,13 @@
 #include <sys/types.h>
 
 #include "hoist/error.h"
+#include "hoist/limits.h"
 #include "hoist/oci.h"
 #include "hoist/store.h"
 
-/* Limits on untrusted tar input. */
-#define HOIST_TAR_MAX_ENTRIES 2000000
+/* Limits on untrusted tar input. Entries: HOIST_LIMIT_LAYER_ENTRIES
+ * (include/hoist/limits.h, 2,000,000 by default). */
+#define HOIST_TAR_MAX_ENTRIES (hoist_limits()->layer_entries)
 #define HOIST_TAR_MAX_PATH 4096
 #define HOIST_TAR_MAX_XATTRS 64
 
@@ -166,8 +168,11 @@ int hoist_layer_recompress(struct hoist_store *s, const struct hoist_descriptor 
 struct hoist_tar_reader;
 
 /*
- * Read a tar stream from fd (not taken over), any compression libarchive
- * knows. name is for error messages.
+ * Read a tar stream from fd (not taken over), gzip (zlib, trailers checked)
+ * or any compression libarchive knows. name is for error messages. An
+ * empty input (0 bytes, or nothing once decompressed) is -EBADMSG: even a
+ * tar without entries has its end-of-archive blocks. The decompressed
+ * size is bounded (include/hoist/limits.h): -EFBIG past it.
  */
 int hoist_tar_reader_open(int fd, const char *name, struct hoist_tar_reader **ret,
 			  struct hoist_error *err);
@@ -188,6 +193,13 @@ ssize_t hoist_tar_reader_read(struct hoist_tar_reader *r, void *buf, size_t len,
  * the first hoist_tar_reader_next().
  */
 void hoist_tar_reader_set_max_entries(struct hoist_tar_reader *r, uint64_t max);
+/*
+ * Change the bound on the stream's decompressed bytes (default
+ * HOIST_LIMIT_LAYER_SIZE; 0: none), e.g. for an archive of many layers.
+ * The ratio rule (HOIST_LIMIT_LAYER_RATIO past
+ * HOIST_LIMIT_LAYER_RATIO_FROM) always holds. Call before reading.
+ */
+void hoist_tar_reader_set_max_size(struct hoist_tar_reader *r, uint64_t max);
 void hoist_tar_reader_free(struct hoist_tar_reader *r);
 
 /*

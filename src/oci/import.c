@@ -225,6 +225,9 @@ static int scan_tar(struct import *im, struct hoist_error *err)
 	if (rc < 0)
 		return rc;
 	hoist_tar_reader_set_max_entries(r, IMPORT_MAX_ENTRIES);
+	/* an archive holds every layer of its images: no per-layer cap (the
+	 * ratio rule still holds, and each layer meets the cap when read) */
+	hoist_tar_reader_set_max_size(r, 0);
 	while ((rc = hoist_tar_reader_next(r, &e, err)) > 0) {
 		if (e.type == HOIST_ENTRY_FILE) {
 			if (!strcmp(e.path, "index.json"))
