@@ -3,8 +3,9 @@
 # Hostile sizes and streams (issue #21), from the CLI, each limit at its
 # value and just past it (lowered through its HOIST_LIMIT_* variable; see
 # docs/security.md): gzip trailers (CRC-32, ISIZE), empty blobs, sparse
-# entries, the inflated size and ratio of a layer, entries per layer;
-# through import, load, ADD, hoist run and FROM.
+# entries, the inflated size and ratio of a layer, entries per layer, layers
+# per image, JSON document sizes, index nesting, descriptor sizes against
+# the bytes received; through import, load, ADD, hoist run and FROM.
 set -u
 H=${HOIST_BIN:?}
 SRC=${HOIST_SRCDIR:?}
@@ -199,6 +200,9 @@ refused "hoist run refuses the bad CRC" "gzip: incorrect data check" $R run lim/
 mkdir -p ctx-badcrc
 printf 'FROM lim/badcrc:1\nENV A=b\n' >ctx-badcrc/Dockerfile
 refused "a build FROM it refuses the bad CRC" "gzip: incorrect data check" $R build -q -t lim/o ctx-badcrc
+gen docker empty-img.tar lim/empty:1 bb.tar empty.tar
+refused "load refuses an empty layer blob" "layer 'empty.tar' is empty (0 bytes): not a layer" \
+	$R load -q -i empty-img.tar
 
 # --- sparse entries (finding 2) ---
 refused "import refuses a GNU sparse entry" "entry 'big': GNU sparse file entries are not supported" \
@@ -255,5 +259,35 @@ gen entries e10.tar 10
 gen entries e11.tar 11
 check_quiet "10 entries at HOIST_LIMIT_LAYER_ENTRIES=10" env HOIST_LIMIT_LAYER_ENTRIES=10 $R import e10.tar lim/e10
 refused "11 are refused" "'e11.tar': more than 10 entries" env HOIST_LIMIT_LAYER_ENTRIES=10 $R import e11.tar lim/x
+
+# --- images: layers, JSON sizes, index depth, descriptor sizes (finding 6) ---
+gen oci l3 lim/l3:1 3 0
+gen oci l4 lim/l4:1 4 0
+check_quiet "3 layers at HOIST_LIMIT_IMAGE_LAYERS=3 (OCI layout)" env HOIST_LIMIT_IMAGE_LAYERS=3 $R load -q -i l3
+refused "4 are refused" "4 layers, more than 3 (the limit, HOIST_LIMIT_IMAGE_LAYERS)" \
+	env HOIST_LIMIT_IMAGE_LAYERS=3 $R load -q -i l4
+check_quiet "(docker archive)" sh -c "python3 gen.py docker d3.tar lim/d3:1 good.tar.gz good.tar.gz good.tar.gz && env HOIST_LIMIT_IMAGE_LAYERS=3 $R load -q -i d3.tar"
+refused "4 are refused (docker archive)" "more than 3 (the limit, HOIST_LIMIT_IMAGE_LAYERS)" \
+	sh -c "python3 gen.py docker d4.tar lim/d4:1 good.tar.gz good.tar.gz good.tar.gz good.tar.gz && env HOIST_LIMIT_IMAGE_LAYERS=3 $R load -q -i d4.tar"
+refused "a stored image past the limit is refused where it is used" "HOIST_LIMIT_IMAGE_LAYERS" \
+	env HOIST_LIMIT_IMAGE_LAYERS=2 $R run lim/l3:1 true
+refused "10,000 layers are refused by default" "10000 layers, more than 1000" \
+	sh -c "python3 gen.py oci l10k lim/l10k:1 10000 0 && $R load -q -i l10k"
+
+gen oci big lim/big:1 1 0 - 2048
+check_quiet "a 2 KiB config at HOIST_LIMIT_JSON_SIZE=2K" env HOIST_LIMIT_JSON_SIZE=2K $R load -q -i big
+gen oci big1 lim/big1:1 1 0 - 2049
+refused "2049 bytes are refused" "2 KiB" env HOIST_LIMIT_JSON_SIZE=2K $R load -q -i big1
+
+gen oci depth1 lim/depth1:1 1 1
+gen oci depth2 lim/depth2:1 1 2
+check_quiet "an index one deep at HOIST_LIMIT_INDEX_DEPTH=1" env HOIST_LIMIT_INDEX_DEPTH=1 $R load -q -i depth1
+refused "two deep are refused" "indexes nested more than 1 deep (the limit, HOIST_LIMIT_INDEX_DEPTH)" \
+	env HOIST_LIMIT_INDEX_DEPTH=1 $R load -q -i depth2
+
+gen oci huge lim/huge:1 1 0 9223372036854775807
+refused "a layer descriptor of 2^63-1 bytes is refused" "the descriptor says 9223372036854775807 bytes, the blob has" \
+	$R load -q -i huge
+check "nothing of it is tagged" sh -c "! $R images 2>/dev/null | grep -q lim/huge"
 
 finish
