@@ -30,6 +30,7 @@ struct hoist_layer_writer {
 	uint64_t data_left; /* bytes the current entry's header promised */
 	size_t pad;	    /* zeros after the current entry's data */
 	int failed;	    /* first error; the tar is unusable after it */
+	char *cur;	    /* path of the current entry, for errors */
 	struct hoist_error cb_err;
 	size_t out_len;
 	unsigned char out[OUTBUF];
@@ -84,6 +85,7 @@ static void writer_free(struct hoist_layer_writer *w)
 		hoist_sha256_release(&w->diff);
 	if (w->blob)
 		hoist_blob_writer_abort(w->blob);
+	free(w->cur);
 	free(w);
 }
 
@@ -138,7 +140,8 @@ static int fail_with(struct hoist_layer_writer *w, int rc)
 
 static int stream_fail(struct hoist_layer_writer *w, const char *path, struct hoist_error *err)
 {
-	return hoist_error_set(err, w->failed, "writing '%s': %s", path, w->cb_err.msg);
+	return hoist_error_set(err, w->failed, "writing the layer at entry '%s': %s", path,
+			       w->cb_err.msg);
 }
 
 static const unsigned char zeros[TAR_BLOCK];
@@ -194,6 +197,8 @@ int layer_writer_header(struct hoist_layer_writer *w, const struct hoist_entry *
 		return rc;
 	if (w->epoch >= 0 && mtime > w->epoch)
 		mtime = w->epoch;
+	free(w->cur);
+	w->cur = hoist_xstrdup(e->path);
 	hdr = hoist_xmalloc(tar_header_max(e));
 	n = tar_header_encode(e, mtime, hdr);
 	if (emit(w, hdr, n) < 0)
@@ -215,7 +220,7 @@ int layer_writer_data(struct hoist_layer_writer *w, const void *buf, size_t len,
 				 hoist_error_set(err, -EIO, "tar entry data longer than its size"));
 	w->data_left -= len;
 	if (emit(w, buf, len) < 0)
-		return stream_fail(w, "data", err);
+		return stream_fail(w, w->cur ? w->cur : "(data)", err);
 	return 0;
 }
 

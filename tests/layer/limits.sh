@@ -290,4 +290,27 @@ refused "a layer descriptor of 2^63-1 bytes is refused" "the descriptor says 922
 	$R load -q -i huge
 check "nothing of it is tagged" sh -c "! $R images 2>/dev/null | grep -q lim/huge"
 
+# --- a full disk: the error names the step, the layer and the file ---
+mkdir -p small
+if mount -t tmpfs -o size=6M tmpfs small 2>/dev/null; then
+	at_exit "umount '$T/small'"
+	S="$H --root $T/small/store"
+	gen size big.tar.gz 3145728 random
+	check_quiet "import a 3 MiB layer into a 6 MiB store" $S import big.tar.gz lim/big
+	mkdir -p ctx-full
+	printf 'FROM lim/big\nRUN true\n' >ctx-full/Dockerfile
+	refused "RUN names the step, the layer and the file" \
+		"ctx-full/Dockerfile:2: RUN: unpacking layer for root mode: 'sha256:" \
+		$S build -q ctx-full
+	refused "... and what failed" "': entry 'f': write: No space left on device" $S build -q ctx-full
+	# a RUN whose layer does not fit: the step and the store's path
+	umount "$T/small" && mount -t tmpfs -o size=8M tmpfs small
+	check_quiet "import busybox into an 8 MiB store" $S import bb.tar lim/bb
+	printf 'FROM lim/bb\nRUN head -c 3145728 /dev/urandom >/f\n' >ctx-full/Dockerfile
+	refused "a layer that does not fit names the step and the path" \
+		"ctx-full/Dockerfile:2: RUN head -c 3145728 /dev/urandom >/f: cannot write blob to '$T/small/store/tmp': No space left on device" \
+		$S build -q ctx-full
+else
+	skip_or_fail "cannot mount a small tmpfs for the full-disk check"
+fi
 finish
