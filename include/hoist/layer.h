@@ -17,11 +17,13 @@
 #include <sys/types.h>
 
 #include "hoist/error.h"
+#include "hoist/limits.h"
 #include "hoist/oci.h"
 #include "hoist/store.h"
 
-/* Limits on untrusted tar input. */
-#define HOIST_TAR_MAX_ENTRIES 2000000
+/* Limits on untrusted tar input. Entries: HOIST_LIMIT_LAYER_ENTRIES
+ * (include/hoist/limits.h, 2,000,000 by default). */
+#define HOIST_TAR_MAX_ENTRIES (hoist_limits()->layer_entries)
 #define HOIST_TAR_MAX_PATH 4096
 #define HOIST_TAR_MAX_XATTRS 64
 
@@ -166,8 +168,11 @@ int hoist_layer_recompress(struct hoist_store *s, const struct hoist_descriptor 
 struct hoist_tar_reader;
 
 /*
- * Read a tar stream from fd (not taken over), any compression libarchive
- * knows. name is for error messages.
+ * Read a tar stream from fd (not taken over), gzip (zlib, trailers checked)
+ * or any compression libarchive knows. name is for error messages. An
+ * empty input (0 bytes, or nothing once decompressed) is -EBADMSG: even a
+ * tar without entries has its end-of-archive blocks. The decompressed
+ * size is bounded (include/hoist/limits.h): -EFBIG past it.
  */
 int hoist_tar_reader_open(int fd, const char *name, struct hoist_tar_reader **ret,
 			  struct hoist_error *err);
@@ -188,6 +193,13 @@ ssize_t hoist_tar_reader_read(struct hoist_tar_reader *r, void *buf, size_t len,
  * the first hoist_tar_reader_next().
  */
 void hoist_tar_reader_set_max_entries(struct hoist_tar_reader *r, uint64_t max);
+/*
+ * Change the bound on the stream's decompressed bytes (default
+ * HOIST_LIMIT_LAYER_SIZE; 0: none), e.g. for an archive of many layers.
+ * The ratio rule (HOIST_LIMIT_LAYER_RATIO past
+ * HOIST_LIMIT_LAYER_RATIO_FROM) always holds. Call before reading.
+ */
+void hoist_tar_reader_set_max_size(struct hoist_tar_reader *r, uint64_t max);
 void hoist_tar_reader_free(struct hoist_tar_reader *r);
 
 /*
@@ -198,6 +210,76 @@ void hoist_tar_reader_free(struct hoist_tar_reader *r);
 int hoist_layer_from_tar(struct hoist_store *s, int fd, const char *name,
 			 const struct hoist_layer_opts *opts, struct hoist_descriptor *ret_desc,
 			 char ret_diff_id[HOIST_DIGEST_MAX], struct hoist_error *err);
+
+/* ---- unpacking -------------------------------------------------------- */
+
+/* What a layer entry is, by the OCI whiteout rules. */
+enum hoist_whiteout {
+	HOIST_WHITEOUT_NONE = 0, /* an ordinary entry */
+	HOIST_WHITEOUT_FILE,	 /* ".wh.NAME": NAME (a sibling) is deleted */
+	HOIST_WHITEOUT_OPAQUE,	 /* ".wh..wh..opq": its directory hides lower layers' content */
+	HOIST_WHITEOUT_META,	 /* another ".wh..wh." name (AUFS metadata): ignored */
+};
+
+/*
+ * Classify the cleaned entry path `path` (as hoist_tar_reader_next gives
+ * it). Returns the kind (>= 0) and, in *ret_target (new string, caller
+ * frees; NULL for NONE and META; ret_target may be NULL), the path the
+ * whiteout deletes or the directory the opaque marker names ("" for the
+ * root). -EBADMSG for a whiteout that names nothing (".wh."), "." or "..",
+ * and for a path with a directory named like a whiteout on the way
+ * ("a/.wh.b/c"). One rule set for every reader: the unpacker applies it
+ * before any file system call, the index pass and `hoist import` too.
+ */
+int hoist_whiteout_parse(const char *path, char **ret_target, struct hoist_error *err);
+
+enum hoist_unpack_flags {
+	HOIST_UNPACK_OWNERSHIP = 1 << 0,    /* chown to the entry's ids (unmapped ids: left) */
+	HOIST_UNPACK_EXACT_MODES = 1 << 1,  /* modes as in the layer, set-id bits included;
+					     * else files u+rw, directories u+rwx, no set-id */
+	HOIST_UNPACK_FIFOS = 1 << 2,	    /* make fifos (else: index only) */
+	HOIST_UNPACK_DEVICES = 1 << 3,	    /* make device nodes (needs real root) */
+	HOIST_UNPACK_XATTRS = 1 << 4,	    /* set xattrs, never trusted.*, system.*,
+					     * user.overlay.* (a layer must not forge overlay's) */
+	HOIST_UNPACK_ALL_TIMES = 1 << 5,    /* mtimes of directories and symlinks too */
+	HOIST_UNPACK_STRICT_LINKS = 1 << 6, /* a hard link whose target is not on disk is an
+					     * error (else: left out, e.g. a skipped device) */
+};
+
+/*
+ * What the caller adds to hoist_layer_unpack(). Every hook gets ctx and
+ * returns >= 0 or a negative errno with err set. whiteout: make the
+ * whiteout for `name` in the directory dirfd (the unpacker has removed what
+ * this layer put there; the name is checked: never "", "." or ".."); NULL:
+ * whiteouts leave nothing on disk. opaque: mark dirfd opaque; NULL: nothing.
+ * entry: called for every entry after it was made (with rootfd < 0: after
+ * it was checked, and the hook may read a file's content from r), whiteouts
+ * and opaque markers included (e->path as in the tar, `target` as from
+ * hoist_whiteout_parse); AUFS metadata entries are skipped.
+ */
+struct hoist_unpack_ops {
+	unsigned flags; /* enum hoist_unpack_flags */
+	int (*whiteout)(void *ctx, int dirfd, const char *name, struct hoist_error *err);
+	int (*opaque)(void *ctx, int dirfd, struct hoist_error *err);
+	int (*entry)(void *ctx, struct hoist_tar_reader *r, const struct hoist_entry *e,
+		     enum hoist_whiteout kind, const char *target, struct hoist_error *err);
+	void *ctx;
+};
+
+/*
+ * Read every entry of r (not taken over) and write it below the directory
+ * rootfd, or with rootfd < 0 only check it. Each entry is classified
+ * (hoist_whiteout_parse) and checked against the tree so far (no path
+ * through a symlink or a non-directory an earlier entry made: -ELOOP)
+ * before any file system call. Paths are opened with openat2
+ * (RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS), or one component at a time with
+ * O_NOFOLLOW where openat2 is missing. An entry replacing another of this
+ * layer replaces it (a directory over a directory keeps its content).
+ * Errors name the layer (`name`) and the entry. ops may be NULL. The caller
+ * checks the diffID afterwards if it wants to (layer_reader_diff_id).
+ */
+int hoist_layer_unpack(struct hoist_tar_reader *r, int rootfd, const char *name,
+		       const struct hoist_unpack_ops *ops, struct hoist_error *err);
 
 /* ---- snapshots ------------------------------------------------------- */
 

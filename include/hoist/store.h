@@ -41,12 +41,14 @@
 #include <sys/types.h>
 
 #include "hoist/error.h"
+#include "hoist/limits.h"
 #include "hoist/util.h"
 
 struct hoist_store;
 
-/* Limits on what the store accepts as JSON documents (untrusted input). */
-#define HOIST_MAX_JSON_BLOB ((size_t)4 << 20)
+/* Limit on what the store accepts as a JSON document (untrusted input):
+ * HOIST_LIMIT_JSON_SIZE, 4 MiB by default (include/hoist/limits.h). */
+#define HOIST_MAX_JSON_BLOB ((size_t)hoist_limits()->json_size)
 
 /*
  * Resolve the store root: `root` if non-NULL, else $HOIST_ROOT, else

@@ -1,16 +1,29 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Reading tars safely. A libarchive reader ("raw" format, every filter)
- * turns the compressed stream into plain tar bytes, which we hash on their
- * way (the diffID) and parse ourselves (tar.c: ustar, PAX and GNU long
- * names, names kept as bytes). So one pass over the input both parses and
- * verifies, whatever the compression, with bounded memory.
+ * Reading tars safely. The "outer" reader turns the compressed stream into
+ * plain tar bytes, which we hash on their way (the diffID) and parse
+ * ourselves (tar.c: ustar, PAX and GNU long names, names kept as bytes). So
+ * one pass over the input both parses and verifies, whatever the
+ * compression, with bounded memory.
+ *
+ * gzip is inflated with zlib here, not by libarchive: libarchive's gzip
+ * filter never checks the CRC-32 and ISIZE trailers, so a corrupted layer
+ * inflated to wrong bytes without an error (issue #21); zlib checks both.
+ * Every other compression (zstd, xz, bzip2, lz4, ...) and plain tar goes
+ * through libarchive's filters (its zstd, xz and bzip2 readers check their
+ * formats' checksums).
+ *
+ * The outer reader also enforces the size limits (include/hoist/limits.h):
+ * no input is an empty stream, and the inflated size is bounded, absolutely
+ * and by its ratio to the compressed bytes read, so a small bomb stops long
+ * before the disk fills.
  */
 #include <archive.h>
 #include <archive_entry.h>
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "hoist/archive-dl.h"
 #include "layer-private.h"
@@ -21,9 +34,16 @@
 struct hoist_tar_reader {
 	int fd;
 	char *name;
-	struct archive *outer;
+	struct archive *outer; /* NULL when gzip is inflated with zlib */
+	bool gzip;
+	z_stream z;
+	bool z_end; /* between gzip members */
+	bool fd_eof;
+	size_t fd_pos, fd_len; /* unconsumed input in fdbuf */
 	bool outer_eof;
-	bool outer_empty; /* input had no bytes at all */
+	uint64_t compressed; /* bytes read from fd */
+	uint64_t inflated;   /* tar bytes the outer reader gave */
+	uint64_t max_size;   /* of inflated; 0: no limit */
 	struct hoist_sha256 hash;
 	bool hash_done;
 	char diff_id[HOIST_DIGEST_MAX];
@@ -108,20 +128,138 @@ char *layer_clean_path(const char *p)
 
 /* ---- the outer reader: fd -> decompressed bytes ----------------------- */
 
-static ssize_t fd_read_cb(struct archive *a, void *data, const void **buf)
+/* Fill fdbuf from fd when it is used up. Returns >0, 0 at the end, -errno. */
+static int fd_fill(struct hoist_tar_reader *r)
 {
-	struct hoist_tar_reader *r = data;
+	if (r->fd_pos < r->fd_len)
+		return 1;
+	if (r->fd_eof)
+		return 0;
 	for (;;) {
 		ssize_t n = read(r->fd, r->fdbuf, sizeof(r->fdbuf));
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0) {
-			archive_set_error(a, errno, "read error: %s", strerror(errno));
-			return -1;
-		}
-		*buf = r->fdbuf;
-		return n;
+		if (n < 0)
+			return -errno;
+		r->fd_pos = 0;
+		r->fd_len = (size_t)n;
+		r->compressed += (uint64_t)n;
+		if (n == 0)
+			r->fd_eof = true;
+		return n > 0;
 	}
+}
+
+static ssize_t fd_read_cb(struct archive *a, void *data, const void **buf)
+{
+	struct hoist_tar_reader *r = data;
+	int rc = fd_fill(r);
+	size_t n;
+
+	if (rc < 0) {
+		archive_set_error(a, -rc, "read error: %s", strerror(-rc));
+		return -1;
+	}
+	n = r->fd_len - r->fd_pos;
+	*buf = r->fdbuf + r->fd_pos;
+	r->fd_pos = r->fd_len;
+	return (ssize_t)n;
+}
+
+static int outer_error(struct hoist_tar_reader *r, const char *msg, struct hoist_error *err)
+{
+	free(r->outer_error);
+	r->outer_error = hoist_xstrdup(msg ? msg : "decompression failed");
+	return hoist_error_set(err, -EBADMSG, "'%s': %s", r->name, r->outer_error);
+}
+
+/* Inflate gzip members with zlib into buf. Returns bytes, 0 at the end. */
+static ssize_t gzip_read(struct hoist_tar_reader *r, void *buf, size_t len, struct hoist_error *err)
+{
+	r->z.next_out = buf;
+	r->z.avail_out = (uInt)len;
+	while (r->z.avail_out == len) {
+		int rc = fd_fill(r);
+		if (rc < 0)
+			return hoist_error_set(err, rc, "'%s': read: %s", r->name, strerror(-rc));
+		if (rc == 0) {
+			if (r->z_end)
+				return 0;
+			return outer_error(r, "the gzip stream is truncated (no end, no trailer)",
+					   err);
+		}
+		if (r->z_end) {
+			/* After a member: another member, or zero padding. Go's
+			 * reader takes neither trailing garbage nor, unlike us,
+			 * padding; libarchive took anything. */
+			if (r->fdbuf[r->fd_pos] == 0) {
+				while (r->fd_pos < r->fd_len && r->fdbuf[r->fd_pos] == 0)
+					r->fd_pos++;
+				continue;
+			}
+			if (r->fdbuf[r->fd_pos] != 0x1f)
+				return outer_error(r, "data after the end of the gzip stream", err);
+			if (inflateReset(&r->z) != Z_OK)
+				return outer_error(r, "gzip: cannot reset", err);
+			r->z_end = false;
+		}
+		r->z.next_in = r->fdbuf + r->fd_pos;
+		r->z.avail_in = (uInt)(r->fd_len - r->fd_pos);
+		rc = inflate(&r->z, Z_NO_FLUSH);
+		r->fd_pos = r->fd_len - r->z.avail_in;
+		if (rc == Z_STREAM_END)
+			r->z_end = true;
+		else if (rc == Z_MEM_ERROR)
+			return hoist_error_set(err, -ENOMEM, "'%s': gzip: out of memory", r->name);
+		else if (rc != Z_OK && rc != Z_BUF_ERROR) {
+			char msg[128];
+			/* "incorrect data check" (CRC-32), "incorrect length check" (ISIZE) */
+			snprintf(msg, sizeof(msg), "gzip: %s",
+				 r->z.msg ? r->z.msg : "corrupt stream");
+			return outer_error(r, msg, err);
+		}
+	}
+	return (ssize_t)(len - r->z.avail_out);
+}
+
+/* Decompressed bytes into buf: >0, 0 at the end, or <0. */
+static ssize_t outer_read(struct hoist_tar_reader *r, void *buf, size_t len,
+			  struct hoist_error *err)
+{
+	la_ssize_t n;
+
+	if (r->gzip)
+		return gzip_read(r, buf, len, err);
+	n = archive_read_data(r->outer, buf, len);
+	if (n < 0)
+		return outer_error(r, archive_error_string(r->outer), err);
+	return n;
+}
+
+/* The limits on what a stream inflates to (docs/security.md). */
+static int check_size(struct hoist_tar_reader *r, struct hoist_error *err)
+{
+	const struct hoist_limits *l = hoist_limits();
+	char a[32], b[32];
+
+	if (r->max_size && r->inflated > r->max_size)
+		return hoist_error_set(err, -EFBIG,
+				       "'%s': more than %s of tar data (the limit, "
+				       "HOIST_LIMIT_LAYER_SIZE)",
+				       r->name, hoist_limit_str(r->max_size, a, sizeof(a)));
+	if (r->inflated > l->layer_ratio_from && l->layer_ratio &&
+	    r->inflated / l->layer_ratio > r->compressed)
+		return hoist_error_set(err, -EFBIG,
+				       "'%s': %llu bytes inflate to more than %s, over %llu times "
+				       "as many (a compression bomb? the limits are "
+				       "HOIST_LIMIT_LAYER_RATIO, %llu, past "
+				       "HOIST_LIMIT_LAYER_RATIO_FROM, %s)",
+				       r->name, (unsigned long long)r->compressed,
+				       hoist_limit_str(l->layer_ratio_from, a, sizeof(a)),
+				       (unsigned long long)l->layer_ratio,
+				       (unsigned long long)l->layer_ratio,
+				       hoist_limit_str(l->layer_ratio_from, b, sizeof(b)));
+	return 0;
 }
 
 /* ---- plain tar bytes, hashed on the way --------------------------------- */
@@ -129,24 +267,23 @@ static ssize_t fd_read_cb(struct archive *a, void *data, const void **buf)
 /* Refill tarbuf from the decompressor. Returns >0, 0 at the end, <0. */
 static int src_fill(struct hoist_tar_reader *r, struct hoist_error *err)
 {
-	la_ssize_t n;
+	ssize_t n;
+	int rc;
 
 	if (r->tb_pos < r->tb_len)
 		return 1;
-	if (r->outer_eof || r->outer_empty)
+	if (r->outer_eof)
 		return 0;
-	n = archive_read_data(r->outer, r->tarbuf, sizeof(r->tarbuf));
-	if (n < 0) {
-		free(r->outer_error);
-		r->outer_error =
-		    hoist_xstrdup(archive_error_string(r->outer) ? archive_error_string(r->outer)
-								 : "decompression failed");
-		return hoist_error_set(err, -EBADMSG, "'%s': %s", r->name, r->outer_error);
-	}
+	n = outer_read(r, r->tarbuf, sizeof(r->tarbuf), err);
+	if (n < 0)
+		return (int)n;
 	if (n == 0) {
 		r->outer_eof = true;
 		return 0;
 	}
+	r->inflated += (uint64_t)n;
+	if ((rc = check_size(r, err)) < 0)
+		return rc;
 	hoist_sha256_update(&r->hash, r->tarbuf, (size_t)n);
 	r->tb_pos = 0;
 	r->tb_len = (size_t)n;
@@ -184,6 +321,8 @@ void hoist_tar_reader_free(struct hoist_tar_reader *r)
 		return;
 	if (r->outer)
 		archive_read_free(r->outer);
+	if (r->gzip)
+		inflateEnd(&r->z);
 	if (!r->hash_done)
 		hoist_sha256_release(&r->hash);
 	free(r->outer_error);
@@ -194,19 +333,44 @@ void hoist_tar_reader_free(struct hoist_tar_reader *r)
 int hoist_tar_reader_open(int fd, const char *name, struct hoist_tar_reader **ret,
 			  struct hoist_error *err)
 {
-	const char *no_lib = hoist_archive_load_error();
 	struct hoist_tar_reader *r;
 	struct archive_entry *ae;
+	const char *no_lib;
 	int rc;
 
-	if (no_lib)
-		return hoist_error_set(err, -ELIBACC, "%s", no_lib);
 	r = hoist_xcalloc(1, sizeof(*r));
 	r->fd = fd;
 	r->name = hoist_xstrdup(name ? name : "tar");
-	r->max_entries = HOIST_TAR_MAX_ENTRIES;
+	r->max_entries = hoist_limits()->layer_entries;
+	r->max_size = hoist_limits()->layer_size;
 	hoist_sha256_init(&r->hash);
 
+	/* An empty file is not a tar, nor an empty layer (issue #21): a tar
+	 * with no entries still has its end-of-archive blocks. */
+	rc = fd_fill(r);
+	if (rc < 0) {
+		rc = hoist_error_set(err, rc, "'%s': read: %s", r->name, strerror(-rc));
+		goto fail;
+	}
+	if (rc == 0) {
+		rc = hoist_error_set(err, -EBADMSG, "'%s': empty (0 bytes): not a tar", r->name);
+		goto fail;
+	}
+	if (r->fd_len >= 2 && r->fdbuf[0] == 0x1f && r->fdbuf[1] == 0x8b) {
+		/* windowBits 15 + 16: gzip only, header and trailer checked */
+		if (inflateInit2(&r->z, 15 + 16) != Z_OK) {
+			rc = hoist_error_set(err, -ENOMEM, "'%s': gzip: cannot start", r->name);
+			goto fail;
+		}
+		r->gzip = true;
+		*ret = r;
+		return 0;
+	}
+
+	if ((no_lib = hoist_archive_load_error())) {
+		rc = hoist_error_set(err, -ELIBACC, "%s", no_lib);
+		goto fail;
+	}
 	r->outer = archive_read_new();
 	if (!r->outer)
 		abort();
@@ -220,7 +384,7 @@ int hoist_tar_reader_open(int fd, const char *name, struct hoist_tar_reader **re
 	}
 	rc = archive_read_next_header(r->outer, &ae);
 	if (rc == ARCHIVE_EOF) {
-		r->outer_empty = true;
+		r->outer_eof = true; /* compressed nothing: next_header says so */
 	} else if (rc < ARCHIVE_WARN) {
 		rc = hoist_error_set(err, -EBADMSG, "'%s': %s", r->name,
 				     archive_error_string(r->outer));
@@ -232,6 +396,11 @@ int hoist_tar_reader_open(int fd, const char *name, struct hoist_tar_reader **re
 fail:
 	hoist_tar_reader_free(r);
 	return rc;
+}
+
+void hoist_tar_reader_set_max_size(struct hoist_tar_reader *r, uint64_t max)
+{
+	r->max_size = max;
 }
 
 void hoist_tar_reader_set_max_entries(struct hoist_tar_reader *r, uint64_t max)
@@ -370,12 +539,15 @@ static int next_header(struct hoist_tar_reader *r, struct tar_raw *h, struct hoi
 	if (n < 0)
 		return (int)n;
 	if (n == 0) {
-		/* A stream with no bytes at all is an empty tar. Go's reader also
-		 * takes a stream that stops at an entry boundary without its
-		 * end-of-archive blocks; hoist does not, as that is how a cut
-		 * download or a truncated file looks. */
+		/* Go's reader takes a stream that stops at an entry boundary
+		 * without its end-of-archive blocks, and an empty one; hoist
+		 * takes neither, as that is how a cut download, a truncated
+		 * file or an empty blob looks. */
 		if (at == 0)
-			return 0;
+			return header_error(r, at,
+					    "no tar data (the stream is empty once "
+					    "decompressed)",
+					    err);
 		return header_error(r, at,
 				    "the tar ends without its end-of-archive blocks "
 				    "(truncated?)",
@@ -394,7 +566,15 @@ static int next_header(struct hoist_tar_reader *r, struct tar_raw *h, struct hoi
 		if (n == TAR_BLOCK && tar_header_decode(blk, h, &msg) != 0)
 			return header_error(r, at, "a zero block in the middle of the tar", err);
 		r->ended = true;
-		return 0;
+		/* Read on to the end of the stream: the rest is padding, but a
+		 * compressed stream's trailer (gzip's CRC-32 and size) is only
+		 * checked when it is reached. */
+		for (;;) {
+			r->tb_pos = r->tb_len;
+			rc = src_fill(r, err);
+			if (rc <= 0)
+				return rc;
+		}
 	}
 	return 1;
 }
@@ -543,15 +723,15 @@ int layer_reader_diff_id(struct hoist_tar_reader *r, char out[HOIST_DIGEST_MAX],
 			 struct hoist_error *err)
 {
 	if (!r->hash_done) {
-		while (!r->outer_eof && !r->outer_empty) {
-			la_ssize_t n = archive_read_data(r->outer, r->tarbuf, sizeof(r->tarbuf));
-			if (n < 0)
-				return hoist_error_set(err, -EBADMSG, "'%s': %s", r->name,
-						       archive_error_string(r->outer));
-			if (n == 0)
-				r->outer_eof = true;
-			else
-				hoist_sha256_update(&r->hash, r->tarbuf, (size_t)n);
+		/* Drain to the end: trailers (gzip's CRC) are checked there, and
+		 * the diffID covers every byte. */
+		for (;;) {
+			r->tb_pos = r->tb_len;
+			int rc = src_fill(r, err);
+			if (rc < 0)
+				return rc;
+			if (rc == 0)
+				break;
 		}
 		hoist_sha256_final(&r->hash, r->diff_id);
 		r->hash_done = true;

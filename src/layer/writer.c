@@ -30,6 +30,7 @@ struct hoist_layer_writer {
 	uint64_t data_left; /* bytes the current entry's header promised */
 	size_t pad;	    /* zeros after the current entry's data */
 	int failed;	    /* first error; the tar is unusable after it */
+	char *cur;	    /* path of the current entry, for errors */
 	struct hoist_error cb_err;
 	size_t out_len;
 	unsigned char out[OUTBUF];
@@ -84,6 +85,7 @@ static void writer_free(struct hoist_layer_writer *w)
 		hoist_sha256_release(&w->diff);
 	if (w->blob)
 		hoist_blob_writer_abort(w->blob);
+	free(w->cur);
 	free(w);
 }
 
@@ -138,7 +140,8 @@ static int fail_with(struct hoist_layer_writer *w, int rc)
 
 static int stream_fail(struct hoist_layer_writer *w, const char *path, struct hoist_error *err)
 {
-	return hoist_error_set(err, w->failed, "writing '%s': %s", path, w->cb_err.msg);
+	return hoist_error_set(err, w->failed, "writing the layer at entry '%s': %s", path,
+			       w->cb_err.msg);
 }
 
 static const unsigned char zeros[TAR_BLOCK];
@@ -186,11 +189,16 @@ int layer_writer_header(struct hoist_layer_writer *w, const struct hoist_entry *
 	if (!has_nul_free_names(e))
 		return fail_with(
 		    w, hoist_error_set(err, -EINVAL, "entry '%s': bad xattr name", e->path));
+	/* No layer hoist writes holds a whiteout another reader would refuse. */
+	if ((rc = hoist_whiteout_parse(e->path, NULL, err)) < 0)
+		return fail_with(w, rc);
 	rc = end_entry(w, e->path, err);
 	if (rc < 0)
 		return rc;
 	if (w->epoch >= 0 && mtime > w->epoch)
 		mtime = w->epoch;
+	free(w->cur);
+	w->cur = hoist_xstrdup(e->path);
 	hdr = hoist_xmalloc(tar_header_max(e));
 	n = tar_header_encode(e, mtime, hdr);
 	if (emit(w, hdr, n) < 0)
@@ -212,7 +220,7 @@ int layer_writer_data(struct hoist_layer_writer *w, const void *buf, size_t len,
 				 hoist_error_set(err, -EIO, "tar entry data longer than its size"));
 	w->data_left -= len;
 	if (emit(w, buf, len) < 0)
-		return stream_fail(w, "data", err);
+		return stream_fail(w, w->cur ? w->cur : "(data)", err);
 	return 0;
 }
 
@@ -223,6 +231,12 @@ int hoist_layer_add(struct hoist_layer_writer *w, const struct hoist_entry *e, i
 	uint64_t left;
 	int rc;
 
+	/* A file named ".wh.NAME" would read back as a whiteout. */
+	if (e->path && hoist_whiteout_parse(e->path, NULL, NULL) != HOIST_WHITEOUT_NONE)
+		return fail_with(w, hoist_error_set(err, -EINVAL,
+						    "'%s': a name beginning with '.wh.' is a "
+						    "whiteout in a layer, it cannot be stored",
+						    e->path));
 	rc = layer_writer_header(w, e, err);
 	if (rc < 0 || e->type != HOIST_ENTRY_FILE || (e->size == 0 && content_fd < 0))
 		return rc;
@@ -337,65 +351,60 @@ fail:
 	return rc;
 }
 
+/* hoist_layer_from_tar: each checked entry is written as it was read. */
+struct from_tar {
+	struct hoist_layer_writer *w;
+	char *buf; /* ZCHUNK bytes */
+};
+
+static int from_tar_entry(void *ctx, struct hoist_tar_reader *r, const struct hoist_entry *e,
+			  enum hoist_whiteout kind, const char *target, struct hoist_error *err)
+{
+	struct from_tar *x = ctx;
+	int rc;
+
+	(void)kind;
+	(void)target;
+	rc = layer_writer_header(x->w, e, err);
+	if (rc < 0 || e->type != HOIST_ENTRY_FILE)
+		return rc;
+	for (;;) {
+		ssize_t n = hoist_tar_reader_read(r, x->buf, ZCHUNK, err);
+		if (n <= 0)
+			return (int)n;
+		rc = layer_writer_data(x->w, x->buf, (size_t)n, err);
+		if (rc < 0)
+			return rc;
+	}
+}
+
 int hoist_layer_from_tar(struct hoist_store *s, int fd, const char *name,
 			 const struct hoist_layer_opts *opts, struct hoist_descriptor *ret_desc,
 			 char ret_diff_id[HOIST_DIGEST_MAX], struct hoist_error *err)
 {
 	struct hoist_tar_reader *r = NULL;
 	struct hoist_layer_writer *w = NULL;
-	struct hoist_entry e = {0};
-	_cleanup_free_ char *buf = hoist_xmalloc(ZCHUNK);
-	struct layer_paths *paths = NULL;
+	_cleanup_free_ char *buf = NULL;
 	int rc;
 
 	rc = hoist_tar_reader_open(fd, name, &r, err);
 	if (rc < 0)
 		return rc;
-	paths = layer_paths_new();
+	buf = hoist_xmalloc(ZCHUNK);
 	rc = hoist_layer_writer_new(s, opts, &w, err);
 	if (rc < 0)
 		goto out;
-	for (;;) {
-		rc = hoist_tar_reader_next(r, &e, err);
-		if (rc <= 0)
-			break;
-		/* The snapshot's rule (an entry through a symlink the tar made
-		 * is refused): no layer is made that could not be unpacked. */
-		const char *base = strrchr(e.path, '/');
-		base = base ? base + 1 : e.path;
-		rc = layer_paths_check(
-		    paths, name, e.path, &e,
-		    hoist_startswith(base, ".wh.") ? LAYER_PATHS_WHITEOUT : LAYER_PATHS_ENTRY, err);
-		if (rc < 0)
-			break;
-		rc = layer_writer_header(w, &e, err);
-		if (rc < 0)
-			break;
-		if (e.type != HOIST_ENTRY_FILE)
-			continue;
-		for (;;) {
-			ssize_t n = hoist_tar_reader_read(r, buf, ZCHUNK, err);
-			if (n < 0) {
-				rc = (int)n;
-				break;
-			}
-			if (n == 0)
-				break;
-			rc = layer_writer_data(w, buf, (size_t)n, err);
-			if (rc < 0)
-				break;
-		}
-		if (rc < 0)
-			break;
-	}
+	/* The unpacker's checks without a tree: no layer is made that could
+	 * not be unpacked (a path through a symlink, a bad whiteout). */
+	struct from_tar x = {.w = w, .buf = buf};
+	struct hoist_unpack_ops ops = {.entry = from_tar_entry, .ctx = &x};
+	rc = hoist_layer_unpack(r, -1, name, &ops, err);
 	if (rc < 0)
 		goto out;
 	rc = hoist_layer_writer_finish(w, ret_desc, ret_diff_id, err);
 	w = NULL;
 out:
-	hoist_entry_release(&e);
 	hoist_layer_writer_abort(w);
 	hoist_tar_reader_free(r);
-	layer_paths_free(paths);
 	return rc;
 }

@@ -69,8 +69,8 @@ static int walk(struct export *x, const char *digest, int depth, json_t **ret_do
 	size_t i;
 	int rc;
 
-	if (depth > 4)
-		return hoist_error_set(err, -ELOOP, "'%s': indexes nested too deep", digest);
+	if ((rc = oci_check_depth(depth, digest, err)) < 0)
+		return rc;
 	rc = oci_load_json(x->s, digest, -1, &doc, err);
 	if (rc < 0)
 		return rc;
@@ -203,7 +203,9 @@ static int add_docker_entry(struct export *x, const struct hoist_export_item *it
 		json_t *ms = json_object_get(m, "manifests");
 		int k;
 		hoist_platform_host(&host);
-		k = depth < 4 && json_is_array(ms) ? oci_index_pick(ms, &host) : -1;
+		k = (uint64_t)depth < hoist_limits()->index_depth && json_is_array(ms)
+			? oci_index_pick(ms, &host)
+			: -1;
 		if (k < 0 || oci_parse_descriptor(json_array_get(ms, (size_t)k), &d, "index entry",
 						  err) < 0) {
 			json_decref(m);

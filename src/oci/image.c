@@ -194,6 +194,14 @@ int oci_load_json(struct hoist_store *s, const char *digest, int64_t size, json_
 	int rc;
 
 	rc = hoist_store_blob_read(s, digest, HOIST_MAX_JSON_BLOB, &data, &len, err);
+	if (rc == -EFBIG) {
+		char lim[32];
+		return hoist_error_set(err, rc,
+				       "'%s': larger than %s (the limit on a manifest, config or "
+				       "index, HOIST_LIMIT_JSON_SIZE)",
+				       digest,
+				       hoist_limit_str(HOIST_MAX_JSON_BLOB, lim, sizeof(lim)));
+	}
 	if (rc < 0)
 		return rc;
 	if (size >= 0 && (uint64_t)size != len)
@@ -297,6 +305,8 @@ static int load_manifest(struct hoist_store *s, const char *digest, json_t *m,
 	layers = json_object_get(m, "layers");
 	if (!json_is_array(layers))
 		return hoist_error_set(err, -EBADMSG, "manifest '%s': no layers array", digest);
+	if ((rc = oci_check_layer_count(json_array_size(layers), digest, err)) < 0)
+		return rc;
 	img->n_layers = json_array_size(layers);
 	img->layers = img->n_layers ? hoist_xcalloc(img->n_layers, sizeof(*img->layers)) : NULL;
 	json_array_foreach(layers, i, l)
@@ -340,9 +350,8 @@ int hoist_image_load(struct hoist_store *s, const char *digest,
 	/* Indexes may nest (an index of indexes); a small depth bound stops loops. */
 	for (int depth = 0;; depth++) {
 		json_t *doc = NULL;
-		if (depth > 4)
-			return hoist_error_set(err, -ELOOP, "'%s': indexes nested too deep",
-					       digest);
+		if ((rc = oci_check_depth(depth, digest, err)) < 0)
+			return rc;
 		rc = oci_load_json(s, cur, cur_size, &doc, err);
 		if (rc < 0)
 			return rc;
@@ -467,5 +476,44 @@ int hoist_image_commit(struct hoist_store *s, const struct hoist_image *img,
 		 HOIST_MT_OCI_MANIFEST);
 	memcpy(ret_manifest->digest, mdigest, HOIST_DIGEST_MAX);
 	ret_manifest->size = (int64_t)strlen(man);
+	return 0;
+}
+
+int oci_check_depth(int depth, const char *digest, struct hoist_error *err)
+{
+	uint64_t max = hoist_limits()->index_depth;
+	if ((uint64_t)depth <= max)
+		return 0;
+	return hoist_error_set(err, -ELOOP,
+			       "'%s': indexes nested more than %llu deep (the limit, "
+			       "HOIST_LIMIT_INDEX_DEPTH)",
+			       digest, (unsigned long long)max);
+}
+
+int oci_check_layer_count(size_t n, const char *what, struct hoist_error *err)
+{
+	uint64_t max = hoist_limits()->image_layers;
+	if (n <= max)
+		return 0;
+	return hoist_error_set(err, -E2BIG,
+			       "'%s': %zu layers, more than %llu (the limit, "
+			       "HOIST_LIMIT_IMAGE_LAYERS)",
+			       what, n, (unsigned long long)max);
+}
+
+int oci_check_blob_size(struct hoist_store *s, const struct hoist_descriptor *d, const char *what,
+			struct hoist_error *err)
+{
+	int64_t got = hoist_store_blob_size(s, d->digest);
+	if (got < 0)
+		return hoist_error_set(err, (int)got, "%s '%s': %s", what, d->digest,
+				       strerror((int)-got));
+	if (got != d->size)
+		return hoist_error_set(err, -EBADMSG,
+				       "%s '%s': the descriptor says %lld bytes, the blob has %lld",
+				       what, d->digest, (long long)d->size, (long long)got);
+	if (got == 0 && !strcmp(what, "layer"))
+		return hoist_error_set(err, -EBADMSG, "layer '%s': empty (0 bytes): not a layer",
+				       d->digest);
 	return 0;
 }

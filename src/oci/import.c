@@ -225,6 +225,9 @@ static int scan_tar(struct import *im, struct hoist_error *err)
 	if (rc < 0)
 		return rc;
 	hoist_tar_reader_set_max_entries(r, IMPORT_MAX_ENTRIES);
+	/* an archive holds every layer of its images: no per-layer cap (the
+	 * ratio rule still holds, and each layer meets the cap when read) */
+	hoist_tar_reader_set_max_size(r, 0);
 	while ((rc = hoist_tar_reader_next(r, &e, err)) > 0) {
 		if (e.type == HOIST_ENTRY_FILE) {
 			if (!strcmp(e.path, "index.json"))
@@ -313,8 +316,8 @@ static int walk(struct import *im, const struct hoist_descriptor *d, int depth,
 	size_t i;
 	int rc;
 
-	if (depth > 4)
-		return hoist_error_set(err, -ELOOP, "'%s': indexes nested too deep", im->src);
+	if ((rc = oci_check_depth(depth, d->digest, err)) < 0)
+		return hoist_error_prefix(err, "'%s'", im->src);
 	rc = need_blob(im, d->digest, err);
 	if (rc < 0)
 		return rc;
@@ -348,10 +351,22 @@ static int walk(struct import *im, const struct hoist_descriptor *d, int depth,
 		rc = oci_parse_descriptor(json_object_get(doc, "config"), &c, "config", err);
 		if (rc >= 0)
 			rc = need_blob(im, c.digest, err);
+		if (rc >= 0 && (rc = oci_check_blob_size(im->s, &c, "config", err)) < 0)
+			hoist_error_prefix(err, "'%s': manifest '%s'", im->src, d->digest);
+		if (rc >= 0) {
+			json_t *cfg = NULL;
+			/* bounded and well-formed now, not when first used */
+			if ((rc = oci_load_json(im->s, c.digest, c.size, &cfg, err)) < 0)
+				hoist_error_prefix(err, "'%s': config", im->src);
+			json_decref(cfg);
+		}
 		arr = json_object_get(doc, "layers");
 		if (rc >= 0 && !json_is_array(arr))
 			rc = hoist_error_set(err, -EBADMSG, "manifest '%s' has no layers",
 					     d->digest);
+		if (rc >= 0 &&
+		    (rc = oci_check_layer_count(json_array_size(arr), d->digest, err)) < 0)
+			hoist_error_prefix(err, "'%s': manifest", im->src);
 		json_array_foreach(arr, i, x)
 		{
 			if (rc < 0)
@@ -363,6 +378,8 @@ static int walk(struct import *im, const struct hoist_descriptor *d, int depth,
 			    strstr(c.media_type, "nondistributable"))
 				continue;
 			rc = need_blob(im, c.digest, err);
+			if (rc >= 0 && (rc = oci_check_blob_size(im->s, &c, "layer", err)) < 0)
+				hoist_error_prefix(err, "'%s': manifest '%s'", im->src, d->digest);
 		}
 	}
 	json_decref(doc);
@@ -478,6 +495,8 @@ static int import_docker_entry(struct import *im, json_t *ent, struct hoist_erro
 	if (!cpath || !json_is_array(layers))
 		return hoist_error_set(err, -EBADMSG, "'%s': manifest.json: entry without Config",
 				       im->src);
+	if ((rc = oci_check_layer_count(json_array_size(layers), "manifest.json", err)) < 0)
+		return hoist_error_prefix(err, "'%s'", im->src);
 	cdigest = lookup(im, cpath);
 	if (!cdigest)
 		return hoist_error_set(err, -EBADMSG, "'%s': manifest.json: '%s' not in archive",
@@ -514,6 +533,13 @@ static int import_docker_entry(struct import *im, json_t *ent, struct hoist_erro
 		if (!ld) {
 			rc = hoist_error_set(err, -EBADMSG, "'%s': layer '%s' not in archive",
 					     im->src, lp ? lp : "?");
+			goto out;
+		}
+		if (hoist_store_blob_size(im->s, ld) == 0) {
+			rc = hoist_error_set(err, -EBADMSG,
+					     "'%s': layer '%s' is empty (0 bytes): "
+					     "not a layer",
+					     im->src, lp);
 			goto out;
 		}
 		mt = sniff_layer(im, ld);

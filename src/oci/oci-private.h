@@ -25,3 +25,13 @@ bool oci_descriptor_platform(const json_t *desc, struct hoist_platform *ret);
 int oci_index_pick(const json_t *manifests, const struct hoist_platform *want);
 /* Docker layer media types mapped to their OCI equivalents. */
 const char *oci_layer_media_type(const char *mt);
+
+/* The limits of include/hoist/limits.h as the oci module applies them: an
+ * index nested `depth` levels below the first document (HOIST_LIMIT_INDEX_DEPTH),
+ * n layers in one image (HOIST_LIMIT_IMAGE_LAYERS; `what` names it), and a
+ * stored blob against its descriptor's size (bytes actually received; an
+ * empty blob is never a layer: what = "layer"). 0 or -errno with err set. */
+int oci_check_depth(int depth, const char *digest, struct hoist_error *err);
+int oci_check_layer_count(size_t n, const char *what, struct hoist_error *err);
+int oci_check_blob_size(struct hoist_store *s, const struct hoist_descriptor *d, const char *what,
+			struct hoist_error *err);

@@ -18,9 +18,6 @@
 #include "hoist/util.h"
 #include "sandbox-private.h"
 
-#define WH_PREFIX ".wh."
-#define WH_OPAQUE ".wh..wh..opq"
-
 void hoist_rootfs_release(struct hoist_rootfs *r)
 {
 	if (!r)
@@ -35,61 +32,6 @@ static const char *opaque_xattr(enum hoist_idmode mode)
 	return mode == HOIST_IDMODE_ROOT ? "trusted.overlay.opaque" : "user.overlay.opaque";
 }
 
-/*
- * Open the directory `dir` (relative, cleaned) under rootfd one component at
- * a time with O_NOFOLLOW, so that a symlink in the layer can never redirect
- * a write outside it; missing components are created when `create`.
- */
-static int open_dir_beneath(int rootfd, const char *dir, bool create)
-{
-	int fd = fcntl(rootfd, F_DUPFD_CLOEXEC, 3);
-	if (fd < 0)
-		return -errno;
-	if (!dir || !*dir)
-		return fd;
-	_cleanup_free_ char *p = hoist_xstrdup(dir);
-	char *save = p;
-	while (save && *save) {
-		char *slash = strchr(save, '/');
-		if (slash)
-			*slash = '\0';
-		int nfd = openat(fd, save, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (nfd < 0 && errno == ENOENT && create) {
-			if (mkdirat(fd, save, 0755) < 0 && errno != EEXIST) {
-				int e = -errno;
-				close(fd);
-				return e;
-			}
-			nfd = openat(fd, save, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			/* A parent the layer does not list: 0755, as a tar
-			 * unpacker makes it, whatever our umask. */
-			if (nfd >= 0 && fchmod(nfd, 0755) < 0) {
-				close(nfd);
-				nfd = -1;
-			}
-		}
-		int e = -errno;
-		close(fd);
-		if (nfd < 0)
-			return e == -ELOOP ? -ENOTDIR : e;
-		fd = nfd;
-		save = slash ? slash + 1 : NULL;
-	}
-	return fd;
-}
-
-/* Split "a/b/c" into a new "a/b" and a pointer to "c". */
-static char *split_path(const char *path, const char **ret_base)
-{
-	const char *slash = strrchr(path, '/');
-	if (!slash) {
-		*ret_base = path;
-		return hoist_xstrdup("");
-	}
-	*ret_base = slash + 1;
-	return hoist_xstrndup(path, (size_t)(slash - path));
-}
-
 struct unpack_args {
 	int blob_fd;
 	const char *dir; /* absolute temp dir to fill */
@@ -97,186 +39,53 @@ struct unpack_args {
 	enum hoist_idmode mode;
 };
 
-struct dir_time {
-	char *path;
-	int64_t mtime;
-};
-
-static bool xattr_allowed(const char *name)
+/* The kernel allows the 0/0 whiteout device without CAP_MKNOD (5.8+). */
+static int overlay_whiteout(void *ctx, int dirfd, const char *name, struct hoist_error *err)
 {
-	/* A layer must never be able to forge overlay metadata (opaque, redirect). */
-	return !hoist_startswith(name, "trusted.overlay.") &&
-	       !hoist_startswith(name, "user.overlay.") && !hoist_startswith(name, "trusted.") &&
-	       !hoist_startswith(name, "system.");
-}
-
-static void apply_meta(int pfd, const char *name, const struct hoist_entry *e,
-		       enum hoist_idmode mode, bool is_link)
-{
-	if (mode != HOIST_IDMODE_SINGLE)
-		/* Ids outside the mapping fail with EINVAL; the file stays root's. */
-		(void)fchownat(pfd, name, e->uid, e->gid, AT_SYMLINK_NOFOLLOW);
-	if (!is_link) {
-		(void)fchmodat(pfd, name, e->mode & 07777, 0);
-		for (size_t i = 0; i < e->n_xattrs; i++)
-			if (xattr_allowed(e->xattrs[i].name)) {
-				char path[64];
-				_cleanup_close_ int fd =
-				    openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-				if (fd < 0)
-					break;
-				snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-				(void)lsetxattr(path, e->xattrs[i].name, e->xattrs[i].value,
-						e->xattrs[i].len, 0);
-			}
-	}
-	struct timespec ts[2] = {{.tv_sec = e->mtime}, {.tv_sec = e->mtime}};
-	(void)utimensat(pfd, name, ts, AT_SYMLINK_NOFOLLOW);
-}
-
-static int unpack_entry(int rootfd, struct hoist_tar_reader *r, const struct hoist_entry *e,
-			enum hoist_idmode mode, struct dir_time **times, size_t *n_times,
-			struct hoist_error *err)
-{
-	const char *base;
-	_cleanup_free_ char *dir = split_path(e->path, &base);
-	_cleanup_close_ int pfd = open_dir_beneath(rootfd, dir, true);
-	if (pfd < 0)
-		return hoist_error_set(err, pfd, "'%s': parent is not a directory in the layer",
-				       e->path);
-
-	if (strcmp(base, WH_OPAQUE) == 0) {
-		if (fsetxattr(pfd, opaque_xattr(mode), "y", 1, 0) < 0)
-			return hoist_error_set(err, -errno, "marking '%s' opaque: %s", dir,
-					       strerror(errno));
-		return 0;
-	}
-	if (hoist_startswith(base, WH_PREFIX WH_PREFIX))
-		return 0; /* other AUFS metadata: meaningless here */
-	if (hoist_startswith(base, WH_PREFIX)) {
-		const char *victim = base + strlen(WH_PREFIX);
-		if (!*victim)
-			return 0;
-		rm_rf_at(pfd, victim);
-		/* The kernel allows the 0/0 whiteout device without CAP_MKNOD (5.8+). */
-		if (mknodat(pfd, victim, S_IFCHR | 0, makedev(0, 0)) < 0)
-			return hoist_error_set(err, -errno, "whiteout for '%s/%s': %s", dir, victim,
-					       strerror(errno));
-		return 0;
-	}
-
-	struct stat st;
-	bool exists = fstatat(pfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0;
-	if (exists && !(e->type == HOIST_ENTRY_DIR && S_ISDIR(st.st_mode)))
-		rm_rf_at(pfd, base);
-
-	switch (e->type) {
-	case HOIST_ENTRY_DIR:
-		if (!(exists && S_ISDIR(st.st_mode)) && mkdirat(pfd, base, 0700) < 0)
-			return hoist_error_set(err, -errno, "mkdir '%s': %s", e->path,
-					       strerror(errno));
-		apply_meta(pfd, base, e, mode, false);
-		*times = hoist_xrealloc(*times, (*n_times + 1) * sizeof(**times));
-		(*times)[*n_times].path = hoist_xstrdup(e->path);
-		(*times)[(*n_times)++].mtime = e->mtime;
-		return 0;
-	case HOIST_ENTRY_FILE: {
-		_cleanup_close_ int fd =
-		    openat(pfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-		if (fd < 0)
-			return hoist_error_set(err, -errno, "creating '%s': %s", e->path,
-					       strerror(errno));
-		char buf[65536];
-		for (;;) {
-			ssize_t n = hoist_tar_reader_read(r, buf, sizeof(buf), err);
-			if (n < 0)
-				return (int)n;
-			if (n == 0)
-				break;
-			if (hoist_write_all(fd, buf, (size_t)n) < 0)
-				return hoist_error_set(err, -errno, "writing '%s': %s", e->path,
-						       strerror(errno));
-		}
-		apply_meta(pfd, base, e, mode, false);
-		return 0;
-	}
-	case HOIST_ENTRY_SYMLINK:
-		if (symlinkat(e->linkname ? e->linkname : "", pfd, base) < 0)
-			return hoist_error_set(err, -errno, "symlink '%s': %s", e->path,
-					       strerror(errno));
-		apply_meta(pfd, base, e, mode, true);
-		return 0;
-	case HOIST_ENTRY_HARDLINK: {
-		const char *tbase;
-		_cleanup_free_ char *tdir = split_path(e->linkname ? e->linkname : "", &tbase);
-		_cleanup_close_ int tfd = open_dir_beneath(rootfd, tdir, false);
-		if (tfd < 0 || linkat(tfd, tbase, pfd, base, 0) < 0)
-			return hoist_error_set(err, tfd < 0 ? tfd : -errno,
-					       "hard link '%s' to '%s': target not in this layer",
-					       e->path, e->linkname);
-		return 0;
-	}
-	case HOIST_ENTRY_FIFO:
-		if (mknodat(pfd, base, S_IFIFO | 0600, 0) < 0)
-			return hoist_error_set(err, -errno, "mkfifo '%s': %s", e->path,
-					       strerror(errno));
-		apply_meta(pfd, base, e, mode, false);
-		return 0;
-	case HOIST_ENTRY_CHAR:
-	case HOIST_ENTRY_BLOCK:
-		/* Device nodes can only be made by real root; rootless runtimes
-		 * skip them too (the sandbox's /dev is a tmpfs anyway). */
-		if (mode != HOIST_IDMODE_ROOT)
-			return 0;
-		if (mknodat(pfd, base,
-			    (e->type == HOIST_ENTRY_CHAR ? S_IFCHR : S_IFBLK) | (e->mode & 07777),
-			    makedev(e->devmajor, e->devminor)) < 0)
-			return hoist_error_set(err, -errno, "mknod '%s': %s", e->path,
-					       strerror(errno));
-		apply_meta(pfd, base, e, mode, false);
-		return 0;
-	}
+	(void)ctx;
+	if (mknodat(dirfd, name, S_IFCHR | 0, makedev(0, 0)) < 0)
+		return hoist_error_set(err, -errno, "overlay whiteout: %s", strerror(errno));
 	return 0;
 }
 
+static int overlay_opaque(void *ctx, int dirfd, struct hoist_error *err)
+{
+	const struct unpack_args *a = ctx;
+	if (fsetxattr(dirfd, opaque_xattr(a->mode), "y", 1, 0) < 0)
+		return hoist_error_set(err, -errno, "marking opaque: %s", strerror(errno));
+	return 0;
+}
+
+/* In the run's user namespace (subuid: so that chown works). */
 static int unpack_fn(void *arg, void *out, struct hoist_error *err)
 {
-	const struct unpack_args *a = arg;
+	struct unpack_args *a = arg;
+	struct hoist_unpack_ops ops = {
+	    .flags = HOIST_UNPACK_EXACT_MODES | HOIST_UNPACK_FIFOS | HOIST_UNPACK_XATTRS |
+		     HOIST_UNPACK_ALL_TIMES | HOIST_UNPACK_STRICT_LINKS |
+		     (a->mode != HOIST_IDMODE_SINGLE ? HOIST_UNPACK_OWNERSHIP : 0) |
+		     /* device nodes can only be made by real root; rootless
+		      * runtimes skip them too (the sandbox's /dev is a tmpfs) */
+		     (a->mode == HOIST_IDMODE_ROOT ? HOIST_UNPACK_DEVICES : 0),
+	    .whiteout = overlay_whiteout,
+	    .opaque = overlay_opaque,
+	    .ctx = a,
+	};
 	struct hoist_tar_reader *r = NULL;
-	struct dir_time *times = NULL;
-	size_t n_times = 0;
-	struct hoist_entry e = {0};
 	int rc;
 
+	(void)out;
 	_cleanup_close_ int rootfd = open(a->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (rootfd < 0)
 		return hoist_error_set(err, -errno, "opening '%s': %s", a->dir, strerror(errno));
 	rc = hoist_tar_reader_open(a->blob_fd, a->name, &r, err);
 	if (rc < 0)
 		return rc;
-	while ((rc = hoist_tar_reader_next(r, &e, err)) > 0) {
-		rc = unpack_entry(rootfd, r, &e, a->mode, &times, &n_times, err);
-		hoist_entry_release(&e);
-		if (rc < 0)
-			break;
-	}
-	hoist_entry_release(&e);
-	/* Directory times last: creating their children changed them. */
-	for (size_t i = n_times; i-- > 0;) {
-		if (rc == 0) {
-			const char *base;
-			_cleanup_free_ char *dir = split_path(times[i].path, &base);
-			_cleanup_close_ int pfd = open_dir_beneath(rootfd, dir, false);
-			struct timespec ts[2] = {{.tv_sec = times[i].mtime},
-						 {.tv_sec = times[i].mtime}};
-			if (pfd >= 0)
-				(void)utimensat(pfd, base, ts, AT_SYMLINK_NOFOLLOW);
-		}
-		free(times[i].path);
-	}
-	free(times);
+	rc = hoist_layer_unpack(r, rootfd, a->name, &ops, err);
 	hoist_tar_reader_free(r);
-	return rc < 0 ? hoist_error_prefix(err, "unpacking '%s'", a->name) : 0;
+	return rc < 0 ? hoist_error_prefix(err, "unpacking layer for %s mode",
+					   hoist_idmode_name(a->mode))
+		      : 0;
 }
 
 struct rm_args {

@@ -397,8 +397,8 @@ static int record_dir(struct rec_writer *w, int dfd, const char *rel, unsigned d
 			return hoist_error_set(err, -E2BIG, "snapshot index: buffer full");
 		if (++w->n > HOIST_TAR_MAX_ENTRIES)
 			return hoist_error_set(err, -E2BIG,
-					       "the image has more than %d entries to snapshot",
-					       HOIST_TAR_MAX_ENTRIES);
+					       "the image has more than %llu entries to snapshot",
+					       (unsigned long long)HOIST_TAR_MAX_ENTRIES);
 		if (w->b.len >= (1u << 20) && (r = rec_flush(w)) < 0)
 			return hoist_error_set(err, r, "writing the snapshot index: %s",
 					       strerror(-r));

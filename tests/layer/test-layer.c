@@ -470,6 +470,99 @@ static void test_from_tar(void)
 	free(data);
 }
 
+/* ---- whiteout rules and the unpacker ------------------------------------ */
+
+static void test_whiteouts(void)
+{
+	static const struct {
+		const char *path;
+		int kind; /* < 0: refused */
+		const char *target;
+	} cases[] = {
+	    {"a/b", HOIST_WHITEOUT_NONE, NULL},
+	    {".wh.x", HOIST_WHITEOUT_FILE, "x"},
+	    {"a/.wh.x", HOIST_WHITEOUT_FILE, "a/x"},
+	    {".wh..wh..opq", HOIST_WHITEOUT_OPAQUE, ""},
+	    {"a/b/.wh..wh..opq", HOIST_WHITEOUT_OPAQUE, "a/b"},
+	    {"a/.wh..wh.plnk", HOIST_WHITEOUT_META, NULL},
+	    {".wh...", -EBADMSG, NULL},
+	    {"a/.wh...", -EBADMSG, NULL},
+	    {"a/.wh..", -EBADMSG, NULL},
+	    {".wh.", -EBADMSG, NULL},
+	    {"a/.wh.b/c", -EBADMSG, NULL},
+	    {".wh..wh..opq/c", -EBADMSG, NULL},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct hoist_error err = {0};
+		char *target = NULL;
+		int k = hoist_whiteout_parse(cases[i].path, &target, &err);
+		bool ok =
+		    k == cases[i].kind &&
+		    (k < 0 ? strstr(err.msg, "bad whiteout") != NULL
+			   : (!target && !cases[i].target) ||
+				 (target && cases[i].target && !strcmp(target, cases[i].target)));
+		tap_ok(ok, "whiteout rule for '%s': %d '%s' %s", cases[i].path, k,
+		       target ? target : "", err.msg);
+		if (k >= 0)
+			free(target);
+	}
+}
+
+static int count_whiteout(void *ctx, int dirfd, const char *name, struct hoist_error *err)
+{
+	(*(int *)ctx)++;
+	return 0;
+}
+
+/* hoist_layer_unpack refuses ".wh..." before any file system call: the
+ * directory above its root (where the sandbox keeps every other layer's
+ * tree) keeps its sentinel, and the whiteout hook is never called. */
+static void test_unpack_hostile(void)
+{
+	char dir[] = "/tmp/hoist-test-unpack-XXXXXX";
+	const struct raw bad[] = {{"d", 'd', NULL}, {"d/f", 'f', NULL}, {".wh...", 'f', NULL}};
+	struct hoist_error err = {0};
+	struct hoist_tar_reader *r = NULL;
+	int calls = 0, rc, fd, rootfd;
+	struct hoist_unpack_ops ops = {.whiteout = count_whiteout, .ctx = &calls};
+	struct stat st;
+	char *data, path[64];
+	size_t len;
+
+	if (!mkdtemp(dir)) {
+		tap_ok(false, "mkdtemp");
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/sentinel", dir);
+	close(open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+	snprintf(path, sizeof(path), "%s/root", dir);
+	mkdir(path, 0755);
+	rootfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	make_tar(bad, ARRAY_SIZE(bad), ARCHIVE_FILTER_GZIP, &data, &len);
+	fd = mem_fd(data, len);
+	rc = hoist_tar_reader_open(fd, "bad.tar.gz", &r, &err);
+	if (rc == 0)
+		rc = hoist_layer_unpack(r, rootfd, "bad.tar.gz", &ops, &err);
+	tap_ok(rc == -EBADMSG && strstr(err.msg, "'bad.tar.gz': entry '.wh...': bad whiteout"),
+	       "unpack refuses '.wh...' (%s)", err.msg);
+	tap_ok(calls == 0, "the whiteout hook was never called");
+	snprintf(path, sizeof(path), "%s/sentinel", dir);
+	tap_ok(stat(path, &st) == 0, "the root's parent keeps its sentinel");
+	snprintf(path, sizeof(path), "%s/root/d/f", dir);
+	tap_ok(stat(path, &st) == 0, "entries before it were unpacked");
+	hoist_tar_reader_free(r);
+	close(fd);
+	close(rootfd);
+	free(data);
+	static const char *const left[] = {"root/d/f", "root/d", "root", "sentinel"};
+	for (size_t i = 0; i < ARRAY_SIZE(left); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, left[i]);
+		if (remove(path) < 0)
+			tap_ok(false, "cleanup '%s'", path);
+	}
+	rmdir(dir);
+}
+
 int main(void)
 {
 	tap_plan_auto();
@@ -480,6 +573,8 @@ int main(void)
 	test_abort();
 	test_reader();
 	test_from_tar();
+	test_whiteouts();
+	test_unpack_hostile();
 	test_memory();
 	tmpstore_close(store, tmpdir);
 	return tap_done();
