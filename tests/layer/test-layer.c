@@ -257,7 +257,7 @@ static void test_abort(void)
 	tap_ok(rc == -EIO, "content shorter than its size is -EIO (%s)", err.msg);
 	hoist_layer_writer_abort(w);
 	close(fd);
-	tap_ok(count_dir("blobs/sha256") == before && count_dir("tmp") == 0,
+	tap_ok(count_dir("blobs/sha256") == before && tmpstore_count_tmp(tmpdir) == 0,
 	       "abort leaves nothing in the store");
 
 	hoist_layer_writer_new(store, NULL, &w, &err);
@@ -464,7 +464,7 @@ static void test_from_tar(void)
 	make_tar(bad, ARRAY_SIZE(bad), -1, &data, &len);
 	fd = mem_fd(data, len);
 	rc = hoist_layer_from_tar(store, fd, "bad.tar", &o, &d, diff, &err);
-	tap_ok(rc < 0 && count_dir("blobs/sha256") == before && count_dir("tmp") == 0,
+	tap_ok(rc < 0 && count_dir("blobs/sha256") == before && tmpstore_count_tmp(tmpdir) == 0,
 	       "a bad rootfs tar leaves the store as it was: %s", err.msg);
 	close(fd);
 	free(data);
