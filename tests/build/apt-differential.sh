@@ -222,7 +222,7 @@ for m in $MODES; do
 	fi
 	if $PODMAN load -i "$W/$m/apt.tar" >"$W/$m/podman-load.log" 2>&1; then
 		ran "$m: podman run" "$(timeout 300 $PODMAN run --rm --runtime /usr/sbin/runc --network=host \
-			--ulimit nofile=1024:1024 --cap-add NET_RAW --user app "$img" sh -c "$RUNME" 2>&1)"
+			--ulimit nofile=1024:1024 --ulimit nproc=4096:4096 --cap-add NET_RAW --user app "$img" sh -c "$RUNME" 2>&1)"
 		$PODMAN rmi -f "$img" >/dev/null 2>&1
 	else
 		nok "$m: podman load"
