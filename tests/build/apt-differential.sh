@@ -23,7 +23,8 @@
 # Then every apt image runs in docker and in (root) podman: versions of
 # curl, git, python3, sudo, the compiled program, and ping as user app.
 # Needs root (dockerd, test users), docker.io, podman, runc, uidmap,
-# mmdebstrap, dpkg-dev and python3: all in `make deps`. TAP output.
+# mmdebstrap, dpkg-dev (dpkg-scanpackages) and python3: all in `make deps`.
+# TAP output.
 # KEEP=1 keeps the work directory; HOIST_APTDIFF_SERIAL=1 builds one
 # builder after the other instead of all four at once.
 set -uo pipefail

@@ -72,6 +72,7 @@ Dir::Cache::srcpkgcache "";
 APT::Architecture "amd64";
 APT::Architectures { "amd64"; };
 APT::Install-Recommends "false";
+Acquire::Languages "none";
 APT::Sandbox::User "root";
 EOF
 export APT_CONFIG="$tmp/apt.conf"

@@ -2,7 +2,7 @@
 """Compare two per-layer image records (normalize.py), minus the exclusions.
 
 Adapted from the BuildKit differential corpus's compare.py
-(../shared/corpora/buildkit-differential/compare.py): layer by layer instead
+(tests/corpora/buildkit-differential/compare.py): layer by layer instead
 of one merged tree, and with an exclusion file.
 
 Usage: compare.py [--exclude FILE] [--mode MODE] EXPECTED.json ACTUAL.json

@@ -2,7 +2,7 @@
 """Normalize a built image into a per-layer, timestamp-free record.
 
 Adapted from the BuildKit differential corpus's normalize.py
-(../shared/corpora/buildkit-differential/normalize.py), which records the
+(tests/corpora/buildkit-differential/normalize.py), which records the
 merged filesystem against a base. This one keeps every layer apart, since
 the apt differential compares what each RUN wrote:
 
