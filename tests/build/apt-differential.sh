@@ -210,25 +210,49 @@ if [ -f "$W/buildkit/apt.time" ]; then
 	ran "docker run (BuildKit's image)" "$($DOCKER run --rm --network=host --user app \
 		hoist-aptdiff/apt sh -c "$RUNME" 2>&1)"
 fi
+# Docker and podman load and run the three images side by side: two
+# background loops, each writing MODE/ENGINE.load and ENGINE.out, reported
+# afterwards in order.
+engine_loop() {
+	local e=$1 m img
+	for m in $MODES; do
+		[ -f "$W/$m/apt.time" ] || continue
+		img=hoist-aptdiff/apt-$m
+		case $e in
+		docker)
+			$DOCKER load -i "$W/$m/apt.tar" >"$W/$m/docker.load" 2>&1 &&
+				$DOCKER run --rm --network=host --user app "$img" sh -c "$RUNME" \
+					>"$W/$m/docker.out" 2>&1
+			$DOCKER rmi "$img" >/dev/null 2>&1
+			;;
+		podman)
+			$PODMAN load -i "$W/$m/apt.tar" >"$W/$m/podman.load" 2>&1 &&
+				timeout 300 $PODMAN run --rm --runtime /usr/sbin/runc --network=host \
+					--ulimit nofile=1024:1024 --ulimit nproc=4096:4096 --cap-add NET_RAW \
+					--user app "$img" sh -c "$RUNME" >"$W/$m/podman.out" 2>&1
+			$PODMAN rmi -f "$img" >/dev/null 2>&1
+			;;
+		esac
+	done
+}
 mkdir -p "$PR"
+t2=$(date +%s)
+engine_loop docker &
+p1=$!
+engine_loop podman &
+p2=$!
+wait "$p1" "$p2"
 for m in $MODES; do
 	[ -f "$W/$m/apt.time" ] || continue
-	img=hoist-aptdiff/apt-$m
-	if $DOCKER load -i "$W/$m/apt.tar" >"$W/$m/docker-load.log" 2>&1; then
-		ran "$m: docker run" "$($DOCKER run --rm --network=host --user app "$img" sh -c "$RUNME" 2>&1)"
-		$DOCKER rmi "$img" >/dev/null 2>&1
-	else
-		nok "$m: docker load"
-		diag_file "$W/$m/docker-load.log"
-	fi
-	if $PODMAN load -i "$W/$m/apt.tar" >"$W/$m/podman-load.log" 2>&1; then
-		ran "$m: podman run" "$(timeout 300 $PODMAN run --rm --runtime /usr/sbin/runc --network=host \
-			--ulimit nofile=1024:1024 --ulimit nproc=4096:4096 --cap-add NET_RAW --user app "$img" sh -c "$RUNME" 2>&1)"
-		$PODMAN rmi -f "$img" >/dev/null 2>&1
-	else
-		nok "$m: podman load"
-		diag_file "$W/$m/podman-load.log"
-	fi
+	for e in docker podman; do
+		if [ -f "$W/$m/$e.out" ]; then
+			ran "$m: $e run" "$(cat "$W/$m/$e.out")"
+		else
+			nok "$m: $e load"
+			diag_file "$W/$m/$e.load"
+		fi
+	done
 done
+diag "docker and podman runs after $(($(date +%s) - t2)) s"
 diag "total $(($(date +%s) - t0)) s"
 finish
