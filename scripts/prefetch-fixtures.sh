@@ -1,5 +1,6 @@
 #!/bin/sh
-# Make the Debian rootfs fixtures that tests need, both at once, and log
+# Make the Debian rootfs fixtures that tests need, both at once (and the
+# apt differential's .debs after the amd64 base), and log
 # how long each took. `make check` runs this in the background before the
 # compile, so that on a cold CI run (fixtures/cache/ empty, as in every
 # fresh clone) the 10-15 minutes of emulated dpkg for the arm64 base overlap
@@ -24,6 +25,12 @@ one() {
 	st=$?
 	echo "fixture $name: exit $st after $(($(date +%s) - t0)) s"
 }
-one debian-base "$src/tests/sandbox/debian-base.sh" &
+# The apt differential's .debs are chosen against the amd64 base's dpkg
+# status, so they follow it (about 30 s of downloads).
+{
+	one debian-base "$src/tests/sandbox/debian-base.sh"
+	base=$("$src/tests/sandbox/debian-base.sh" "$cache") &&
+		one apt-debs sh -c 'exec "$1" "$3" "$2"' _ "$src/tests/lib/apt-debs.sh" "$base"
+} &
 one debian-arm64-base env HOIST_ARM64_BASE_PRIVATE_ONLY=1 "$src/tests/lib/debian-arm64-base.sh"
 wait

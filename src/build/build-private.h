@@ -170,6 +170,9 @@ struct copy_req {
 	/* --parents: per src, the part kept out of the destination (the text
 	 * before a `/./` pivot, cleaned; "" without a pivot). */
 	struct hoist_strv pivots;
+	/* The context files one source copied, to keep its hard links (copy.c). */
+	struct copy_link *links;
+	size_t n_links, alloc_links;
 };
 
 /*

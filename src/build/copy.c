@@ -30,6 +30,9 @@ void copy_req_release(struct copy_req *r)
 	hoist_strv_release(&r->hd_names);
 	hoist_strv_release(&r->hd_files);
 	hoist_strv_release(&r->pivots);
+	free(r->links);
+	r->links = NULL;
+	r->n_links = r->alloc_links = 0;
 }
 
 static bool is_url(const char *s)
@@ -397,6 +400,88 @@ static struct hoist_fsnode *content_node(struct copy_req *r, struct hoist_fsnode
 	return n;
 }
 
+/* ---- hard links --------------------------------------------------------- */
+
+/*
+ * Files of one source that are hard links of each other in the context
+ * (same inode, size, mtime and ctime) become one file and hard links to it
+ * in the layer, as BuildKit's copy (fsutil) links them within one source
+ * (`COPY . /ctx/`; two sources of one COPY are copied apart, so are
+ * their links). The file is the group's first path in the layer's order
+ * (a tar hard link must follow its target); the others link to it. Only
+ * context sources: a stage's or image's hard links are read as files.
+ */
+struct copy_link {
+	const struct ctxent *ce;
+	struct hoist_fsnode *node; /* the copy in the stage tree */
+	char *path;		   /* its path, filled when grouping */
+};
+
+static void links_note(struct copy_req *r, struct hoist_fsnode *src, struct hoist_fsnode *n)
+{
+	if (!r->from_context || !src->aux || n->e.type != HOIST_ENTRY_FILE)
+		return;
+	if (r->n_links == r->alloc_links) {
+		r->alloc_links = r->alloc_links ? r->alloc_links * 2 : 64;
+		r->links = hoist_xrealloc(r->links, r->alloc_links * sizeof(*r->links));
+	}
+	r->links[r->n_links++] = (struct copy_link){.ce = src->aux, .node = n};
+}
+
+static bool same_inode(const struct ctxent *a, const struct ctxent *b)
+{
+	return a->ino == b->ino && a->size == b->size && a->mtime_ns == b->mtime_ns &&
+	       a->ctime_ns == b->ctime_ns;
+}
+
+/* A path's byte as the stage tree orders paths: depth first, names in byte
+ * order, so '/' sorts after the end and before every other byte. */
+static unsigned tree_byte(char c)
+{
+	return c == '/' ? 1 : c ? (unsigned char)c + 1u : 0;
+}
+
+static int cmp_tree_path(const char *a, const char *b)
+{
+	for (;; a++, b++) {
+		unsigned x = tree_byte(*a), y = tree_byte(*b);
+		if (x != y || !x)
+			return x < y ? -1 : x > y;
+	}
+}
+
+static int cmp_link(const void *x, const void *y)
+{
+	const struct copy_link *a = x, *b = y;
+	if (a->ce->ino != b->ce->ino)
+		return a->ce->ino < b->ce->ino ? -1 : 1;
+	return cmp_tree_path(a->path, b->path);
+}
+
+/* Turn the noted files that share an inode into hard links; forget them. */
+static void links_apply(struct copy_req *r)
+{
+	size_t n = r->n_links;
+	r->n_links = 0;
+	if (n < 2)
+		return;
+	for (size_t i = 0; i < n; i++)
+		r->links[i].path = hoist_fstree_node_path(r->links[i].node);
+	qsort(r->links, n, sizeof(*r->links), cmp_link);
+	for (size_t i = 0, first = 0; i < n; i++) {
+		struct copy_link *l = &r->links[i];
+		if (i == first || !same_inode(r->links[first].ce, l->ce)) {
+			first = i;
+			continue;
+		}
+		l->node->e.type = HOIST_ENTRY_HARDLINK;
+		free(l->node->e.linkname);
+		l->node->e.linkname = hoist_xstrdup(r->links[first].path);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(r->links[i].path);
+}
+
 static int copy_node(struct copy_req *r, struct hoist_fstree *t, struct hoist_fsnode *src,
 		     struct hoist_fsnode *dstdir, const char *name, const char *rel,
 		     const struct hoist_ignore *ex, struct hoist_error *err)
@@ -438,6 +523,7 @@ static int copy_node(struct copy_req *r, struct hoist_fstree *t, struct hoist_fs
 	    hoist_fstree_put(dstdir, name, &e, e.type == HOIST_ENTRY_FILE ? cn->src : NULL);
 	n->aux = NULL;
 	hoist_fstree_touch(n, t->gen);
+	links_note(r, src, n);
 	return 0;
 }
 
@@ -633,6 +719,8 @@ int copy_run(struct copy_req *r, struct hoist_fstree *t, struct hoist_error *err
 				break;
 			k = copy_node(r, t, sn, dir, name, "", NULL, err);
 		}
+		/* Hard links within the source (all its matches). */
+		links_apply(r);
 		matches_release(&m);
 	}
 	for (size_t i = 0; i < r->hd_files.n && k >= 0; i++) {

@@ -556,8 +556,7 @@ void child_main(const struct child_ctx *c)
 	bind_at(c, rootfd, CSTEP_BIND, "etc/hosts", false, c->hosts, true);
 	bind_at(c, rootfd, CSTEP_BIND, "etc/hostname", false, c->hostname_file, true);
 	if (c->apt_fake)
-		bind_at(c, rootfd, CSTEP_BIND, "etc/apt/apt.conf.d/zz-hoist-sandbox", false,
-			c->aptconf, false);
+		bind_at(c, rootfd, CSTEP_BIND, APT_FAKE_STUB, false, c->aptconf, false);
 	setup_mounts(c, rootfd);
 	close(rootfd);
 

@@ -33,6 +33,21 @@ bool emit_is_stub(const struct layer_emit *em, const char *path)
 	return false;
 }
 
+bool emit_is_hidden_parent(const struct layer_emit *em, const char *path)
+{
+	size_t len = strlen(path);
+	const char *h = em->hidden;
+	if (!h || strncmp(h, path, len) != 0 || h[len] != '/')
+		return false;
+	for (const char *const *s = em->stubs; s && *s; s++) {
+		const char *slash = strrchr(*s, '/');
+		size_t dl = slash ? (size_t)(slash - *s) : 0;
+		if (strcmp(*s, h) != 0 && dl == len && strncmp(*s, path, len) == 0)
+			return false;
+	}
+	return true;
+}
+
 void emit_entry_init(const struct layer_emit *em, const struct stat *st, const char *path,
 		     struct hoist_entry *e)
 {
@@ -180,6 +195,28 @@ static int cmp_str(const void *x, const void *y)
 static int walk_dir(struct walk *wk, int dfd, const char *rel, unsigned depth,
 		    struct hoist_error *err);
 
+/* Whether path, a directory of the image above the hidden stub, still has
+ * the mode and owner of the top-most lower that has it: then only making
+ * the stub copied it up. Its mtime is not compared: the stub changed it. */
+static bool hidden_parent_unchanged(const struct walk *wk, const char *path, const struct stat *up)
+{
+	const char *const *lowers = wk->a->lowers;
+	if (!lowers || !emit_is_hidden_parent(&wk->em, path))
+		return false;
+	size_t n = 0;
+	while (lowers[n])
+		n++;
+	while (n-- > 0) {
+		_cleanup_free_ char *p = hoist_xasprintf("%s/%s", lowers[n], path);
+		struct stat st;
+		if (lstat(p, &st) < 0)
+			continue;
+		return S_ISDIR(st.st_mode) && st.st_mode == up->st_mode &&
+		       st.st_uid == up->st_uid && st.st_gid == up->st_gid;
+	}
+	return false;
+}
+
 static int walk_entry(struct walk *wk, int dfd, const char *name, const char *path, unsigned depth,
 		      struct hoist_error *err)
 {
@@ -205,8 +242,11 @@ static int walk_entry(struct walk *wk, int dfd, const char *name, const char *pa
 		bool opaque = fgetxattr(fd, "user.overlay.opaque", v, sizeof(v)) > 0 ||
 			      fgetxattr(fd, "trusted.overlay.opaque", v, sizeof(v)) > 0;
 		size_t mark = em->n_pending;
-		/* A stub directory is written only if something below it is. */
-		if ((r = emit_dir(em, &e, stub && !opaque, opaque, err)) < 0 ||
+		/* A stub directory is written only if something below it is; so is
+		 * an image directory that overlayfs copied up only because the
+		 * hidden stub was made in it. */
+		bool hold = !opaque && (stub || hidden_parent_unchanged(wk, path, &st));
+		if ((r = emit_dir(em, &e, hold, opaque, err)) < 0 ||
 		    (r = walk_dir(wk, fd, path, depth + 1, err)) < 0)
 			return r;
 		emit_drop_pending(em, mark);
@@ -250,7 +290,8 @@ int upper_diff_fn(void *arg, void *out, struct hoist_error *err)
 {
 	const struct upper_diff_args *a = arg;
 	struct upper_diff_out *o = out;
-	struct walk wk = {.a = a, .em = {.stubs = a->stubs, .mode = a->idmap->mode}};
+	struct walk wk = {.a = a,
+			  .em = {.stubs = a->stubs, .hidden = a->hidden, .mode = a->idmap->mode}};
 	int r;
 
 	_cleanup_close_ int fd = open(a->upper, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

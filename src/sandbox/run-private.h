@@ -12,6 +12,9 @@
 
 #include "hoist/sandbox.h"
 
+/* Single mode's apt configuration, bind-mounted read-only; never in a layer. */
+#define APT_FAKE_STUB "etc/apt/apt.conf.d/zz-hoist-sandbox"
+
 #define CHILD_PATH_MAX 1024
 #define CHILD_MAX_MOUNTS 64
 #define CHILD_MAX_LOWERS 500 /* overlayfs' own limit */
@@ -63,7 +66,7 @@ struct child_mount {
 struct child_ctx {
 	enum hoist_idmode mode;
 	bool net_none;
-	bool apt_fake;
+	bool apt_fake; /* bind APT_FAKE_STUB (single mode, the image has apt.conf.d) */
 	pid_t parent_pid;
 	int sync_fd, err_fd;
 	int sync_wr_fd; /* the parent's end, closed first so that its death reads as EOF */

@@ -431,7 +431,7 @@ static int run_once(struct hoist_store *s, const struct hoist_sandbox_opts *o,
 	c->apt_fake =
 	    m->mode == HOIST_IDMODE_SINGLE && exists_in_lowers(o->rootfs, "etc/apt/apt.conf.d");
 	if (c->apt_fake)
-		add_stub(&stubs, o->rootfs, "etc/apt/apt.conf.d/zz-hoist-sandbox");
+		add_stub(&stubs, o->rootfs, APT_FAKE_STUB);
 
 	c->n_mounts = o->n_mounts;
 	for (size_t i = 0; i < o->n_mounts; i++) {
@@ -665,7 +665,9 @@ static int run_once(struct hoist_store *s, const struct hoist_sandbox_opts *o,
 		struct upper_diff_args a = {.store = s,
 					    .idmap = m,
 					    .upper = c->upper,
+					    .lowers = (const char *const *)o->rootfs->paths,
 					    .stubs = (const char *const *)stubs.v,
+					    .hidden = c->apt_fake ? APT_FAKE_STUB : NULL,
 					    .layer_opts = &o->layer_opts};
 		struct upper_diff_out out = {0};
 		_cleanup_free_ char *index = hoist_xasprintf("%s/snapshot-index", rundir);
@@ -674,6 +676,7 @@ static int run_once(struct hoist_store *s, const struct hoist_sandbox_opts *o,
 					    .root = c->merged,
 					    .index = index,
 					    .stubs = a.stubs,
+					    .hidden = a.hidden,
 					    .layer_opts = &o->layer_opts};
 		if (sc->copy)
 			r = userns_call(m, snap_diff_fn, &sa, &out, sizeof(out), err);

@@ -44,6 +44,7 @@ struct upper_diff_args {
 	const char *upper;	   /* absolute path of the upper dir */
 	const char *const *lowers; /* NULL-terminated, bottom first */
 	const char *const *stubs;  /* mount points we created, sorted, relative */
+	const char *hidden;	   /* one of stubs that is hoist's own (see layer_emit) */
 	const struct hoist_layer_opts *layer_opts;
 };
 struct upper_diff_out {
@@ -68,6 +69,9 @@ struct emit_link {
 struct layer_emit {
 	struct hoist_layer_writer *w;
 	const char *const *stubs; /* mount points we created, relative */
+	/* A stub of hoist's own with no BuildKit counterpart (single mode's
+	 * etc/apt/apt.conf.d/zz-hoist-sandbox), or NULL. */
+	const char *hidden;
 	enum hoist_idmode mode;
 	struct hoist_entry pending[EMIT_MAX_DEPTH];
 	size_t n_pending;
@@ -76,6 +80,12 @@ struct layer_emit {
 	size_t n_written;
 };
 bool emit_is_stub(const struct layer_emit *em, const char *path);
+/* Whether path is a directory above em->hidden that is not also the parent
+ * of another stub. Making a stub changes its directory's times (and
+ * overlayfs copies it up); BuildKit's layers show that for its own stubs
+ * (Docker 20.10: the directory of /etc/hosts), so hoist's do too, but the
+ * hidden stub has no BuildKit counterpart and must leave no trace. */
+bool emit_is_hidden_parent(const struct layer_emit *em, const char *path);
 /* path, mode, mtime and owner (as seen inside the container) from st. */
 void emit_entry_init(const struct layer_emit *em, const struct stat *st, const char *path,
 		     struct hoist_entry *e);
@@ -159,6 +169,7 @@ struct snap_diff_args {
 	const struct hoist_idmap *idmap;
 	const char *root, *index;
 	const char *const *stubs; /* as upper_diff_args */
+	const char *hidden;
 	const struct hoist_layer_opts *layer_opts;
 };
 int snap_diff_fn(void *arg, void *out, struct hoist_error *err);

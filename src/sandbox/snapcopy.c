@@ -606,6 +606,11 @@ static int diff_entry(struct dwalk *wk, int dfd, const char *name, const char *p
 			same = bsec == b->h.btime_sec && bnsec == b->h.btime_nsec;
 		}
 		bool changed = !same || differs(b, &st, NULL);
+		/* Making the hidden stub in an image directory changed its times,
+		 * nothing else (as in the overlay walk, diff.c). */
+		if (changed && same && emit_is_hidden_parent(em, path))
+			changed = b->h.mode != st.st_mode || b->h.uid != st.st_uid ||
+				  b->h.gid != st.st_gid;
 		size_t mark = em->n_pending;
 		/* Unchanged (or a stub): written only if something below is. */
 		if ((r = emit_dir(em, &e, !changed || stub, b && !same, err)) < 0)
@@ -674,7 +679,8 @@ int snap_diff_fn(void *arg, void *out, struct hoist_error *err)
 {
 	const struct snap_diff_args *a = arg;
 	struct upper_diff_out *o = out;
-	struct dwalk wk = {.a = a, .em = {.stubs = a->stubs, .mode = a->idmap->mode}};
+	struct dwalk wk = {.a = a,
+			   .em = {.stubs = a->stubs, .hidden = a->hidden, .mode = a->idmap->mode}};
 	size_t n = 0;
 	int r;
 

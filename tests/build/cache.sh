@@ -35,6 +35,10 @@ b --build-arg V=2; [ "$(grep -c CACHED "$tmp/err")" = 2 ] && grep -q "CACHED COP
 # in the middle of a source path, --exclude, BuildKit's history texts.
 fx=$tmp/fx; mkdir -p "$fx/x/y" "$fx/z"; echo a > "$fx/x/y/a.js"; echo b > "$fx/x/b.js"
 echo c > "$fx/z/c.txt"; echo m > "$fx/z/skip.md"; chmod 0750 "$fx/x"; ln -s x "$fx/lx"
+# Hard links within one source stay hard links, to the first path in the
+# layer's order (as BuildKit); two sources are copied apart.
+mkdir -p "$fx/hl/sub"; echo h > "$fx/hl/z"; ln "$fx/hl/z" "$fx/hl/sub/b"; ln "$fx/hl/z" "$fx/hl/a-b"
+echo h > "$fx/hl/copy"
 {
   printf '%s\n' 'FROM bb' 'ARG V=one' 'ENV E=env' 'COPY <<EOF <<-"TWO" /hd/' \
     'hello $V $E "q" \$E' 'EOF'
@@ -42,7 +46,7 @@ echo c > "$fx/z/c.txt"; echo m > "$fx/z/skip.md"; chmod 0750 "$fx/x"; ln -s x "$
   printf '%s\n' 'ADD <<EOF /single.txt' 'single' 'EOF' \
     'COPY --parents x/y/*.js z /p/' 'COPY --parents ./x/./y/a.js /piv' \
     'COPY lx/y/a.js /mid/' 'COPY --link x/b.js /lnk/' 'COPY --exclude=*.md z /ex/' \
-    'EXPOSE 80 8080/udp'
+    'COPY hl /hl/' 'COPY hl/z hl/sub/b /two/' 'EXPOSE 80 8080/udp'
 } > "$fx/Dockerfile"
 $H build -q --output "type=oci,dest=$tmp/fxout" "$fx" >/dev/null 2>"$tmp/err"; ok_if $? "COPY features build ($(tail -1 "$tmp/err"))"
 cat > "$tmp/show.py" <<'PY'
@@ -59,6 +63,8 @@ for l in m['layers'][1:]:
     for i in t.getmembers():
         data = t.extractfile(i).read().decode() if i.isfile() else ''
         print('F', '%o' % i.mode, i.name, json.dumps(data))
+        if i.islnk():
+            print('L', i.name, i.linkname)
 PY
 python3 "$tmp/show.py" "$tmp/fxout" > "$tmp/fx.txt" 2>&1
 has() { grep -qxF -- "$1" "$tmp/fx.txt"; }
@@ -68,6 +74,7 @@ has 'F 644 piv/y/a.js "a\n"' && ! grep -q "piv/x" "$tmp/fx.txt"; ok_if $? "--par
 has 'F 644 mid/a.js "a\n"'; ok_if $? "a symlink in the middle of a source path resolves in the context"
 has 'F 644 lnk/b.js "b\n"'; ok_if $? "--link copies"
 has 'F 644 ex/c.txt "c\n"' && ! grep -q "ex/skip.md" "$tmp/fx.txt"; ok_if $? "--exclude"
+has 'L hl/sub/b hl/a-b' && has 'L hl/z hl/a-b' && has 'F 644 hl/a-b "h\n"' && has 'F 644 hl/copy "h\n"' && ! grep -q '^L hl/copy' "$tmp/fx.txt" && has 'F 644 two/b "h\n"' && has 'F 644 two/z "h\n"'; ok_if $? "COPY keeps a source's hard links, not across sources"
 has 'H COPY <<EOF <<TWO /hd/ # buildkit' && has 'H ADD <<EOF /single.txt # buildkit' && has 'H COPY ./x/./y/a.js /piv # buildkit' && has 'H ARG V=one' && has 'H EXPOSE map[80/tcp:{} 8080/udp:{}]'; ok_if $? "history texts as BuildKit writes them"
 
 # Bad inputs: exit 1, FILE:LINE message, store unchanged.

@@ -109,6 +109,23 @@ for m in ${HOIST_TEST_MODES:-root subuid single}; do
 	cmp -s "$D/copy.t" "$D/overlay.t" || diff "$D/copy.t" "$D/overlay.t" | sed 's/^/# /'
 	check "$m: and the same layer digests" [ "$(layers "$L")" = "$(layers "$O")" ]
 
+	# Single mode's apt.conf.d/zz-hoist-sandbox (a stub of hoist's own, for
+	# every RUN in an image with /etc/apt/apt.conf.d) copies its directories
+	# up: they stay out of the layer of a RUN that changes nothing there, in
+	# every mode alike (found by the apt differential,
+	# tests/build/apt-differential.sh; /etc itself may be there, for the
+	# /etc/hosts stub, as in BuildKit).
+	mkdir -p "$D/stub"
+	printf 'FROM bb\nRUN mkdir -p /etc/apt/apt.conf.d\nRUN true\n' >"$D/stub/Dockerfile"
+	case $m in subuid) chown -R hoistsub: "$D/stub" ;; single) chown -R hoistnosub: "$D/stub" ;; esac
+	for s in copy overlay; do
+		as $m env HOIST_SNAPSHOTTER=$s "$H" --root "$D/$s" build --identity $m \
+			--output "type=oci,dest=$D/stub-$s" "$D/stub" >/dev/null 2>"$D/stub-$s.log"
+		got=$(tar tzf "$(blob "$D/stub-$s" "$(layers "$D/stub-$s" | tail -n 1)")" 2>&1 | tr '\n' ' ')
+		check "$m: $s: the apt stub's directories stay out of the layer ($got)" \
+			sh -c "! printf '%s\n' '$got' | grep -q etc/apt"
+	done
+
 	# The result runs, and the store keeps no run directory.
 	out=$(as $m "$H" --root "$D/copy" run --identity $m out sh -c \
 		'cat /data/mod /data/swap; ls /data/f2d; test -e /data/gone || echo gone-ok' | tr '\n' ' ')
