@@ -197,9 +197,11 @@ sudo -V | head -n 1; hello-gcc; id -un; ping -c1 -W5 127.0.0.1 >/dev/null; echo 
 want_tail=$(printf 'hello from gcc\napp\nping-ok')
 ran() {
 	local who=$1 out=$2
-	if [ "$(printf '%s\n' "$out" | tail -n 3)" = "$want_tail" ] &&
-		printf '%s\n' "$out" | grep -q '^curl 7' && printf '%s\n' "$out" | grep -q '^git version' &&
-		printf '%s\n' "$out" | grep -qx 1 && printf '%s\n' "$out" | grep -q '^Sudo version'; then
+	# Here-strings, not pipes: with pipefail, grep -q quitting early can
+	# fail the pipeline with printf's SIGPIPE (seen once in 200).
+	if [ "$(tail -n 3 <<<"$out")" = "$want_tail" ] && grep -q '^curl 7' <<<"$out" &&
+		grep -q '^git version' <<<"$out" && grep -qx 1 <<<"$out" &&
+		grep -q '^Sudo version' <<<"$out"; then
 		ok "$who: curl, git, python3, sudo, gcc's program and ping as app run"
 	else
 		nok "$who: curl, git, python3, sudo, gcc's program and ping as app run"
