@@ -23,7 +23,7 @@ tree=$(ls -d "$HOIST_ROOT"/rootfs/root/*/ 2>/dev/null | head -1)
 tree=${tree%/}
 check "the base layer is unpacked under rootfs/root" [ -n "$tree" ] && [ -f "$tree/etc/group" ]
 check "... with its seal beside it" [ -s "$tree.seal" ]
-check "cache verify is sound" "$H" cache verify
+check_quiet "cache verify is sound" "$H" cache verify
 ino=$(stat -c %i "$tree")
 "$H" build --no-cache --progress quiet -t one "$T/ctx" >/dev/null 2>&1
 check "an untouched tree passes its seal: the next build uses it as it is" [ "$(stat -c %i "$tree")" = "$ino" ]
@@ -33,7 +33,7 @@ out=$("$H" cache verify 2>&1); st=$?
 check "cache verify fails on a file changed in an unpacked layer" [ $st -eq 1 ]
 check "... names the tree" sh -c "printf '%s' \"\$1\" | grep -q \"unpacked layer 'rootfs/root/$(basename "$tree")' differs\"" _ "$out"
 check "... and discards it" [ ! -e "$tree" ]
-check "the next verify is sound" "$H" cache verify
+check_quiet "the next verify is sound" "$H" cache verify
 
 "$H" build --no-cache --progress quiet -t two "$T/ctx" >/dev/null 2>&1
 check "the next build unpacks the layer again" [ -f "$tree/etc/group" ]
