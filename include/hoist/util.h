@@ -224,3 +224,10 @@ void hoist_heap_tune(void);
 typedef void (*hoist_log_fn)(int level, const char *msg, void *userdata);
 void hoist_log_set(hoist_log_fn fn, void *userdata);
 void hoist_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/*
+ * rm -rf of name under the directory dirfd (AT_FDCWD for a path), never
+ * following a symlink; a mode-000 directory is opened after a chmod. 0 when
+ * it is gone (or was never there), else the first -errno met.
+ */
+int hoist_rm_rf_at(int dirfd, const char *name);

@@ -57,6 +57,3 @@ void snap_index_begin(struct hoist_buf *b, const char *diff_id);
 void snap_index_add(struct hoist_buf *b, const struct hoist_entry *e, int flags);
 /* The hex part of "sha256:<hex>" (a snapshot's directory name). */
 const char *snap_digest_hex(const char *d);
-
-/* rm -rf of (dirfd, name), never following a symlink (unpack.c). */
-int layer_rm_rf_at(int dirfd, const char *name);

@@ -194,7 +194,7 @@ static int make_snapshot(struct hoist_store *s, int snapfd, const struct hoist_d
 	fsync(snapfd);
 	return 0;
 fail:
-	layer_rm_rf_at(snapfd, tmpname);
+	hoist_rm_rf_at(snapfd, tmpname);
 	return rc;
 }
 
@@ -241,7 +241,7 @@ static int make_content(struct hoist_store *s, int snapfd, const char *blob_dige
 		fsync(hexfd);
 	return 0;
 fail:
-	layer_rm_rf_at(snapfd, tmpname);
+	hoist_rm_rf_at(snapfd, tmpname);
 	return rc;
 }
 

@@ -118,42 +118,6 @@ static void parent_cache_drop(struct unpacker *u)
 	u->parent_path = NULL;
 }
 
-int layer_rm_rf_at(int pfd, const char *name)
-{
-	struct stat st;
-	if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return errno == ENOENT ? 0 : -errno;
-	if (!S_ISDIR(st.st_mode))
-		return unlinkat(pfd, name, 0) < 0 && errno != ENOENT ? -errno : 0;
-
-	int fd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0 && errno == EACCES) {
-		/* a directory the layer made mode 000 */
-		(void)fchmodat(pfd, name, 0700, 0);
-		fd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	}
-	if (fd < 0)
-		return -errno;
-	DIR *d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -errno;
-	}
-	struct dirent *de;
-	int rc = 0;
-	while ((de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		int r = layer_rm_rf_at(dirfd(d), de->d_name);
-		if (r < 0 && rc == 0)
-			rc = r;
-	}
-	closedir(d);
-	if (unlinkat(pfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT && rc == 0)
-		rc = -errno;
-	return rc;
-}
-
 static int through_error(struct unpacker *u, const char *entry, struct hoist_error *err)
 {
 	return hoist_error_set(err, -ELOOP,
@@ -282,7 +246,7 @@ static int clear_slot(int pfd, const char *base, bool for_dir, bool *ret_is_dir)
 			*ret_is_dir = true;
 			return 0;
 		}
-		return layer_rm_rf_at(pfd, base);
+		return hoist_rm_rf_at(pfd, base);
 	}
 	return unlinkat(pfd, base, 0) < 0 ? -errno : 0;
 }

@@ -95,7 +95,7 @@ struct rm_args {
 static int rm_fn(void *arg, void *out, struct hoist_error *err)
 {
 	const struct rm_args *a = arg;
-	int r = rm_rf_at(AT_FDCWD, a->path);
+	int r = hoist_rm_rf_at(AT_FDCWD, a->path);
 	if (r < 0)
 		return hoist_error_set(err, r, "removing '%s': %s", a->path, strerror(-r));
 	return 0;

@@ -218,7 +218,7 @@ static void remove_stale_runs(struct hoist_store *s, const struct hoist_sandbox_
  * another id (the common case, no fork), else from a user namespace. */
 static int remove_rundir(const struct hoist_idmap *m, const char *rundir, struct hoist_error *err)
 {
-	int r = rm_rf_at(AT_FDCWD, rundir);
+	int r = hoist_rm_rf_at(AT_FDCWD, rundir);
 	if (r == 0)
 		return 0;
 	if (m->mode == HOIST_IDMODE_ROOT)

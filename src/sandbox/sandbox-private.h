@@ -28,9 +28,6 @@ typedef int (*userns_fn)(void *arg, void *out, struct hoist_error *err);
 int userns_call(const struct hoist_idmap *m, userns_fn fn, void *arg, void *out, size_t out_len,
 		struct hoist_error *err);
 
-/* Remove name under dirfd recursively, never following symlinks. */
-int rm_rf_at(int dirfd, const char *name);
-
 /* Store-relative directories. Create ROOT/<sub> (mode 0700) if missing. */
 int sandbox_mkdir_p(const char *path, mode_t mode);
 

@@ -215,7 +215,7 @@ static int clear_dir(int dfd, const char *path, struct hoist_error *err)
 	_cleanup_strv_ struct hoist_strv names = HOIST_STRV_INIT;
 	int r = list_sorted(dfd, &names);
 	for (size_t i = 0; r == 0 && i < names.n; i++)
-		r = rm_rf_at(dfd, names.v[i]);
+		r = hoist_rm_rf_at(dfd, names.v[i]);
 	return r < 0 ? hoist_error_set(err, r, "emptying '%s': %s", path, strerror(-r)) : 0;
 }
 
@@ -228,11 +228,11 @@ static int copy_entry(struct mat *mt, int sdir, int ddir, const char *name, cons
 		return hoist_error_set(err, -errno, "stat '%s': %s", path, strerror(errno));
 	bool dexists = fstatat(ddir, name, &dst, AT_SYMLINK_NOFOLLOW) == 0;
 	if (is_whiteout(&st)) {
-		r = dexists ? rm_rf_at(ddir, name) : 0;
+		r = dexists ? hoist_rm_rf_at(ddir, name) : 0;
 		return r < 0 ? hoist_error_set(err, r, "removing '%s': %s", path, strerror(-r)) : 0;
 	}
 	if (dexists && !(S_ISDIR(st.st_mode) && S_ISDIR(dst.st_mode))) {
-		if ((r = rm_rf_at(ddir, name)) < 0)
+		if ((r = hoist_rm_rf_at(ddir, name)) < 0)
 			return hoist_error_set(err, r, "removing '%s': %s", path, strerror(-r));
 		dexists = false;
 	}

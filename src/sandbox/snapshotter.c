@@ -107,7 +107,7 @@ static int probe(const char *tmpbase, const struct hoist_idmap *m)
 	}
 out:
 	/* Everything in it is ours (single map or real root): no helper needed. */
-	(void)rm_rf_at(AT_FDCWD, dir);
+	(void)hoist_rm_rf_at(AT_FDCWD, dir);
 	return r;
 }
 

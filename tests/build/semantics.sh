@@ -12,7 +12,7 @@
 #
 # Every expected file is what BuildKit itself gave: Docker 20.10.24 (Debian's
 # docker.io, the version of the differential corpus), dockerd started by hand
-# as ../shared/scripts/dockerd.sh does, the base made with `docker import
+# as tests/oci/docker-load.sh starts it, the base made with `docker import
 # busybox-rootfs.tar bb` (the differential corpus's base), and this script
 # run with SEMANTICS_DOCKER=/usr/bin/docker, which builds each case with
 #
