@@ -286,8 +286,8 @@ struct hoist_synclist {
  * HOIST_SYNCLIST_* bounds. Nothing is contacted. On failure *ret is empty;
  * else free it with hoist_synclist_release().
  */
-int hoist_synclist_parse(const char *data, size_t len, const char *file,
-			 struct hoist_synclist *ret, struct hoist_error *err);
+int hoist_synclist_parse(const char *data, size_t len, const char *file, struct hoist_synclist *ret,
+			 struct hoist_error *err);
 void hoist_synclist_release(struct hoist_synclist *l);
 
 /*

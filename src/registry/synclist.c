@@ -96,11 +96,13 @@ static int parse_images(struct sctx *y, const yaml_node_t *map, const char *reg,
 			return sfail(y, k, "%s", "an image name must be a string");
 		if (repo_name(y, k, reg, name, &repo) < 0)
 			return -EBADMSG;
+		if (l->n >= HOIST_SYNCLIST_MAX_IMAGES)
+			return sfail(y, k, "more than %d images", HOIST_SYNCLIST_MAX_IMAGES);
 		if (!v || v->type != YAML_SEQUENCE_NODE)
 			return sfail(y, v ? v : k, "'%s': give a list of tags ([] for every tag)",
 				     name);
-		struct hoist_sync_entry *e = add_entry(l, repo, (int)k->start_mark.line + 1,
-						       insecure);
+		struct hoist_sync_entry *e =
+		    add_entry(l, repo, (int)k->start_mark.line + 1, insecure);
 		for (yaml_node_item_t *i = v->data.sequence.items.start;
 		     i < v->data.sequence.items.top; i++) {
 			yaml_node_t *t = snode(y, *i);
@@ -112,8 +114,8 @@ static int parse_images(struct sctx *y, const yaml_node_t *map, const char *reg,
 			if (e->refs.n >= HOIST_SYNCLIST_MAX_REFS)
 				return sfail(y, t, "'%s': more than %d tags", name,
 					     HOIST_SYNCLIST_MAX_REFS);
-			ref = hoist_xasprintf("%s%c%s", repo, hoist_startswith(tag, "sha256:") ? '@' : ':',
-					      tag);
+			ref = hoist_xasprintf("%s%c%s", repo,
+					      hoist_startswith(tag, "sha256:") ? '@' : ':', tag);
 			if (hoist_ref_parse(ref, &rf, NULL) < 0 ||
 			    (hoist_startswith(tag, "sha256:") && !hoist_digest_valid(tag)))
 				return sfail(y, t, "'%s' is not a tag or digest", tag);
@@ -129,8 +131,8 @@ static int parse_regexes(struct sctx *y, const yaml_node_t *map, const char *reg
 			 struct hoist_synclist *l)
 {
 	if (map->type != YAML_MAPPING_NODE)
-		return sfail(y, map, "'images-by-tag-regex' of '%s' must be a mapping (name: regex)",
-			     reg);
+		return sfail(y, map,
+			     "'images-by-tag-regex' of '%s' must be a mapping (name: regex)", reg);
 	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
 	     p++) {
 		yaml_node_t *k = snode(y, p->key), *v = snode(y, p->value);
@@ -142,15 +144,18 @@ static int parse_regexes(struct sctx *y, const yaml_node_t *map, const char *reg
 		if (repo_name(y, k, reg, name, &repo) < 0)
 			return -EBADMSG;
 		if (!re || !*re || strlen(re) > HOIST_SYNCLIST_MAX_REGEX)
-			return sfail(y, v ? v : k, "'%s': the tag regex must be a string of 1 to %d bytes",
-				     name, HOIST_SYNCLIST_MAX_REGEX);
+			return sfail(y, v ? v : k,
+				     "'%s': the tag regex must be a string of 1 to %d bytes", name,
+				     HOIST_SYNCLIST_MAX_REGEX);
 		/* Go's RE2 (skopeo) and POSIX ERE agree on the simple patterns
 		 * these lists use; what POSIX cannot compile is refused here. */
+		if (l->n >= HOIST_SYNCLIST_MAX_IMAGES)
+			return sfail(y, k, "more than %d images", HOIST_SYNCLIST_MAX_IMAGES);
 		if (regcomp(&rx, re, REG_EXTENDED | REG_NOSUB) != 0)
 			return sfail(y, v, "'%s' is not a POSIX extended regular expression", re);
 		regfree(&rx);
-		struct hoist_sync_entry *e = add_entry(l, repo, (int)k->start_mark.line + 1,
-						       insecure);
+		struct hoist_sync_entry *e =
+		    add_entry(l, repo, (int)k->start_mark.line + 1, insecure);
 		e->tag_regex = hoist_xstrdup(re);
 	}
 	return 0;
@@ -170,10 +175,11 @@ static int parse_registry(struct sctx *y, const yaml_node_t *k, const yaml_node_
 		return sfail(y, k, "'%s' is not a registry host", reg);
 	hoist_ref_release(&rf);
 	if (!v || v->type != YAML_MAPPING_NODE)
-		return sfail(y, v ? v : k, "'%s' must be a mapping (images, images-by-tag-regex, ...)",
-			     reg);
+		return sfail(y, v ? v : k,
+			     "'%s' must be a mapping (images, images-by-tag-regex, ...)", reg);
 	/* tls-verify first: it applies to every image of the registry. */
-	for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
+	for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top;
+	     p++) {
 		const char *key = sscalar(snode(y, p->key));
 		if (key && !strcmp(key, "tls-verify")) {
 			const char *b = sscalar(snode(y, p->value));
@@ -183,7 +189,8 @@ static int parse_registry(struct sctx *y, const yaml_node_t *k, const yaml_node_
 			insecure = !strcmp(b, "false");
 		}
 	}
-	for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
+	for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top;
+	     p++) {
 		yaml_node_t *kn = snode(y, p->key), *vn = snode(y, p->value);
 		const char *key = sscalar(kn);
 		int r = 0;
@@ -198,29 +205,29 @@ static int parse_registry(struct sctx *y, const yaml_node_t *k, const yaml_node_
 		} else if (!strcmp(key, "tls-verify")) {
 			continue;
 		} else if (!strcmp(key, "credentials")) {
-			return sfail(y, kn, "%s",
-				     "'credentials' are not read from a sync list: run 'hoist login "
-				     "HOST' (the Docker config's credentials are used)");
+			return sfail(
+			    y, kn, "%s",
+			    "'credentials' are not read from a sync list: run 'hoist login "
+			    "HOST' (the Docker config's credentials are used)");
 		} else if (!strcmp(key, "cert-dir")) {
 			return sfail(y, kn, "%s",
 				     "'cert-dir' is not supported: use --tls-ca FILE or certs.d");
 		} else {
-			return sfail(y, kn, "unknown key '%s' (hoist reads images, "
-					    "images-by-tag-regex and tls-verify)",
+			return sfail(y, kn,
+				     "unknown key '%s' (hoist reads images, "
+				     "images-by-tag-regex and tls-verify)",
 				     key);
 		}
 		if (r < 0)
 			return r;
-		if (l->n > HOIST_SYNCLIST_MAX_IMAGES)
-			return sfail(y, kn, "more than %d images", HOIST_SYNCLIST_MAX_IMAGES);
 	}
 	if (!any)
 		return sfail(y, k, "'%s' lists no images", reg);
 	return 0;
 }
 
-int hoist_synclist_parse(const char *data, size_t len, const char *file,
-			 struct hoist_synclist *ret, struct hoist_error *err)
+int hoist_synclist_parse(const char *data, size_t len, const char *file, struct hoist_synclist *ret,
+			 struct hoist_error *err)
 {
 	yaml_parser_t parser;
 	yaml_document_t doc;
@@ -319,8 +326,8 @@ int hoist_registry_list_tags(const struct hoist_registry_opts *opts, const char 
 		json_t *tags = json_object_get(doc, "tags"), *t;
 		size_t i;
 		if (!json_is_object(doc) || (tags && !json_is_array(tags) && !json_is_null(tags))) {
-			r = hoist_error_set(err, -EPROTO, "'%s': the tag list is not {\"tags\": [...]}",
-					    repo);
+			r = hoist_error_set(err, -EPROTO,
+					    "'%s': the tag list is not {\"tags\": [...]}", repo);
 			break;
 		}
 		json_array_foreach(tags, i, t)
@@ -368,11 +375,10 @@ int hoist_synclist_expand(const struct hoist_registry_opts *opts, const struct h
 		if (e->tag_regex)
 			regfree(&rx);
 		if (ret->n == before)
-			return hoist_error_set_at(err, -ENOENT, file, e->line, 0,
-						  "'%s' has no tag%s%s%s", e->repo,
-						  e->tag_regex ? " matching '" : "",
-						  e->tag_regex ? e->tag_regex : "",
-						  e->tag_regex ? "'" : "");
+			return hoist_error_set_at(
+			    err, -ENOENT, file, e->line, 0, "'%s' has no tag%s%s%s", e->repo,
+			    e->tag_regex ? " matching '" : "", e->tag_regex ? e->tag_regex : "",
+			    e->tag_regex ? "'" : "");
 	}
 	return 0;
 }

@@ -102,7 +102,9 @@ out=$(HOIST_ROOT="$T/pull" "$H" pull --all-platforms --progress quiet "$B/mirror
 is "$out" "$DI" "pulled back from the internal registry: the public digest, end to end"
 : >"$T/b-reg/proxy.log"
 "$H" sync "oci-archive:$T/bundle.tar" --to "docker://$PB/mirror" >/dev/null 2>"$T/err"
-check "a third sync uploads nothing" [ $? -eq 0 ] && [ "$(uploads)" = 0 ]
+st=$?
+check "a third sync succeeds" [ $st -eq 0 ]
+is "$(uploads)" 0 "... and uploads nothing"
 
 # Corrupted bundles. Each is synced from a fresh store into its own prefix:
 # refused, naming the blob, with no tag in the store and nothing in the
