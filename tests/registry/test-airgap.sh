@@ -1,18 +1,26 @@
 #!/bin/sh
 # A real air gap: a network namespace with only `lo`, the internal registry
-# and hoist both inside it. `FROM debian:bookworm` builds through the user's
-# registries.conf (the default file locations, not a test variable), a name
-# the mirror lacks fails with the source named, an unconfigured registry
-# fails fast instead of hanging, and --offline makes no connection at all.
-# Needs root for `ip netns`. TAP output.
+# (Bearer token auth, its token server beside it) and hoist all inside it.
+# `FROM debian:bookworm` builds through the user's registries.conf (the
+# default file locations, not a test variable), for the host platform and
+# for linux/amd64 + linux/arm64 (arm64 under qemu-user) from the internal
+# registry's multi-platform index; a name the mirror lacks fails with the
+# source named, an unconfigured registry fails fast instead of hanging, and
+# --offline makes no connection at all (strace). Needs root for `ip netns`.
+# TAP output.
 if [ -z "${HOIST_AIRGAP_INNER:-}" ]; then
 	. "${HOIST_SRCDIR:?}/tests/lib/tap.sh"
 	[ "$(id -u)" = 0 ] || skip_all "needs root for ip netns"
 	command -v ip >/dev/null 2>&1 || skip_all "iproute2 is not installed"
+	# The multi-arch base (busybox-static for amd64, arm64, armhf) is made
+	# on this side of the gap: its .debs may have to be downloaded once.
+	tmpdir MA /tmp/hoist-airgap-ma.XXXXXX
+	HOIST_BIN=${HOIST_BIN:?} HOIST_ROOT="$MA/store" \
+		"$HOIST_SRCDIR/tests/lib/mkmultiarch.sh" "$MA/store" bb >/dev/null 2>"$MA/err" &&
+		export HOIST_AIRGAP_MULTIARCH="$MA/store"
 	ns=hoist-airgap-$$
 	ip netns add "$ns" 2>/dev/null || skip_all "cannot create a network namespace"
-	trap 'ip netns del "$ns" 2>/dev/null' EXIT
-	trap 'exit 1' INT TERM
+	at_exit 'ip netns del "$ns" 2>/dev/null'
 	ip netns exec "$ns" env HOIST_AIRGAP_INNER=1 sh "$0"
 	exit $?
 fi
@@ -26,13 +34,25 @@ ip link set lo up
 check "only lo in this namespace" [ "$(ip -o link show | grep -vc ': lo:')" = 0 ]
 check "no route out" sh -c '! ip route get 1.1.1.1 >/dev/null 2>&1'
 
-RP=$(free_port)
-start_registry "$T/reg" plain "$RP" || skip_all "docker-registry did not start"
+$PY -c 'import jwt, cryptography' 2>/dev/null || skip_all "python3-jwt and python3-cryptography are needed"
+RP=$(free_port); TP=$(free_port)
+start_registry "$T/reg" token "$RP" "$TP" || skip_all "docker-registry (token auth) did not start"
 R=127.0.0.1:$RP
-"$HOIST_SRCDIR/scripts/mkrootfs-busybox.sh" "$T/bb.tar"
-HOIST_ROOT="$T/seed" "$H" import "$T/bb.tar" "$R/mirror/library/debian:bookworm" >/dev/null
-BB=$(HOIST_ROOT="$T/seed" "$H" push --progress quiet "$R/mirror/library/debian:bookworm" 2>&1)
+echo testpass | "$H" login -u test --password-stdin "$R" >/dev/null 2>"$T/err"
+check "login to the internal registry (token auth)" [ $? -eq 0 ]
+# debian:bookworm in the internal registry: the multi-platform busybox
+# index made before the gap, else a single busybox image.
+if [ -n "${HOIST_AIRGAP_MULTIARCH:-}" ]; then
+	BB=$(HOIST_ROOT="$HOIST_AIRGAP_MULTIARCH" "$H" push --progress quiet bb:latest \
+		"$R/mirror/library/debian:bookworm" 2>"$T/err")
+else
+	"$HOIST_SRCDIR/scripts/mkrootfs-busybox.sh" "$T/bb.tar"
+	HOIST_ROOT="$T/seed" "$H" import "$T/bb.tar" "$R/mirror/library/debian:bookworm" >/dev/null
+	BB=$(HOIST_ROOT="$T/seed" "$H" push --progress quiet "$R/mirror/library/debian:bookworm" 2>"$T/err")
+fi
 check "the internal registry holds mirror/library/debian:bookworm" [ -n "$BB" ]
+[ -n "$BB" ] || diag "$(cat "$T/err")"
+check "... and its token server issued tokens for it" grep -q "mirror/library/debian" "$T/reg/token.log"
 
 # The user's registries.conf, found where podman looks for it.
 unset HOIST_REGISTRIES_CONF
@@ -54,6 +74,43 @@ check "FROM debian:bookworm builds inside the air gap" [ $st -eq 0 ]
 is "$("$H" run --pull never internal/app:1 cat /built 2>&1)" air-gapped "its RUN step ran"
 "$H" images --digests >"$T/images"
 check "debian:bookworm is in the store with the mirror's digest" grep -q "$BB" "$T/images"
+
+# A multi-platform build from the same FROM, in a fresh store: the
+# registries.conf rewrite serves both platforms of the internal index.
+mkdir -p "$T/mctx"
+printf 'FROM debian:bookworm\nRUN uname -m > /arch\n' >"$T/mctx/Dockerfile"
+if [ -z "${HOIST_AIRGAP_MULTIARCH:-}" ]; then
+	skip_or_fail "multi-platform build: tests/lib/mkmultiarch.sh could not make the base"
+elif [ ! -x /usr/bin/qemu-aarch64-static ]; then
+	skip_or_fail "multi-platform build: qemu-user-static is not installed"
+else
+	t0=$(date +%s)
+	ASAN_OPTIONS=detect_leaks=0 HOIST_ROOT="$T/mstore" strace -f -qq -e trace=connect \
+		-o "$T/strace-on" "$H" build --progress plain --platform linux/amd64,linux/arm64 \
+		-t internal/multi:1 "$T/mctx" >"$T/out" 2>"$T/err"; st=$?
+	check "FROM debian:bookworm for linux/amd64 and linux/arm64 ($(($(date +%s) - t0)) s)" [ $st -eq 0 ]
+	[ $st -eq 0 ] || diag "$(tail -5 "$T/err")"
+	# Every inet connect() went to the registry or its token server.
+	others=$(grep -E 'AF_INET6?' "$T/strace-on" | grep -vE "htons\(($RP|$TP)\).*\"127\.0\.0\.1\"" | head -3)
+	check "... connecting to the internal registry and its token server only" [ -z "$others" ]
+	[ -z "$others" ] || diag "$others"
+	check "... (and to them: $(grep -c 'AF_INET' "$T/strace-on") connects)" grep -q "htons($RP)" "$T/strace-on"
+	a=""
+	for p in linux/amd64 linux/arm64; do
+		a="$a$(HOIST_ROOT="$T/mstore" "$H" run --pull never --platform $p internal/multi:1 cat /arch 2>&1)|"
+	done
+	is "$a" "x86_64|aarch64|" "each platform's RUN ran on its architecture"
+	HOIST_ROOT="$T/mstore" "$H" images --origin >"$T/images"
+	check "the base came from the internal registry" \
+		grep -q "^debian  *bookworm .* $R/mirror/library/debian:bookworm\$" "$T/images"
+	# (LeakSanitizer cannot run under ptrace.)
+	ASAN_OPTIONS=detect_leaks=0 HOIST_ROOT="$T/mstore" strace -f -qq -e trace=connect \
+		-o "$T/strace-m" "$H" build --offline --progress plain \
+		--platform linux/amd64,linux/arm64 "$T/mctx" >/dev/null 2>"$T/err"; st=$?
+	check "--offline: the multi-platform build again, from the store" [ $st -eq 0 ]
+	[ $st -eq 0 ] || diag "$(tail -5 "$T/err")"
+	check "... with no connect() to any inet address" sh -c "! grep -q AF_INET '$T/strace-m'"
+fi
 
 # A name the internal registry lacks: the rewritten source is named.
 printf 'FROM alpine:3\n' >"$T/ctx/Dockerfile"
