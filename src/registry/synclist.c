@@ -69,17 +69,14 @@ static int repo_name(struct sctx *y, const yaml_node_t *n, const char *reg, cons
 		     char **ret)
 {
 	struct hoist_ref rf = {0};
+	if (strpbrk(name, ":@"))
+		return sfail(y, n, "'%s': give tags in the list, not in the name", name);
 	_cleanup_free_ char *full = hoist_xasprintf("%s/%s", reg, name);
-	if (!*name || strpbrk(name, "@") || hoist_ref_parse(full, &rf, NULL) < 0)
+	if (!*name || hoist_ref_parse(full, &rf, NULL) < 0)
 		return sfail(y, n, "'%s' is not an image name", name);
-	bool plain = !rf.digest && rf.tag && !strstr(full + strlen(reg), ":");
-	if (plain) {
-		hoist_ref_release(&rf);
-		*ret = hoist_xstrdup(full);
-		return 0;
-	}
 	hoist_ref_release(&rf);
-	return sfail(y, n, "'%s': give tags in the list, not in the name", name);
+	*ret = TAKE_PTR(full);
+	return 0;
 }
 
 static int parse_images(struct sctx *y, const yaml_node_t *map, const char *reg, bool insecure,
