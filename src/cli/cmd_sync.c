@@ -102,7 +102,7 @@ static int stage(struct hoist_store *s, const struct hoist_registry_opts *opts, 
 	char **names = NULL;
 	r = hoist_oci_import(s, what, &names, err);
 	if (r < 0)
-		return hoist_error_prefix(err, "reading '%s'", src);
+		return hoist_error_prefix(err, "nothing was copied");
 	for (char **p = names; p && *p; p++) {
 		char dg[HOIST_DIGEST_MAX];
 		if (hoist_startswith(*p, "sha256:"))
