@@ -1,23 +1,38 @@
 #!/bin/sh
-# A real air gap: a network namespace with only `lo`, the internal registry
-# (Bearer token auth, its token server beside it) and hoist all inside it.
-# `FROM debian:bookworm` builds through the user's registries.conf (the
-# default file locations, not a test variable), for the host platform and
-# for linux/amd64 + linux/arm64 (arm64 under qemu-user) from the internal
-# registry's multi-platform index; a name the mirror lacks fails with the
-# source named, an unconfigured registry fails fast instead of hanging, and
-# --offline makes no connection at all (strace). Needs root for `ip netns`.
-# TAP output.
+# A real air gap. On the connected side a bundle is made from a loopback
+# "public" registry (a multi-platform index) and carried as one file into a
+# network namespace with only `lo`, where the internal registry (Bearer
+# token auth, its token server beside it) and hoist run. The bundle is
+# synced in, and `FROM debian:bookworm` builds through the user's
+# registries.conf (the default file locations, not a test variable), for
+# the host platform and for linux/amd64 + linux/arm64 (arm64 under
+# qemu-user), digests identical to the public ones; every connect() goes to
+# the internal registry or its token server. A name the mirror lacks fails
+# with the source named, an unconfigured registry fails fast instead of
+# hanging, and --offline makes no connection at all (strace). Needs root
+# for `ip netns`. TAP output.
 if [ -z "${HOIST_AIRGAP_INNER:-}" ]; then
-	. "${HOIST_SRCDIR:?}/tests/lib/tap.sh"
+	# The connected side (no TAP lines here: the plan is the inner run's).
+	. "${HOIST_SRCDIR:?}/tests/registry/lib.sh"
 	[ "$(id -u)" = 0 ] || skip_all "needs root for ip netns"
 	command -v ip >/dev/null 2>&1 || skip_all "iproute2 is not installed"
-	# The multi-arch base (busybox-static for amd64, arm64, armhf) is made
-	# on this side of the gap: its .debs may have to be downloaded once.
-	tmpdir MA /tmp/hoist-airgap-ma.XXXXXX
-	HOIST_BIN=${HOIST_BIN:?} HOIST_ROOT="$MA/store" \
-		"$HOIST_SRCDIR/tests/lib/mkmultiarch.sh" "$MA/store" bb >/dev/null 2>"$MA/err" &&
-		export HOIST_AIRGAP_MULTIARCH="$MA/store"
+	# The bundle: the multi-arch base (busybox-static for amd64, arm64 and
+	# armhf; its .debs may have to be downloaded once) pushed to a loopback
+	# "public" registry as library/debian:bookworm, synced from there into
+	# one file by a fresh store. What fails here leaves HOIST_AIRGAP_BUNDLE
+	# unset, and the inner run reports it.
+	PUBP=$(free_port)
+	if HOIST_ROOT="$T/ma" "$HOIST_SRCDIR/tests/lib/mkmultiarch.sh" "$T/ma" bb \
+		>/dev/null 2>"$T/ma.err" &&
+		start_registry "$T/pub" plain "$PUBP" &&
+		PUBD=$(HOIST_ROOT="$T/ma" "$H" push --progress quiet bb:latest \
+			"127.0.0.1:$PUBP/library/debian:bookworm" 2>>"$T/ma.err") &&
+		HOIST_ROOT="$T/conn" "$H" sync "127.0.0.1:$PUBP/library/debian:bookworm" \
+			--to "oci-archive:$T/bundle.tar" >/dev/null 2>>"$T/ma.err"; then
+		export HOIST_AIRGAP_BUNDLE="$T/bundle.tar" HOIST_AIRGAP_DIGEST="$PUBD"
+	else
+		export HOIST_AIRGAP_WHY="$(tail -3 "$T/ma.err")"
+	fi
 	ns=hoist-airgap-$$
 	ip netns add "$ns" 2>/dev/null || skip_all "cannot create a network namespace"
 	at_exit 'ip netns del "$ns" 2>/dev/null'
@@ -40,18 +55,24 @@ start_registry "$T/reg" token "$RP" "$TP" || skip_all "docker-registry (token au
 R=127.0.0.1:$RP
 echo testpass | "$H" login -u test --password-stdin "$R" >/dev/null 2>"$T/err"
 check "login to the internal registry (token auth)" [ $? -eq 0 ]
-# debian:bookworm in the internal registry: the multi-platform busybox
-# index made before the gap, else a single busybox image.
-if [ -n "${HOIST_AIRGAP_MULTIARCH:-}" ]; then
-	BB=$(HOIST_ROOT="$HOIST_AIRGAP_MULTIARCH" "$H" push --progress quiet bb:latest \
-		"$R/mirror/library/debian:bookworm" 2>"$T/err")
+# debian:bookworm in the internal registry: the bundle carried across the
+# gap, synced in from a fresh store, else a single busybox image.
+if [ -n "${HOIST_AIRGAP_BUNDLE:-}" ]; then
+	HOIST_ROOT="$T/gap" "$H" sync "oci-archive:$HOIST_AIRGAP_BUNDLE" --to "docker://$R/mirror" \
+		>"$T/out" 2>"$T/err"; st=$?
+	check "the bundle synced into the internal registry" [ $st -eq 0 ]
+	BB=$HOIST_AIRGAP_DIGEST
+	check "... as mirror/library/debian:bookworm, with the public digest" \
+		grep -q "^$BB .* -> $R/mirror/library/debian:bookworm\$" "$T/out"
+	[ $st -eq 0 ] || diag "$(cat "$T/err")"
 else
+	skip_or_fail "no bundle from the connected side: ${HOIST_AIRGAP_WHY:-}"
 	"$HOIST_SRCDIR/scripts/mkrootfs-busybox.sh" "$T/bb.tar"
 	HOIST_ROOT="$T/seed" "$H" import "$T/bb.tar" "$R/mirror/library/debian:bookworm" >/dev/null
 	BB=$(HOIST_ROOT="$T/seed" "$H" push --progress quiet "$R/mirror/library/debian:bookworm" 2>"$T/err")
+	check "the internal registry holds mirror/library/debian:bookworm" [ -n "$BB" ]
+	[ -n "$BB" ] || diag "$(cat "$T/err")"
 fi
-check "the internal registry holds mirror/library/debian:bookworm" [ -n "$BB" ]
-[ -n "$BB" ] || diag "$(cat "$T/err")"
 check "... and its token server issued tokens for it" grep -q "mirror/library/debian" "$T/reg/token.log"
 
 # The user's registries.conf, found where podman looks for it.
@@ -73,14 +94,14 @@ check "FROM debian:bookworm builds inside the air gap" [ $st -eq 0 ]
 [ $st -eq 0 ] || diag "$(tail -5 "$T/err")"
 is "$("$H" run --pull never internal/app:1 cat /built 2>&1)" air-gapped "its RUN step ran"
 "$H" images --digests >"$T/images"
-check "debian:bookworm is in the store with the mirror's digest" grep -q "$BB" "$T/images"
+check "debian:bookworm is in the store with the public registry's digest" grep -q "$BB" "$T/images"
 
 # A multi-platform build from the same FROM, in a fresh store: the
 # registries.conf rewrite serves both platforms of the internal index.
 mkdir -p "$T/mctx"
 printf 'FROM debian:bookworm\nRUN uname -m > /arch\n' >"$T/mctx/Dockerfile"
-if [ -z "${HOIST_AIRGAP_MULTIARCH:-}" ]; then
-	skip_or_fail "multi-platform build: tests/lib/mkmultiarch.sh could not make the base"
+if [ -z "${HOIST_AIRGAP_BUNDLE:-}" ]; then
+	skip_or_fail "multi-platform build: no multi-platform bundle"
 elif [ ! -x /usr/bin/qemu-aarch64-static ]; then
 	skip_or_fail "multi-platform build: qemu-user-static is not installed"
 else
@@ -100,6 +121,8 @@ else
 		a="$a$(HOIST_ROOT="$T/mstore" "$H" run --pull never --platform $p internal/multi:1 cat /arch 2>&1)|"
 	done
 	is "$a" "x86_64|aarch64|" "each platform's RUN ran on its architecture"
+	HOIST_ROOT="$T/mstore" "$H" images --digests >"$T/images"
+	check "the base is the public index, by digest" grep -q "^debian  *bookworm  *$BB" "$T/images"
 	HOIST_ROOT="$T/mstore" "$H" images --origin >"$T/images"
 	check "the base came from the internal registry" \
 		grep -q "^debian  *bookworm .* $R/mirror/library/debian:bookworm\$" "$T/images"
