@@ -158,10 +158,11 @@ static int resolve_or_pull(struct hoist_store *s, struct cli_registry *reg, cons
 	if (reg->opts.pull != HOIST_PULL_ALWAYS) {
 		r = hoist_store_resolve(s, name, digest, &e2);
 		if (r == -ENOENT && reg->opts.pull == HOIST_PULL_NEVER)
-			return hoist_error_set(err, r,
-					       "no such image '%s' in the store and --pull is 'never': "
-					       "'hoist pull %s' or 'hoist load' brings it",
-					       name, name);
+			return hoist_error_set(
+			    err, r,
+			    "no such image '%s' in the store and --pull is 'never': "
+			    "'hoist pull %s' or 'hoist load' brings it",
+			    name, name);
 		if (r != -ENOENT) {
 			if (r < 0 && err)
 				*err = e2;
