@@ -35,10 +35,12 @@ static const char *const always_kept[] = {"proc",	    "sys",	 "dev",
 static void keep_add(struct hoist_strv *keep, const char *path)
 {
 	char real[PATH_MAX];
-	if (!path || path[0] != '/')
+	if (!path || !*path)
 		return;
 	if (realpath(path, real))
 		path = real;
+	else if (path[0] != '/')
+		return; /* relative and missing: nothing of ours to keep */
 	_cleanup_free_ char *p = hoist_xstrdup(path);
 	size_t n = strlen(p);
 	while (n > 1 && p[n - 1] == '/')
@@ -315,6 +317,21 @@ static int unplace(struct placed *p, struct hoist_error *err)
 	return 0;
 }
 
+/* '/' back to the lowers alone (after a failed RUN): best effort. */
+static int restore(const struct hoist_sandbox_opts *o, const char *const *keep)
+{
+	struct hoist_error e2 = {0};
+	struct snap_copy_out co;
+	_cleanup_close_ int rootfd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0 || snap_clear_except(rootfd, "", keep, 1, &e2) < 0)
+		return -EIO;
+	struct snap_copy_args ca = {.idmap = o->idmap,
+				    .lowers = (const char *const *)o->rootfs->paths,
+				    .root = "/",
+				    .skip = keep};
+	return snap_materialize_fn(&ca, &co, &e2);
+}
+
 static int cmp_str(const void *x, const void *y)
 {
 	return strcmp(*(char *const *)x, *(char *const *)y);
@@ -371,6 +388,7 @@ int inplace_run(struct hoist_store *s, const struct hoist_sandbox_opts *o,
 	struct placed placed[CHILD_MAX_MOUNTS];
 	struct sandbox_emul em = {.interp_fd = -1};
 	size_t n_placed = 0, n_alloc = 0;
+	bool reset_after = false;
 	int r;
 
 	memset(ret, 0, sizeof(*ret));
@@ -437,6 +455,7 @@ int inplace_run(struct hoist_store *s, const struct hoist_sandbox_opts *o,
 	index = hoist_xasprintf("%s/snapshot-index", rundir);
 
 	/* A clean root: the previous run's (or a failed one's) tree goes. */
+	reset_after = true;
 	{
 		_cleanup_close_ int rootfd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (rootfd < 0) {
@@ -504,6 +523,7 @@ int inplace_run(struct hoist_store *s, const struct hoist_sandbox_opts *o,
 					    .index = index,
 					    .skip = (const char *const *)keep.v,
 					    .stubs = (const char *const *)stubs.v,
+					    .stubs_in_index = true,
 					    .layer_opts = &o->layer_opts};
 		struct upper_diff_out dout = {0};
 		if ((r = snap_diff_fn(&sa, &dout, err)) < 0)
@@ -513,6 +533,7 @@ int inplace_run(struct hoist_store *s, const struct hoist_sandbox_opts *o,
 		memcpy(ret->diff_id, dout.diff_id, sizeof(ret->diff_id));
 		ret->layer_empty = dout.empty;
 	}
+	reset_after = ret->exit_status != 0;
 	r = 0;
 out:
 	for (size_t i = n_placed; i-- > 0;) {
@@ -525,6 +546,15 @@ out:
 		free(placed[i].target);
 		free(placed[i].cache);
 	}
+	/* The mount points made for the run are no part of the image. */
+	for (size_t i = stubs.n; i-- > 0;)
+		if (!snap_skipped((const char *const *)keep.v, stubs.v[i])) {
+			_cleanup_free_ char *abs = hoist_xasprintf("/%s", stubs.v[i]);
+			(void)rmdir(abs);
+		}
+	/* A failed RUN leaves '/' as the stage was before it. */
+	if (reset_after && restore(o, (const char *const *)keep.v) == 0)
+		sandbox_say(o, "in-place: '/' reset to the image after the failed RUN");
 	if (rundir)
 		(void)hoist_rm_rf_at(AT_FDCWD, rundir);
 	return r;

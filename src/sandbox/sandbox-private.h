@@ -193,6 +193,9 @@ struct snap_diff_args {
 	const struct hoist_idmap *idmap;
 	const char *root, *index;
 	const char *const *skip;  /* as snap_copy_args */
+	/* in-place: the stubs were made before the index was recorded, so a
+	 * recorded stub directory is still held back like a new one. */
+	bool stubs_in_index;
 	const char *const *stubs; /* as upper_diff_args */
 	const char *hidden;
 	const struct hoist_layer_opts *layer_opts;

@@ -656,7 +656,7 @@ static int diff_entry(struct dwalk *wk, int dfd, const char *name, const char *p
 	struct layer_emit *em = &wk->em;
 	struct hoist_entry e;
 	emit_entry_init(em, &st, path, &e);
-	bool stub = !b && emit_is_stub(em, path);
+	bool stub = (!b || wk->a->stubs_in_index) && emit_is_stub(em, path);
 
 	if (S_ISDIR(st.st_mode)) {
 		if (depth >= MAX_DEPTH)
