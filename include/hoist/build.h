@@ -72,7 +72,7 @@ struct hoist_build_opts {
 	/* isolation rung name (auto, sandbox, userns-shared-proc, in-place);
 	 * NULL: $HOIST_ISOLATION, else auto (docs/sandbox.md) */
 	const char *isolation;
-	int output_fd;		    /* > 0: RUN output is also streamed here */
+	int output_fd; /* > 0: RUN output is also streamed here */
 	/* FROM / COPY --from images missing from the store are pulled with these
 	 * options; NULL: never pull. `pull`: check the registry even when the
 	 * image is in the store. */

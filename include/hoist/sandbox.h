@@ -77,7 +77,7 @@ int hoist_idmap_detect(enum hoist_idmode want, struct hoist_idmap *ret, struct h
  */
 enum hoist_isolation {
 	HOIST_ISOLATION_AUTO = 0,
-	HOIST_ISOLATION_SANDBOX,     /* namespaces, fresh /proc (rung 1; rung 2: root in a userns) */
+	HOIST_ISOLATION_SANDBOX, /* namespaces, fresh /proc (rung 1; rung 2: root in a userns) */
 	HOIST_ISOLATION_SHARED_PROC, /* namespaces, but the container's /proc bound, no PID ns */
 	HOIST_ISOLATION_IN_PLACE,    /* no namespaces: the stage's root unpacked into '/' */
 };

@@ -187,7 +187,7 @@ struct hoist_stack_opts {
 	const char *network;
 	const char *identity;
 	const char *isolation; /* as hoist_build_opts.isolation */
-	int output_fd; /* info/test: command output also goes here (> 0) */
+	int output_fd;	       /* info/test: command output also goes here (> 0) */
 	/* build: worker processes at once (0: the online CPUs; 1: one image at
 	 * a time, parents first, as the plan lists them) */
 	unsigned jobs;

@@ -219,9 +219,9 @@ int cmd_stack(int argc, char **argv)
 			goto out;
 		}
 		static const char *const valued[] = {
-		    "--since",	 "--only",     "--tag",	     "--plan",	 "--registry", "--platform",
-		    "--network", "--identity", "--progress", "--output", "--jobs",     "--log-dir",
-		    "--isolation"};
+		    "--since",	  "--only",    "--tag",	     "--plan",	   "--registry",
+		    "--platform", "--network", "--identity", "--progress", "--output",
+		    "--jobs",	  "--log-dir", "--isolation"};
 		size_t k;
 		for (k = 0; k < ARRAY_SIZE(valued); k++) {
 			r = cli_opt_value(argc, argv, &i, valued[k],

@@ -49,7 +49,8 @@ pid_t sandbox_clone(uint64_t flags)
 		/* Docker's default seccomp profile answers clone3 with ENOSYS
 		 * (it cannot inspect its flags) so that libcs fall back to
 		 * clone: do the same. No new stack: it returns like fork(). */
-		r = syscall(SYS_clone, (unsigned long)flags | args.exit_signal, 0UL, NULL, NULL, 0UL);
+		r = syscall(SYS_clone, (unsigned long)flags | args.exit_signal, 0UL, NULL, NULL,
+			    0UL);
 	}
 	if (r < 0)
 		return -errno;

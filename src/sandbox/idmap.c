@@ -234,8 +234,9 @@ static size_t n_shared, next_evict;
 
 static bool same_idmap(const struct hoist_idmap *a, const struct hoist_idmap *b)
 {
-	return a->mode == b->mode && a->direct == b->direct && a->uid == b->uid && a->gid == b->gid &&
-	       a->subuid == b->subuid && a->subgid == b->subgid && a->count == b->count;
+	return a->mode == b->mode && a->direct == b->direct && a->uid == b->uid &&
+	       a->gid == b->gid && a->subuid == b->subuid && a->subgid == b->subgid &&
+	       a->count == b->count;
 }
 
 /* A new user namespace with m's maps, as an fd to it (no process keeps it). */

@@ -29,8 +29,8 @@
 #include "sandbox-private.h"
 
 /* Paths of this system in-place never touches, besides every mount point. */
-static const char *const always_kept[] = {"proc",	    "sys",	 "dev",
-					  "etc/hosts",	    "etc/resolv.conf", "etc/hostname"};
+static const char *const always_kept[] = {
+    "proc", "sys", "dev", "etc/hosts", "etc/resolv.conf", "etc/hostname"};
 
 static void keep_add(struct hoist_strv *keep, const char *path)
 {
@@ -192,8 +192,8 @@ static __attribute__((noreturn)) void ip_child(const struct hoist_sandbox_opts *
 /* One RUN --mount, placed as a plain directory or file. */
 struct placed {
 	const struct hoist_sandbox_mount *mt;
-	char *target;	 /* absolute */
-	char *cache;	 /* CACHE: the store's directory */
+	char *target;	  /* absolute */
+	char *cache;	  /* CACHE: the store's directory */
 	bool cache_moved; /* renamed into place (else copied) */
 };
 
@@ -243,8 +243,8 @@ static int place(struct hoist_store *s, struct placed *p, struct hoist_error *er
 					       strerror(errno));
 		return 0;
 	case HOIST_MOUNT_SECRET:
-		return copy_file(mt->source, p->target, mt->mode ? mt->mode & 07777 : 0400,
-				 mt->uid, mt->gid, err);
+		return copy_file(mt->source, p->target, mt->mode ? mt->mode & 07777 : 0400, mt->uid,
+				 mt->gid, err);
 	case HOIST_MOUNT_BIND: {
 		struct stat st;
 		if (!mt->source || stat(mt->source, &st) < 0)
@@ -302,7 +302,8 @@ static int unplace(struct placed *p, struct hoist_error *err)
 			return 0;
 		}
 		if (lstat(p->target, &st) == 0 && S_ISDIR(st.st_mode)) {
-			_cleanup_free_ char *tmp = hoist_xasprintf("%s.new-%d", p->cache, (int)getpid());
+			_cleanup_free_ char *tmp =
+			    hoist_xasprintf("%s.new-%d", p->cache, (int)getpid());
 			(void)hoist_rm_rf_at(AT_FDCWD, tmp);
 			if (mkdir(tmp, 0755) < 0 || (r = copy_tree(p->target, tmp, err)) < 0 ||
 			    hoist_rm_rf_at(AT_FDCWD, p->cache) < 0 || rename(tmp, p->cache) < 0)
@@ -370,7 +371,7 @@ static int run_command(const struct hoist_sandbox_opts *o, struct hoist_sandbox_
 		ie.what[sizeof(ie.what) - 1] = '\0';
 		return hoist_error_set(err, -ie.err, "in-place: '%s': %s", ie.what,
 				       ie.err == ENOENT ? "executable file not found in $PATH"
-						       : strerror(ie.err));
+							: strerror(ie.err));
 	}
 	if (st < 0)
 		return hoist_error_set(err, st, "waiting for the command: %s", strerror(-st));
@@ -428,8 +429,10 @@ int inplace_run(struct hoist_store *s, const struct hoist_sandbox_opts *o,
 	}
 	for (size_t i = 0; i < o->n_mounts; i++) {
 		const struct hoist_sandbox_mount *mt = &o->mounts[i];
-		if (!mt->target || mt->target[0] != '/' || !mt->target[1] || strstr(mt->target, ".."))
-			return hoist_error_set(err, -EINVAL, "mount target '%s' must be an absolute path",
+		if (!mt->target || mt->target[0] != '/' || !mt->target[1] ||
+		    strstr(mt->target, ".."))
+			return hoist_error_set(err, -EINVAL,
+					       "mount target '%s' must be an absolute path",
 					       mt->target ? mt->target : "");
 		keep_add(&keep, mt->target);
 		if (mt->type == HOIST_MOUNT_SECRET || mt->type == HOIST_MOUNT_BIND)
@@ -476,14 +479,16 @@ int inplace_run(struct hoist_store *s, const struct hoist_sandbox_opts *o,
 		hoist_error_prefix(err, "in-place");
 		goto out;
 	}
-	sandbox_say(o, "in-place: '/' is the image (%llu entries, %llu B copied, %llu reflinked); "
-		       "%zu paths kept",
+	sandbox_say(o,
+		    "in-place: '/' is the image (%llu entries, %llu B copied, %llu reflinked); "
+		    "%zu paths kept",
 		    (unsigned long long)co.entries, (unsigned long long)co.bytes,
 		    (unsigned long long)co.reflinked, keep.n);
 
 	for (size_t i = 0; i < o->n_mounts; i++) {
 		struct placed *p = &placed[n_placed++];
-		*p = (struct placed){.mt = &o->mounts[i], .target = hoist_xstrdup(o->mounts[i].target)};
+		*p = (struct placed){.mt = &o->mounts[i],
+				     .target = hoist_xstrdup(o->mounts[i].target)};
 		n_alloc = n_placed;
 		if ((r = place(s, p, err)) < 0) {
 			hoist_error_prefix(err, "in-place: RUN --mount at '%s'", p->target);

@@ -196,8 +196,8 @@ static bool file_has(const char *path, const char *const *needles, const char **
 /* Whether hoist runs in a container, and the hint that says so. */
 static bool detect_container(char *why, size_t size)
 {
-	static const char *const cg[] = {"docker", "kubepods", "containerd", "libpod", "lxc",
-					 "crio", NULL};
+	static const char *const cg[] = {"docker", "kubepods", "containerd", "libpod",
+					 "lxc",	   "crio",     NULL};
 	const char *env = getenv("container");
 	const char *hit = NULL;
 	struct stat st;
@@ -285,9 +285,10 @@ int hoist_isolation_pick(enum hoist_isolation want, enum hoist_idmode idwant,
 
 	if (want == HOIST_ISOLATION_IN_PLACE) {
 		if (!root)
-			return hoist_error_set(err, -EPERM,
-					       "isolation 'in-place' needs root (it unpacks the "
-					       "image into '/'): run hoist as root in the container");
+			return hoist_error_set(
+			    err, -EPERM,
+			    "isolation 'in-place' needs root (it unpacks the "
+			    "image into '/'): run hoist as root in the container");
 		if ((r = hoist_idmap_detect(HOIST_IDMODE_ROOT, &m, err)) < 0)
 			return r;
 		ch.rung = want;
@@ -318,10 +319,11 @@ int hoist_isolation_pick(enum hoist_isolation want, enum hoist_idmode idwant,
 			level = p.stage == PROBE_OK ? NS_FULL : NS_NOPROC;
 			if (root) {
 				root_userns_idmap(idwant, &m);
-				snprintf(how, sizeof(how),
-					 "root without namespaces of its own (%s): a user namespace "
-					 "mapping %s",
-					 d_root, m.direct ? "the container's ids 0-65536" : "root only");
+				snprintf(
+				    how, sizeof(how),
+				    "root without namespaces of its own (%s): a user namespace "
+				    "mapping %s",
+				    d_root, m.direct ? "the container's ids 0-65536" : "root only");
 			} else {
 				if ((r = hoist_idmap_detect(idwant, &m, err)) < 0)
 					return r;
@@ -381,8 +383,8 @@ int hoist_isolation_pick(enum hoist_isolation want, enum hoist_idmode idwant,
 			if ((r = hoist_idmap_detect(HOIST_IDMODE_ROOT, &m, err)) < 0)
 				return r;
 			ch.rung = HOIST_ISOLATION_IN_PLACE;
-			snprintf(ch.reason, sizeof(ch.reason), "no namespaces: %s; inside a container: %s",
-				 missing, hint);
+			snprintf(ch.reason, sizeof(ch.reason),
+				 "no namespaces: %s; inside a container: %s", missing, hint);
 		}
 		break;
 	}

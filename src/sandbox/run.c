@@ -279,15 +279,17 @@ static int run_once(struct hoist_store *s, const struct hoist_sandbox_opts *o,
 
 	switch (m->mode) {
 	case HOIST_IDMODE_ROOT:
-		sandbox_say(o, "sandbox: identity mode root (ids map to themselves, no user namespace)");
+		sandbox_say(
+		    o, "sandbox: identity mode root (ids map to themselves, no user namespace)");
 		break;
 	case HOIST_IDMODE_SUBUID:
 		sandbox_say(o, "sandbox: identity mode subuid (0 -> %lu, 1-%u -> %lu-%lu)",
-		    (unsigned long)m->uid, m->count, (unsigned long)m->subuid,
-		    (unsigned long)m->subuid + m->count - 1);
+			    (unsigned long)m->uid, m->count, (unsigned long)m->subuid,
+			    (unsigned long)m->subuid + m->count - 1);
 		break;
 	default:
-		sandbox_say(o,
+		sandbox_say(
+		    o,
 		    "sandbox: identity mode single (0 -> %lu only; chown/setuid faked by seccomp)",
 		    (unsigned long)m->uid);
 		break;
@@ -307,10 +309,11 @@ static int run_once(struct hoist_store *s, const struct hoist_sandbox_opts *o,
 		break;
 	case HOIST_EMUL_HOST_BINFMT:
 		sandbox_say(o, "sandbox: %s through the host's binfmt_misc entry '%s' (%s, flag F)",
-		    em.platform, em.name, em.interpreter);
+			    em.platform, em.name, em.interpreter);
 		break;
 	case HOIST_EMUL_PRIVATE_BINFMT:
-		sandbox_say(o,
+		sandbox_say(
+		    o,
 		    "sandbox: %s through a private binfmt_misc entry '%s' (%s) in the run's user "
 		    "namespace%s%s",
 		    em.platform, em.name, em.interpreter,
@@ -428,8 +431,8 @@ static int run_once(struct hoist_store *s, const struct hoist_sandbox_opts *o,
 	sandbox_add_stub(&stubs, o->rootfs, "etc/resolv.conf");
 	sandbox_add_stub(&stubs, o->rootfs, "etc/hosts");
 	sandbox_add_stub(&stubs, o->rootfs, "etc/hostname");
-	c->apt_fake =
-	    m->mode == HOIST_IDMODE_SINGLE && sandbox_exists_in_lowers(o->rootfs, "etc/apt/apt.conf.d");
+	c->apt_fake = m->mode == HOIST_IDMODE_SINGLE &&
+		      sandbox_exists_in_lowers(o->rootfs, "etc/apt/apt.conf.d");
 	if (c->apt_fake)
 		sandbox_add_stub(&stubs, o->rootfs, APT_FAKE_STUB);
 

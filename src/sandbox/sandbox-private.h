@@ -192,7 +192,7 @@ struct snap_diff_args {
 	struct hoist_store *store;
 	const struct hoist_idmap *idmap;
 	const char *root, *index;
-	const char *const *skip;  /* as snap_copy_args */
+	const char *const *skip; /* as snap_copy_args */
 	/* in-place: the stubs were made before the index was recorded, so a
 	 * recorded stub directory is still held back like a new one. */
 	bool stubs_in_index;

@@ -241,9 +241,10 @@ int snap_clear_except(int dfd, const char *rel, const char *const *skip, unsigne
 			continue;
 		struct stat st;
 		if (skip_below(skip, path) && depth < MAX_DEPTH &&
-		    fstatat(dfd, names.v[i], &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)) {
-			_cleanup_close_ int fd =
-			    openat(dfd, names.v[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		    fstatat(dfd, names.v[i], &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISDIR(st.st_mode)) {
+			_cleanup_close_ int fd = openat(
+			    dfd, names.v[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 			if (fd < 0)
 				return hoist_error_set(err, -errno, "opening '%s': %s", path,
 						       strerror(errno));
