@@ -18,6 +18,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -404,6 +405,12 @@ int inplace_run(struct hoist_store *s, const struct hoist_sandbox_opts *o,
 	if (o->n_mounts > CHILD_MAX_MOUNTS)
 		return hoist_error_set(err, -E2BIG, "too many mounts (at most %d)",
 				       CHILD_MAX_MOUNTS);
+	/* One in-place run at a time in this root (the workers of a
+	 * multi-platform build, other hoist processes): each run resets and
+	 * fills '/' itself, so serialising the runs is enough. */
+	_cleanup_close_ int lockfd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (lockfd < 0 || flock(lockfd, LOCK_EX) < 0)
+		return hoist_error_set(err, -errno, "in-place: locking '/': %s", strerror(errno));
 	if ((r = sandbox_emul_prepare(o->platform, false, &em, err)) < 0)
 		return hoist_error_prefix(err, "in-place");
 	ret->emulator.path = em.path;
