@@ -276,7 +276,7 @@ int hoist_isolation_pick(enum hoist_isolation want, enum hoist_idmode idwant,
 {
 	struct hoist_isolation_choice ch;
 	struct hoist_idmap m;
-	char hint[160] = "", d_root[160] = "", d_user[160] = "", how[200] = "";
+	char hint[160] = "", d_root[160] = "", d_user[160] = "", how[320] = "";
 	bool root = geteuid() == 0;
 	int r;
 
