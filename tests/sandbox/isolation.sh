@@ -170,6 +170,9 @@ b c /hoist/c
 ls / >/hoist/res/c.ls
 b a2 /hoist/a --no-cache
 ls / >/hoist/res/a2.ls
+# hoist run takes the ladder too.
+container=hoist-test nons --root /store run --progress plain bb sh -c 'echo run-$((1+1)) $(cat /etc/hostname)' \
+	>/hoist/res/run.out 2>/hoist/res/run.log
 # No sign of a container: auto refuses to touch '/'.
 nons --root /store build --no-cache /hoist/a >/hoist/res/nocont.log 2>&1
 echo $? >/hoist/res/nocont.rc
@@ -200,6 +203,8 @@ check "in-place: '/' is the next build's after it" \
 	sh -c "grep -qx x '$W/res/a2.ls' && ! grep -q junk '$W/res/a2.ls'"
 check "in-place: store, hoist and the kept paths survive" \
 	sh -c "grep -qx hoist '$W/res/a2.ls' && grep -qx store '$W/res/a2.ls' && grep -qx proc '$W/res/a2.ls'"
+is "$(cat "$W/res/run.out")" "run-2 hoist-test" "in-place: hoist run runs the command (with the container's hostname)"
+check "in-place: hoist run announces the rung" grep -q '^#0 isolation: in-place' "$W/res/run.log"
 [ "$(rc nocont)" = 0 ] && nok "in-place: refused outside a container" || ok "in-place: refused outside a container"
 check "in-place: the refusal says why" grep -q "no sign of a container" "$W/res/nocont.log"
 [ "$(rc forced)" = 0 ] && nok "no namespaces: --isolation sandbox fails" || ok "no namespaces: --isolation sandbox fails"
