@@ -8,6 +8,7 @@
 #           are covered (/dev/null over /proc/keys and /proc/timer_list, as
 #           runc masks them) and hoist inside `unshare -Ur`, whose new mount
 #           namespaces lock those covers, so the kernel refuses a new proc;
+#           also as the unprivileged hoistnosub (podman's non-root user);
 #   rung 4  no namespaces at all: tests/sandbox/nons.c (seccomp: clone3
 #           ENOSYS, clone/unshare with CLONE_NEW*, setns and mount EPERM, as
 #           docker's default profile) in a throwaway root: a tmpfs in a
@@ -102,6 +103,25 @@ masked sh -c '"$0" --root "$1" build --progress plain --no-cache --build-arg P=$
 check "rung 3: RUN sees the job's processes" grep -q "^sees-[0-9]" "$W/r3p.log"
 "$H" --root "$W/s1" build --progress plain --no-cache --build-arg P=$$ "$W/p" >"$W/r1p.log" 2>&1
 check "rung 1: RUN does not" sh -c "! grep -q '^sees-[0-9]' '$W/r1p.log'"
+# As podman's non-root user: an unprivileged user's namespaces (single
+# mode) in the same covered /proc.
+"$SRC/tests/sandbox/users.sh" || bail "cannot create the test user hoistnosub"
+mkdir -p "$W/s3u" && chown hoistnosub: "$W/s3u"
+unshare -m sh -c 'mount --make-rprivate / && mount --bind /dev/null /proc/keys &&
+	mount --bind /dev/null /proc/timer_list && exec runuser -u hoistnosub -- "$@"' sh \
+	sh -c '"$0" --root "$1" import "$2" bb >/dev/null 2>&1 &&
+		"$0" --root "$1" build --progress plain --output "type=oci,dest=$1/out" "$3" >"$1/out.log" 2>&1' \
+	"$H" "$W/s3u" "$W/bb.tar" "$W/a"
+check "rung 3, non-root: userns-shared-proc in a user namespace" \
+	grep -q "isolation: userns-shared-proc (a fresh /proc is refused: masked paths in the container's /proc; a user namespace," "$W/s3u/out.log"
+check "rung 3, non-root: the RUN ran (identity mode single)" sh -c "grep -q 'identity mode single' '$W/s3u/out.log' && [ -f '$W/s3u/out/index.json' ]"
+[ -f "$W/s3u/out/index.json" ] || diag_file "$W/s3u/out.log" | tail -n 20
+is "$(digest "$W/s3u/out")" "$ref_a" "rung 3, non-root: the same image as the full sandbox as root"
+# No namespaces and not root (docker, USER set): nothing works, and says so.
+runuser -u hoistnosub -- "$NONS" env container=hoist-test "$H" --root "$W/s3u" build --no-cache \
+	"$W/a" >"$W/nons-user.log" 2>&1
+check "no namespaces, non-root: fails, naming in-place's need of root" \
+	grep -q "no isolation works here (user namespace, clone(CLONE_NEWUSER|CLONE_NEWNS|CLONE_NEWPID): Operation not permitted): in-place needs root in the container" "$W/nons-user.log"
 masked "$H" --root "$W/s3" build --no-cache --isolation sandbox "$W/a" >"$W/r3f.log" 2>&1
 check "rung 3: --isolation sandbox fails, naming the refused /proc" \
 	grep -q "isolation 'sandbox' cannot work here (as root, mounting a fresh /proc: Operation not permitted: masked paths" "$W/r3f.log"
