@@ -11,6 +11,7 @@
 #include "hoist/layer.h"
 #include "hoist/oci.h"
 #include "hoist/ref.h"
+#include "hoist/sandbox.h"
 #include "hoist/store.h"
 #include "hoist/util.h"
 
@@ -237,6 +238,10 @@ int cmd_build(int argc, char **argv)
 		} else if (OPT("--identity", NULL)) {
 			o.identity = v;
 		} else if (OPT("--isolation", NULL)) {
+			enum hoist_isolation iso;
+			struct hoist_error ierr = {0};
+			if (hoist_isolation_parse(v, &iso, &ierr) < 0)
+				return cli_usage_error("build", "%s", ierr.msg);
 			o.isolation = v;
 		} else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
 			prog.quiet = true;

@@ -73,6 +73,16 @@ ref_a=$(digest "$W/ref-a"); ref_b=$(digest "$W/ref-b")
 check "rung 1: reference images built" [ -n "$ref_a" ] && [ -n "$ref_b" ]
 [ -n "$ref_b" ] || diag_file "$W/ref-b.log" | tail -n 20
 
+# HOIST_ISOLATION is the default; a rung below the best may be forced.
+HOIST_ISOLATION=userns-shared-proc "$H" --root "$W/s1" build --progress plain --no-cache \
+	--output "type=oci,dest=$W/f3" "$W/a" >"$W/f3.log" 2>&1
+check "HOIST_ISOLATION=userns-shared-proc is taken" \
+	grep -q 'isolation: userns-shared-proc (forced; namespaces as root)' "$W/f3.log"
+is "$(digest "$W/f3")" "$ref_a" "forced userns-shared-proc: the same image"
+HOIST_ISOLATION=bogus "$H" --root "$W/s1" build --no-cache "$W/a" >"$W/bogus.log" 2>&1
+check "a bad HOIST_ISOLATION is an error naming the variable" \
+	grep -q "HOIST_ISOLATION: unknown isolation 'bogus': use auto, sandbox, userns-shared-proc or in-place" "$W/bogus.log"
+
 # ---- rung 2: root without CAP_SYS_ADMIN --------------------------------------
 cat >"$W/r2.sh" <<'EOF'
 "$1" --root "$2" import "$3" bb >/dev/null 2>&1 &&
