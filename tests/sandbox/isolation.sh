@@ -70,7 +70,8 @@ hb "$W/s1" "$W/ref-a" "$W/a"
 check "rung 1: the full sandbox is announced" grep -q '^#.*isolation: sandbox (namespaces as root, fresh /proc)' "$W/ref-a.log"
 hb "$W/s1" "$W/ref-b" "$W/b"
 ref_a=$(digest "$W/ref-a"); ref_b=$(digest "$W/ref-b")
-check "rung 1: reference images built" [ -n "$ref_a" ] && [ -n "$ref_b" ]
+check "rung 1: reference image A built" [ -n "$ref_a" ]
+check "rung 1: reference image B built" [ -n "$ref_b" ]
 [ -n "$ref_b" ] || diag_file "$W/ref-b.log" | tail -n 20
 
 # HOIST_ISOLATION is the default; a rung below the best may be forced.
@@ -223,7 +224,7 @@ is "$(digest "$W/res/b")" "$ref_b" "in-place: B is the full sandbox's image"
 is "$(tr '\n' ' ' <"$W/res/b.files")" "secret-copy=s3cret bound=from-the-context pwd=/work tmp/uid=65534 seen=run tmpok=tmp " \
 	"in-place: '/' is B's last stage, the RUNs saw their mounts, user and directory"
 check "in-place: the mounts and their mount points were taken away" sh -c "! grep -q -v 'No such file' '$W/res/b.leftover'"
-[ "$(rc c)" = 0 ] && nok "in-place: the failing RUN fails" || ok "in-place: the failing RUN fails"
+check "in-place: the failing RUN fails" [ "$(rc c)" != 0 ]
 check "in-place: the failing RUN is reported" grep -q 'exited with status 3' "$W/res/c.log"
 is "$(rc a2)" 0 "in-place: the next build after the failure works"
 is "$(digest "$W/res/a2")" "$ref_a" "in-place: and gives the same image"
@@ -235,8 +236,8 @@ check "in-place: store, hoist and the kept paths survive" \
 	sh -c "grep -qx hoist '$W/res/a2.ls' && grep -qx store '$W/res/a2.ls' && grep -qx proc '$W/res/a2.ls'"
 is "$(cat "$W/res/run.out")" "run-2 hoist-test" "in-place: hoist run runs the command (with the container's hostname)"
 check "in-place: hoist run announces the rung" grep -q '^#0 isolation: in-place' "$W/res/run.log"
-[ "$(rc nocont)" = 0 ] && nok "in-place: refused outside a container" || ok "in-place: refused outside a container"
+check "in-place: refused outside a container" [ "$(rc nocont)" != 0 ]
 check "in-place: the refusal says why" grep -q "no sign of a container" "$W/res/nocont.log"
-[ "$(rc forced)" = 0 ] && nok "no namespaces: --isolation sandbox fails" || ok "no namespaces: --isolation sandbox fails"
+check "no namespaces: --isolation sandbox fails" [ "$(rc forced)" != 0 ]
 check "no namespaces: naming what is missing" grep -q "isolation 'sandbox' cannot work here (as root, clone(CLONE_NEWNS|CLONE_NEWPID): Operation not permitted" "$W/res/forced.log"
 finish
