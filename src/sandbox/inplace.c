@@ -33,6 +33,10 @@
 static const char *const always_kept[] = {
     "proc", "sys", "dev", "etc/hosts", "etc/resolv.conf", "etc/hostname"};
 
+/* The signs by which the next hoist knows it is in a container
+ * (isolation.c): deleting them would make it refuse in-place. */
+static const char *const markers[] = {"/.dockerenv", "/run/.containerenv"};
+
 static void keep_add(struct hoist_strv *keep, const char *path)
 {
 	char real[PATH_MAX];
@@ -422,6 +426,9 @@ int inplace_run(struct hoist_store *s, const struct hoist_sandbox_opts *o,
 	for (size_t i = 0; i < ARRAY_SIZE(always_kept); i++)
 		hoist_strv_push(&keep, always_kept[i]);
 	keep_add(&keep, "/proc/self/exe");
+	for (size_t i = 0; i < ARRAY_SIZE(markers); i++)
+		if (access(markers[i], F_OK) == 0)
+			keep_add(&keep, markers[i]);
 	keep_add(&keep, hoist_store_root(s));
 	for (const char *const *k = o->keep; k && *k; k++)
 		keep_add(&keep, *k);

@@ -168,6 +168,7 @@ cp "$W/inner.sh" "$R/hoist/"
 # What a container runtime puts in: its own /etc/hosts, resolv.conf, hostname.
 echo '127.0.0.1 localhost' >"$R/etc/hosts"; : >"$R/etc/resolv.conf"
 echo hoist-test >"$R/etc/hostname"
+: >"$R/.dockerenv"
 mount -t proc proc "$R/proc"
 mount --rbind /dev "$R/dev"
 # The results outlive the namespace: a directory of W bound in.
@@ -187,7 +188,7 @@ cd /
 hoist --root /store import /hoist/bb.tar bb >/dev/null 2>&1
 b() { # b NAME CTX [opts]: an in-place build under nons
 	n=$1 c=$2; shift 2
-	container=hoist-test nons --root /store build --progress plain --secret id=s,src=/hoist/secret \
+	nons --root /store build --progress plain --secret id=s,src=/hoist/secret \
 		"$@" --output "type=oci,dest=/hoist/res/$n" "$c" >"/hoist/res/$n.log" 2>&1
 	echo $? >"/hoist/res/$n.rc"
 }
@@ -202,9 +203,11 @@ ls / >/hoist/res/c.ls
 b a2 /hoist/a --no-cache
 ls / >/hoist/res/a2.ls
 # hoist run takes the ladder too.
-container=hoist-test nons --root /store run --progress plain bb sh -c 'echo run-$((1+1)) $(cat /etc/hostname)' \
+nons --root /store run --progress plain bb sh -c 'echo run-$((1+1)) $(cat /etc/hostname)' \
 	>/hoist/res/run.out 2>/hoist/res/run.log
 # No sign of a container: auto refuses to touch '/'.
+[ -e /.dockerenv ] && echo kept >/hoist/res/dockerenv
+rm -f /.dockerenv
 nons --root /store build --no-cache /hoist/a >/hoist/res/nocont.log 2>&1
 echo $? >/hoist/res/nocont.rc
 container=hoist-test nons --root /store build --no-cache --isolation sandbox /hoist/a >/hoist/res/forced.log 2>&1
@@ -214,7 +217,7 @@ mkdir -p "$W/res"
 unshare -m sh "$W/enter.sh" "$R" "$W" "$H" "$NONS" "$loader" -- sh /hoist/inner.sh
 [ -f "$W/res/a.rc" ] || bail "the throwaway root did not run (see above)"
 rc() { cat "$W/res/$1.rc" 2>/dev/null; }
-check "in-place: announced, with why" grep -q "isolation: in-place (no namespaces: as root, clone(CLONE_NEWNS|CLONE_NEWPID): Operation not permitted; user namespace, clone(CLONE_NEWUSER|CLONE_NEWNS|CLONE_NEWPID): Operation not permitted; inside a container: container=hoist-test in the environment)" "$W/res/a.log"
+check "in-place: announced, with why" grep -q "isolation: in-place (no namespaces: as root, clone(CLONE_NEWNS|CLONE_NEWPID): Operation not permitted; user namespace, clone(CLONE_NEWUSER|CLONE_NEWNS|CLONE_NEWPID): Operation not permitted; inside a container: /.dockerenv exists)" "$W/res/a.log"
 is "$(rc a)" 0 "in-place: build A"
 is "$(digest "$W/res/a")" "$ref_a" "in-place: A is the full sandbox's image"
 [ "$(rc a)" = 0 ] || diag_file "$W/res/a.log" | tail -n 20
@@ -232,6 +235,7 @@ check "in-place: '/' is reset after the failed RUN" \
 	sh -c "grep -qx etc '$W/res/c.ls' && ! grep -q junk '$W/res/c.ls'"
 check "in-place: '/' is the next build's after it" \
 	sh -c "grep -qx x '$W/res/a2.ls' && ! grep -q junk '$W/res/a2.ls'"
+check "in-place: /.dockerenv survives the builds (the next one still sees a container)" [ -f "$W/res/dockerenv" ]
 check "in-place: store, hoist and the kept paths survive" \
 	sh -c "grep -qx hoist '$W/res/a2.ls' && grep -qx store '$W/res/a2.ls' && grep -qx proc '$W/res/a2.ls'"
 is "$(cat "$W/res/run.out")" "run-2 hoist-test" "in-place: hoist run runs the command (with the container's hostname)"
