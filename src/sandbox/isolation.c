@@ -282,6 +282,8 @@ int hoist_isolation_pick(enum hoist_isolation want, enum hoist_idmode idwant,
 
 	memset(&ch, 0, sizeof(ch));
 	ch.in_container = detect_container(hint, sizeof(hint));
+	if (idwant == HOIST_IDMODE_ROOT && !root)
+		return hoist_idmap_detect(idwant, &m, err); /* "needs to run as root" */
 
 	if (want == HOIST_ISOLATION_IN_PLACE) {
 		if (!root)
