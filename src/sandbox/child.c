@@ -181,6 +181,31 @@ static void bind_at(const struct child_ctx *c, int rootfd, int step, const char 
 		make_readonly(c, rootfd, step, rel);
 }
 
+/*
+ * The parts of a fresh proc that act on the host, not the namespace:
+ * sysctls (kernel.core_pattern runs a host program), sysrq, irq, bus and
+ * fs settings. Bound onto themselves read-only, as runc does; with
+ * CAP_SYS_ADMIN gone (confine.c), the command cannot undo it.
+ */
+static void protect_proc(const struct child_ctx *c, int rootfd)
+{
+	static const char *const ro[] = {"proc/sys", "proc/sysrq-trigger", "proc/irq", "proc/bus",
+					 "proc/fs"};
+	char fp[32];
+	for (size_t i = 0; i < sizeof(ro) / sizeof(ro[0]); i++) {
+		int fd = openat2_in_root(rootfd, ro[i], O_PATH);
+		if (fd < 0 && errno == ENOENT)
+			continue;
+		if (fd < 0)
+			fail(c, CSTEP_PROC, errno, ro[i]);
+		fd_path(fp, fd);
+		if (mount(fp, fp, NULL, MS_BIND | MS_REC, NULL) < 0)
+			fail(c, CSTEP_PROC, errno, ro[i]);
+		close(fd);
+		make_readonly(c, rootfd, CSTEP_PROC, ro[i]);
+	}
+}
+
 static void mount_overlay(const struct child_ctx *c)
 {
 	int fs = fsopen("overlay", FSOPEN_CLOEXEC);
@@ -320,50 +345,6 @@ static void loopback_up(const struct child_ctx *c)
 	close(s);
 }
 
-#if defined(__x86_64__)
-#define SECCOMP_ARCH AUDIT_ARCH_X86_64
-#elif defined(__aarch64__)
-#define SECCOMP_ARCH AUDIT_ARCH_AARCH64
-#endif
-
-/*
- * Single-uid mode: only container root exists, so calls that switch or
- * give away ids fail with EINVAL/EPERM and break package managers. Make
- * them succeed without effect, as Charliecloud's seccomp mode does.
- */
-static void install_fakery(const struct child_ctx *c)
-{
-#ifdef SECCOMP_ARCH
-	static const int faked[] = {
-#ifdef __NR_chown
-	    __NR_chown,	    __NR_lchown,
-#endif
-	    __NR_fchown,    __NR_fchownat, __NR_setuid,	   __NR_setgid,
-	    __NR_setreuid,  __NR_setregid, __NR_setresuid, __NR_setresgid,
-	    __NR_setgroups, __NR_setfsuid, __NR_setfsgid,
-	};
-	enum { NF = sizeof(faked) / sizeof(faked[0]) };
-	struct sock_filter f[NF + 5];
-	size_t n = 0;
-	f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
-					      offsetof(struct seccomp_data, arch));
-	/* Other ABIs (e.g. i386 binaries) are left alone. */
-	f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SECCOMP_ARCH, 0, NF + 1);
-	f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
-					      offsetof(struct seccomp_data, nr));
-	for (size_t i = 0; i < NF; i++)
-		f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)faked[i],
-						      (unsigned char)(NF - i), 0);
-	f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
-	f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | 0);
-	struct sock_fprog prog = {.len = (unsigned short)n, .filter = f};
-	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
-		fail(c, CSTEP_SECCOMP, errno, "");
-#else
-	(void)c;
-#endif
-}
-
 /*
  * Private binfmt_misc (Linux 6.7+: one instance per user namespace, made by
  * the first mount there; its entries live as long as that mount, which is
@@ -490,6 +471,9 @@ static __attribute__((noreturn)) void run_command(const struct child_ctx *c)
 	}
 	if (make_cwd(c) < 0)
 		fail(c, CSTEP_CWD, errno, c->cwd);
+	int e = confine_drop_bounding();
+	if (e < 0)
+		fail(c, CSTEP_SECCOMP, -e, "capability bounding set");
 	if (c->mode != HOIST_IDMODE_SINGLE && setgroups(c->n_groups, c->groups) < 0)
 		fail(c, CSTEP_USER, errno, "setgroups");
 	if (setresgid(c->gid, c->gid, c->gid) < 0 || setresuid(c->uid, c->uid, c->uid) < 0)
@@ -498,6 +482,10 @@ static __attribute__((noreturn)) void run_command(const struct child_ctx *c)
 		fail(c, CSTEP_CWD, errno, c->cwd);
 	if (c->personality32 && personality(PER_LINUX32) < 0)
 		fail(c, CSTEP_EXEC, errno, "personality");
+	if (c->uid == 0 && (e = confine_caps()) < 0)
+		fail(c, CSTEP_SECCOMP, -e, "capabilities");
+	if ((e = confine_seccomp(c->mode == HOIST_IDMODE_SINGLE)) < 0)
+		fail(c, CSTEP_SECCOMP, -e, "seccomp filter");
 	/* Nothing of ours may reach the command (CVE-2024-21626: a leaked fd
 	 * to a host directory is a way out). CLOEXEC rather than close, so the
 	 * error pipe still works should execve fail. */
@@ -543,6 +531,7 @@ void child_main(const struct child_ctx *c)
 	/* proc first: once the old root is detached the kernel refuses it. */
 	mount_at(c, rootfd, CSTEP_PROC, "proc", true, "proc", "proc",
 		 MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+	protect_proc(c, rootfd);
 	setup_dev(c, rootfd);
 	if (c->net_none) {
 		/* A fresh sysfs needs our own network namespace. */
@@ -571,8 +560,7 @@ void child_main(const struct child_ctx *c)
 	if (c->net_none)
 		loopback_up(c);
 	setup_binfmt(c);
-	if (c->mode == HOIST_IDMODE_SINGLE)
-		install_fakery(c);
+	confine_init(c);
 
 	/* Our init: forward what hoist passes on, reap everything, exit with
 	 * the command's status (128+N for a signal, as a shell reports it). */
