@@ -474,6 +474,10 @@ static __attribute__((noreturn)) void run_command(const struct child_ctx *c)
 	int e = confine_drop_bounding();
 	if (e < 0)
 		fail(c, CSTEP_SECCOMP, -e, "capability bounding set");
+	/* Single mode's filter fakes the id calls below, so it comes first. */
+	bool single = c->mode == HOIST_IDMODE_SINGLE;
+	if (single && (e = confine_seccomp(true)) < 0)
+		fail(c, CSTEP_SECCOMP, -e, "seccomp filter");
 	if (c->mode != HOIST_IDMODE_SINGLE && setgroups(c->n_groups, c->groups) < 0)
 		fail(c, CSTEP_USER, errno, "setgroups");
 	if (setresgid(c->gid, c->gid, c->gid) < 0 || setresuid(c->uid, c->uid, c->uid) < 0)
@@ -482,9 +486,9 @@ static __attribute__((noreturn)) void run_command(const struct child_ctx *c)
 		fail(c, CSTEP_CWD, errno, c->cwd);
 	if (c->personality32 && personality(PER_LINUX32) < 0)
 		fail(c, CSTEP_EXEC, errno, "personality");
-	if (c->uid == 0 && (e = confine_caps()) < 0)
+	if (getuid() == 0 && (e = confine_caps()) < 0)
 		fail(c, CSTEP_SECCOMP, -e, "capabilities");
-	if ((e = confine_seccomp(c->mode == HOIST_IDMODE_SINGLE)) < 0)
+	if (!single && (e = confine_seccomp(false)) < 0)
 		fail(c, CSTEP_SECCOMP, -e, "seccomp filter");
 	/* Nothing of ours may reach the command (CVE-2024-21626: a leaked fd
 	 * to a host directory is a way out). CLOEXEC rather than close, so the
