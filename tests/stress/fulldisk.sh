@@ -61,7 +61,7 @@ for i in $(seq 1 "$ROUNDS"); do
 	1) full "round $i ($size): import" "entry 'big'.*No space left" "$H" import "$T/big.tar" big ;;
 	2) full "round $i ($size): load" "big-img.tar.*No space left" "$H" load -q -i "$T/big-img.tar" ;;
 	3) printf 'FROM bb\nCOPY big /big\n' >"$T/ctx/Dockerfile"
-	   full "round $i ($size): build, COPY" "entry 'big'.*No space left" "$H" build -q "$T/ctx" ;;
+	   full "round $i ($size): build, COPY" "Dockerfile:2: COPY: .*entry 'big'.*No space left" "$H" build -q "$T/ctx" ;;
 	4) printf 'FROM bb\nRUN dd if=/dev/zero of=/z bs=1M count=32\n' >"$T/ctx/Dockerfile"
 	   full "round $i ($size): build, RUN (the command's own failure)" \
 		"Dockerfile:2: RUN .*(exited with status|No space left)" "$H" build -q --network none "$T/ctx" ;;
