@@ -181,7 +181,8 @@ int reg_collect_blobs(const struct hoist_registry_manifest *m, struct reg_blob_l
 		return hoist_error_set(err, -E2BIG,
 				       "manifest '%s': %zu layers, more than %llu (the limit, "
 				       "HOIST_LIMIT_IMAGE_LAYERS)",
-				       m->digest, n, (unsigned long long)hoist_limits()->image_layers);
+				       m->digest, n,
+				       (unsigned long long)hoist_limits()->image_layers);
 	json_array_foreach(json_object_get(doc, "layers"), i, layer)
 	{
 		r = reg_parse_descriptor(layer, &d, err);

@@ -60,9 +60,10 @@ void confine_init(const struct child_ctx *c)
 
 /* Docker's default capability set (moby's oci/caps/defaults.go). */
 static const int kept_caps[] = {
-    CAP_CHOWN,	 CAP_DAC_OVERRIDE,	CAP_FSETID,	     CAP_FOWNER, CAP_MKNOD,
-    CAP_NET_RAW, CAP_SETGID,		CAP_SETUID,	     CAP_SETFCAP, CAP_SETPCAP,
-    CAP_NET_BIND_SERVICE, CAP_SYS_CHROOT, CAP_KILL,	     CAP_AUDIT_WRITE,
+    CAP_CHOWN,	 CAP_DAC_OVERRIDE, CAP_FSETID,		 CAP_FOWNER,
+    CAP_MKNOD,	 CAP_NET_RAW,	   CAP_SETGID,		 CAP_SETUID,
+    CAP_SETFCAP, CAP_SETPCAP,	   CAP_NET_BIND_SERVICE, CAP_SYS_CHROOT,
+    CAP_KILL,	 CAP_AUDIT_WRITE,
 };
 
 static bool cap_kept(int cap)
@@ -118,18 +119,36 @@ static const int denied[] = {
 #ifdef __NR_kexec_load
     __NR_kexec_load,
 #endif
-    __NR_kexec_file_load, __NR_init_module,  __NR_finit_module, __NR_delete_module,
-    __NR_open_by_handle_at, __NR_keyctl,     __NR_add_key,	 __NR_request_key,
+    __NR_kexec_file_load,
+    __NR_init_module,
+    __NR_finit_module,
+    __NR_delete_module,
+    __NR_open_by_handle_at,
+    __NR_keyctl,
+    __NR_add_key,
+    __NR_request_key,
 #ifdef __NR_iopl
-    __NR_iopl,		  __NR_ioperm,
+    __NR_iopl,
+    __NR_ioperm,
 #endif
 #ifdef __NR_uselib
     __NR_uselib,
 #endif
-    __NR_swapon,	  __NR_swapoff,	     __NR_syslog,	 __NR_acct,
-    __NR_settimeofday,	  __NR_clock_settime, __NR_clock_adjtime, __NR_adjtimex,
-    __NR_bpf,		  __NR_perf_event_open, __NR_userfaultfd, __NR_lookup_dcookie,
-    __NR_quotactl,	  __NR_vhangup,	     __NR_reboot,
+    __NR_swapon,
+    __NR_swapoff,
+    __NR_syslog,
+    __NR_acct,
+    __NR_settimeofday,
+    __NR_clock_settime,
+    __NR_clock_adjtime,
+    __NR_adjtimex,
+    __NR_bpf,
+    __NR_perf_event_open,
+    __NR_userfaultfd,
+    __NR_lookup_dcookie,
+    __NR_quotactl,
+    __NR_vhangup,
+    __NR_reboot,
 };
 
 /*
@@ -139,11 +158,10 @@ static const int denied[] = {
  */
 static const int faked[] = {
 #ifdef __NR_chown
-    __NR_chown,	   __NR_lchown,
+    __NR_chown,	    __NR_lchown,
 #endif
-    __NR_fchown,   __NR_fchownat, __NR_setuid,	  __NR_setgid,	  __NR_setreuid,
-    __NR_setregid, __NR_setresuid, __NR_setresgid, __NR_setgroups, __NR_setfsuid,
-    __NR_setfsgid,
+    __NR_fchown,    __NR_fchownat,  __NR_setuid,    __NR_setgid,   __NR_setreuid, __NR_setregid,
+    __NR_setresuid, __NR_setresgid, __NR_setgroups, __NR_setfsuid, __NR_setfsgid,
 };
 
 #define ND (sizeof(denied) / sizeof(denied[0]))
