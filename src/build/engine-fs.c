@@ -362,8 +362,8 @@ int run_copy(struct stepctx *sc, const struct hoist_instr *in, char **envp, stru
 		lt->store = b->s; /* content copied from lazy snapshots is unpacked on open */
 		lt->gen = 1;
 		rc = copy_run(&r, lt, err);
-		if (rc >= 0)
-			rc = do_layer_of(b, st, lt, 1, history, err);
+		if (rc >= 0 && (rc = do_layer_of(b, st, lt, 1, history, err)) < 0)
+			rc = hoist_error_prefix(err, "%s:%d: %s", b->file, in->line, in->keyword);
 		if (rc >= 0) {
 			st->tree->gen++;
 			merge_tree(st->tree->root, lt->root, st->tree->gen);
@@ -375,8 +375,10 @@ int run_copy(struct stepctx *sc, const struct hoist_instr *in, char **envp, stru
 		st->tree->gen++;
 		if ((rc = copy_run(&r, st->tree, err)) < 0)
 			goto out;
-		if ((rc = do_layer(b, st, history, err)) < 0)
+		if ((rc = do_layer(b, st, history, err)) < 0) {
+			rc = hoist_error_prefix(err, "%s:%d: %s", b->file, in->line, in->keyword);
 			goto out;
+		}
 	}
 	if ((rc = record_put(b, st, err)) < 0)
 		goto out;

@@ -364,7 +364,8 @@ static int tar_blob(struct archive *a, struct hoist_store *s, const struct blob_
 		return fd;
 	path = hoist_xasprintf("blobs/sha256/%s", b->digest + 7);
 	if (tar_header(a, path, AE_IFREG, size) != ARCHIVE_OK)
-		return hoist_error_set(err, -EIO, "tar: %s", archive_error_string(a));
+		return hoist_error_set(err, -EIO, "adding blob '%s': %s", b->digest,
+				       archive_error_string(a));
 	buf = hoist_xmalloc(65536);
 	while (left > 0) {
 		ssize_t n = read(fd, buf, 65536);
@@ -375,7 +376,8 @@ static int tar_blob(struct archive *a, struct hoist_store *s, const struct blob_
 		if (n > left)
 			n = (ssize_t)left;
 		if (archive_write_data(a, buf, (size_t)n) != n)
-			return hoist_error_set(err, -EIO, "tar: %s", archive_error_string(a));
+			return hoist_error_set(err, -EIO, "adding blob '%s': %s", b->digest,
+					       archive_error_string(a));
 		left -= n;
 	}
 	return 0;
@@ -503,6 +505,8 @@ static int export_tar(struct export *x, enum hoist_archive_format fmt, const cha
 	if (fd < 0)
 		return fd;
 	rc = write_tar(x, fmt, fd, err);
+	if (rc < 0)
+		hoist_error_prefix(err, "writing '%s'", dest);
 	if (rc >= 0 && fsync(fd) < 0)
 		rc = hoist_error_set(err, -errno, "fsync '%s': %s", dest, strerror(errno));
 	if (rc >= 0 && !named) {

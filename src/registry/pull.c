@@ -7,6 +7,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include <hoist/limits.h>
+
 #include "registry-private.h"
 
 void reg_blob_list_add(struct reg_blob_list *l, const struct hoist_descriptor *d)
@@ -102,6 +104,14 @@ static int pull_blob(struct reg_client *c, CURL *h, size_t i, void *ud, struct h
 	int r;
 
 	if (hoist_store_blob_exists(p->s, d->digest)) {
+		/* The bytes are ours already, but the descriptor is the
+		 * registry's: it must still name them truly (a size that lies
+		 * is refused whether or not the blob comes over the wire). */
+		int64_t have = hoist_store_blob_size(p->s, d->digest);
+		if (have >= 0 && have != d->size)
+			return hoist_error_set(err, -EBADMSG,
+					       "blob '%s' is %lld bytes, its descriptor says %lld",
+					       d->digest, (long long)have, (long long)d->size);
 		reg_progress(c, HOIST_REGISTRY_EV_EXISTS, d->digest, d->media_type,
 			     (uint64_t)d->size, (uint64_t)d->size, NULL);
 		return 0;
@@ -166,6 +176,13 @@ int reg_collect_blobs(const struct hoist_registry_manifest *m, struct reg_blob_l
 		return hoist_error_set(err, -EFBIG, "config '%s' is too large (%lld bytes)",
 				       d.digest, (long long)d.size);
 	reg_blob_list_add(l, &d);
+	size_t n = json_array_size(json_object_get(doc, "layers"));
+	if (n > hoist_limits()->image_layers)
+		return hoist_error_set(err, -E2BIG,
+				       "manifest '%s': %zu layers, more than %llu (the limit, "
+				       "HOIST_LIMIT_IMAGE_LAYERS)",
+				       m->digest, n,
+				       (unsigned long long)hoist_limits()->image_layers);
 	json_array_foreach(json_object_get(doc, "layers"), i, layer)
 	{
 		r = reg_parse_descriptor(layer, &d, err);

@@ -188,6 +188,31 @@ static void bind_at(const struct child_ctx *c, int rootfd, int step, const char 
 		make_readonly(c, rootfd, step, rel);
 }
 
+/*
+ * The parts of a fresh proc that act on the host, not the namespace:
+ * sysctls (kernel.core_pattern runs a host program), sysrq, irq, bus and
+ * fs settings. Bound onto themselves read-only, as runc does; with
+ * CAP_SYS_ADMIN gone (confine.c), the command cannot undo it.
+ */
+static void protect_proc(const struct child_ctx *c, int rootfd)
+{
+	static const char *const ro[] = {"proc/sys", "proc/sysrq-trigger", "proc/irq", "proc/bus",
+					 "proc/fs"};
+	char fp[32];
+	for (size_t i = 0; i < sizeof(ro) / sizeof(ro[0]); i++) {
+		int fd = openat2_in_root(rootfd, ro[i], O_PATH);
+		if (fd < 0 && errno == ENOENT)
+			continue;
+		if (fd < 0)
+			fail(c, CSTEP_PROC, errno, ro[i]);
+		fd_path(fp, fd);
+		if (mount(fp, fp, NULL, MS_BIND | MS_REC, NULL) < 0)
+			fail(c, CSTEP_PROC, errno, ro[i]);
+		close(fd);
+		make_readonly(c, rootfd, CSTEP_PROC, ro[i]);
+	}
+}
+
 static void mount_overlay(const struct child_ctx *c)
 {
 	int fs = fsopen("overlay", FSOPEN_CLOEXEC);
@@ -327,50 +352,6 @@ static void loopback_up(const struct child_ctx *c)
 	close(s);
 }
 
-#if defined(__x86_64__)
-#define SECCOMP_ARCH AUDIT_ARCH_X86_64
-#elif defined(__aarch64__)
-#define SECCOMP_ARCH AUDIT_ARCH_AARCH64
-#endif
-
-/*
- * Single-uid mode: only container root exists, so calls that switch or
- * give away ids fail with EINVAL/EPERM and break package managers. Make
- * them succeed without effect, as Charliecloud's seccomp mode does.
- */
-static void install_fakery(const struct child_ctx *c)
-{
-#ifdef SECCOMP_ARCH
-	static const int faked[] = {
-#ifdef __NR_chown
-	    __NR_chown,	    __NR_lchown,
-#endif
-	    __NR_fchown,    __NR_fchownat, __NR_setuid,	   __NR_setgid,
-	    __NR_setreuid,  __NR_setregid, __NR_setresuid, __NR_setresgid,
-	    __NR_setgroups, __NR_setfsuid, __NR_setfsgid,
-	};
-	enum { NF = sizeof(faked) / sizeof(faked[0]) };
-	struct sock_filter f[NF + 5];
-	size_t n = 0;
-	f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
-					      offsetof(struct seccomp_data, arch));
-	/* Other ABIs (e.g. i386 binaries) are left alone. */
-	f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SECCOMP_ARCH, 0, NF + 1);
-	f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
-					      offsetof(struct seccomp_data, nr));
-	for (size_t i = 0; i < NF; i++)
-		f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)faked[i],
-						      (unsigned char)(NF - i), 0);
-	f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
-	f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | 0);
-	struct sock_fprog prog = {.len = (unsigned short)n, .filter = f};
-	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
-		fail(c, CSTEP_SECCOMP, errno, "");
-#else
-	(void)c;
-#endif
-}
-
 /*
  * Private binfmt_misc (Linux 6.7+: one instance per user namespace, made by
  * the first mount there; its entries live as long as that mount, which is
@@ -497,6 +478,13 @@ static __attribute__((noreturn)) void run_command(const struct child_ctx *c)
 	}
 	if (make_cwd(c) < 0)
 		fail(c, CSTEP_CWD, errno, c->cwd);
+	int e = confine_drop_bounding();
+	if (e < 0)
+		fail(c, CSTEP_SECCOMP, -e, "capability bounding set");
+	/* Single mode's filter fakes the id calls below, so it comes first. */
+	bool single = c->mode == HOIST_IDMODE_SINGLE;
+	if (single && (e = confine_seccomp(true)) < 0)
+		fail(c, CSTEP_SECCOMP, -e, "seccomp filter");
 	/* A user namespace around hoist may deny setgroups (setgroups=deny,
 	 * as `unshare -r` makes): dropping groups we do not hold is moot. */
 	if (c->mode != HOIST_IDMODE_SINGLE && setgroups(c->n_groups, c->groups) < 0 &&
@@ -508,6 +496,10 @@ static __attribute__((noreturn)) void run_command(const struct child_ctx *c)
 		fail(c, CSTEP_CWD, errno, c->cwd);
 	if (c->personality32 && personality(PER_LINUX32) < 0)
 		fail(c, CSTEP_EXEC, errno, "personality");
+	if (getuid() == 0 && (e = confine_caps()) < 0)
+		fail(c, CSTEP_SECCOMP, -e, "capabilities");
+	if (!single && (e = confine_seccomp(false)) < 0)
+		fail(c, CSTEP_SECCOMP, -e, "seccomp filter");
 	/* Nothing of ours may reach the command (CVE-2024-21626: a leaked fd
 	 * to a host directory is a way out). CLOEXEC rather than close, so the
 	 * error pipe still works should execve fail. */
@@ -554,19 +546,22 @@ void child_main(const struct child_ctx *c)
 	if (c->shared_proc) {
 		/* userns-shared-proc: a fresh proc is refused (masked paths in
 		 * the container's /proc), so the container's own, with every
-		 * mask on it, read-only where the kernel lets us. */
+		 * mask on it, read-only where the kernel lets us; where it does
+		 * not, at least the parts protect_proc() covers. */
 		mount_at(c, rootfd, CSTEP_PROC, "proc", true, "/proc", NULL, MS_BIND | MS_REC,
 			 NULL);
 		struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY};
 		int pfd = openat2_in_root(rootfd, "proc", O_PATH);
-		if (pfd >= 0) {
-			(void)mount_setattr(pfd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr,
-					    sizeof(attr));
+		bool ro = pfd >= 0 && mount_setattr(pfd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr,
+						    sizeof(attr)) == 0;
+		if (pfd >= 0)
 			close(pfd);
-		}
+		if (!ro)
+			protect_proc(c, rootfd);
 	} else {
 		mount_at(c, rootfd, CSTEP_PROC, "proc", true, "proc", "proc",
 			 MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+		protect_proc(c, rootfd);
 	}
 	setup_dev(c, rootfd);
 	if (c->net_none) {
@@ -596,8 +591,7 @@ void child_main(const struct child_ctx *c)
 	if (c->net_none)
 		loopback_up(c);
 	setup_binfmt(c);
-	if (c->mode == HOIST_IDMODE_SINGLE)
-		install_fakery(c);
+	confine_init(c);
 
 	/* Our init: forward what hoist passes on, reap everything, exit with
 	 * the command's status (128+N for a signal, as a shell reports it). */

@@ -25,6 +25,9 @@ need() {
 need docker-registry openssl skopeo curl
 [ -x $PY ] || skip_all "$PY is missing"
 
+# The password of user "test" on the htpasswd and token registries.
+REGPASS=${HOIST_TEST_REGPASS:-testpass}
+
 free_port() {
 	$PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
@@ -55,7 +58,7 @@ start_registry() {
 	fi
 	if [ "$mode" = htpasswd ]; then
 		# The registry wants bcrypt entries; glibc's crypt makes them.
-		$PY -W ignore -c 'import crypt,sys; print("test:" + crypt.crypt("testpass", crypt.mksalt(crypt.METHOD_BLOWFISH)))' > "$d/htpasswd"
+		HOIST_TEST_REGPASS=$REGPASS $PY -W ignore -c 'import crypt,os; print("test:" + crypt.crypt(os.environ["HOIST_TEST_REGPASS"], crypt.mksalt(crypt.METHOD_BLOWFISH)))' > "$d/htpasswd"
 		auth="auth:
   htpasswd:
     realm: hoist-test
@@ -70,8 +73,8 @@ start_registry() {
     service: hoist-test-registry
     issuer: hoist-test-issuer
     rootcertbundle: $d/tok-cert.pem"
-		$PY "$SRC/tokenserver.py" "$4" "$d/tok-key.pem" "$d/tok-cert.pem" "$d/token.log" \
-			2>"$d/token.err" &
+		HOIST_TEST_REGPASS=$REGPASS $PY "$SRC/tokenserver.py" "$4" "$d/tok-key.pem" \
+			"$d/tok-cert.pem" "$d/token.log" 2>"$d/token.err" &
 		PIDS="$PIDS $!"
 		wait_url "http://127.0.0.1:$4/token" || return 1
 	fi

@@ -5,12 +5,16 @@ Usage: tokenserver.py PORT KEY.pem CERT.pem LOG
 
 GET /token?service=S&scope=repository:NAME:ACTIONS... answers a JWT signed
 with RS256 whose header carries the certificate (x5c), as the registry's
-rootcertbundle expects. User "test" with password "testpass" gets every
+rootcertbundle expects. User "test" with password "testpass" (or
+$HOIST_TEST_REGPASS) gets every
 action asked for; anonymous callers get "pull" only; a wrong password is
-401. One line per request goes to LOG ("user scopes").
+401. One line per request goes to LOG ("user scopes"); with
+$HOIST_TEST_TOKEN_LOG set, each token issued goes to that file, one a line
+(the secrets test looks for them in what hoist wrote).
 """
 import base64
 import json
+import os
 import sys
 import time
 import uuid
@@ -50,7 +54,7 @@ class Handler(BaseHTTPRequestHandler):
         auth = self.headers.get('Authorization', '')
         if auth.startswith('Basic '):
             name, _, pw = base64.b64decode(auth[6:]).decode().partition(':')
-            if (name, pw) != ('test', 'testpass'):
+            if (name, pw) != ('test', os.environ.get('HOIST_TEST_REGPASS', 'testpass')):
                 return self.send(401, b'{"details":"bad credentials"}')
             user = name
         access = []
@@ -71,6 +75,9 @@ class Handler(BaseHTTPRequestHandler):
                   'exp': now + 300, 'nbf': now - 10, 'iat': now, 'jti': uuid.uuid4().hex,
                   'access': access}
         tok = jwt.encode(claims, KEY, algorithm='RS256', headers={'x5c': X5C})
+        if os.environ.get('HOIST_TEST_TOKEN_LOG'):
+            with open(os.environ['HOIST_TEST_TOKEN_LOG'], 'a') as f:
+                f.write(tok + '\n')
         self.send(200, json.dumps({'token': tok, 'expires_in': 300}).encode())
 
 
