@@ -25,6 +25,7 @@
 #include "hoist/store.h"
 
 struct hoist_registry_opts;
+struct hoist_cache_spec;
 
 enum hoist_build_event_kind {
 	HOIST_BUILD_EVENT_STEP,	   /* a step finished (cached or done) */
@@ -82,6 +83,14 @@ struct hoist_build_opts {
 	 * layer and compression is made once and remembered; docs/build.md). */
 	int compression;
 	int compression_level;
+	/* Build caches shared through a registry or a directory (docs/cache.md):
+	 * records looked up after the local cache misses, in the order given
+	 * (ignored with no_cache), and where the build's records are exported
+	 * after it succeeds. */
+	const struct hoist_cache_spec *cache_from;
+	size_t n_cache_from;
+	const struct hoist_cache_spec *cache_to;
+	size_t n_cache_to;
 };
 
 struct hoist_build_result {
@@ -166,3 +175,50 @@ int hoist_build_run_multi(struct hoist_store *s, const struct hoist_build_opts *
 struct hoist_worker_msg;
 void hoist_build_event_pack(const struct hoist_build_event *ev, struct hoist_worker_msg *m);
 int hoist_build_event_unpack(const struct hoist_worker_msg *m, struct hoist_build_event *ev);
+
+/* ---- build caches in a registry or a directory (src/build/cacheio.c) -- */
+
+/*
+ * A build cache outside the store is a plain OCI image manifest whose config
+ * has this media type and holds the records (docs/cache.md); its layers are
+ * the records' layer blobs. An image built with --cache-to type=inline
+ * carries the same records in its config under HOIST_CACHE_INLINE_KEY.
+ */
+#define HOIST_MT_CACHE_CONFIG "application/vnd.hoist.cache.config.v1+json"
+#define HOIST_CACHE_INLINE_KEY "hoist.cache.v1"
+
+enum hoist_cache_type {
+	HOIST_CACHE_REGISTRY, /* a manifest in a registry (or an image's inline records) */
+	HOIST_CACHE_LOCAL,    /* an OCI layout directory */
+	HOIST_CACHE_INLINE,   /* --cache-to only: the records travel in the image's config */
+};
+
+struct hoist_cache_spec {
+	enum hoist_cache_type type;
+	char *ref; /* registry: the reference; local: the directory; inline: NULL */
+	bool max;  /* mode=max: every step of every stage (else the final image's) */
+	bool ignore_error; /* ignore-error=true: a failed export is a warning */
+};
+
+/*
+ * Parse BuildKit's spelling: "type=registry,ref=REF[,mode=min|max]",
+ * "type=local,dest=DIR" (to) or "type=local,src=DIR" (from), "type=inline"
+ * (to), or (from) a plain image reference, which means type=registry.
+ * BuildKit's keys hoist has no use for (compression, oci-mediatypes,
+ * image-manifest) are accepted and ignored; any other is -EINVAL. Release
+ * *ret with hoist_cache_spec_release().
+ */
+int hoist_cache_spec_parse(const char *text, bool to, struct hoist_cache_spec *ret,
+			   struct hoist_error *err);
+void hoist_cache_spec_release(struct hoist_cache_spec *c);
+
+/*
+ * Fetch the cache config `spec` names (a registry manifest or image, or a
+ * local layout; an index is resolved to `plat`'s entry, NULL: the host's),
+ * verified against its digests. *ret_config is the config object (its
+ * "records" array, "created", "os", "architecture"; json_decref() it); the
+ * bytes downloaded go to *ret_bytes (may be NULL). No layer is fetched.
+ */
+int hoist_cache_fetch(const struct hoist_registry_opts *ro, const struct hoist_cache_spec *spec,
+		      const struct hoist_platform *plat, json_t **ret_config,
+		      uint64_t *ret_bytes, struct hoist_error *err);

@@ -395,8 +395,12 @@ int hoist_build_run(struct hoist_store *s, const struct hoist_build_opts *o,
 		goto out;
 
 	b.st = hoist_xcalloc(b.df->n_stages, sizeof(*b.st));
-	for (size_t i = 0; i < b.df->n_stages; i++)
+	for (size_t i = 0; i < b.df->n_stages; i++) {
 		hoist_image_init(&b.st[i].img);
+		b.st[i].base = -1;
+	}
+	if (!o->no_cache)
+		cache_sources_load(&b);
 	rc = build_stage(&b, target, err);
 	if (rc < 0)
 		goto out;
@@ -432,6 +436,8 @@ int hoist_build_run(struct hoist_store *s, const struct hoist_build_opts *o,
 	struct hoist_descriptor man;
 	if ((rc = layers_in_compression(&b, &fin->img, err)) < 0)
 		goto out;
+	if ((rc = cache_inline_embed(&b, target, &fin->img, err)) < 0)
+		goto out;
 	rc = hoist_image_commit(s, &fin->img, &man, err);
 	if (rc < 0)
 		goto out;
@@ -443,6 +449,14 @@ int hoist_build_run(struct hoist_store *s, const struct hoist_build_opts *o,
 		hoist_ref_release(&ref);
 		if ((rc = hoist_store_tag_set(s, name, man.digest, err)) < 0)
 			goto out;
+	}
+	if ((rc = cache_export(&b, target, err)) < 0)
+		goto out;
+	if (b.n_csrc) {
+		_cleanup_free_ char *m = hoist_xasprintf(
+		    "cache: %d steps from --cache-from, %llu bytes downloaded", b.cache_hits,
+		    (unsigned long long)b.cache_bytes);
+		build_emit(&b, HOIST_BUILD_EVENT_LOG, -1, 0, 0, m, false, 0);
 	}
 	build_emit(&b, HOIST_BUILD_EVENT_DONE, (int)target, 0, 0, man.digest, false, 0);
 	if (ret) {
@@ -469,6 +483,9 @@ out:
 		}
 		free(b.st);
 	}
+	cache_sources_free(&b);
+	hoist_strv_release(&b.keys);
+	free(b.key_stage);
 	if (b.locked)
 		hoist_store_unlock(s);
 	runstate_free(b.run);

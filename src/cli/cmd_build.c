@@ -31,7 +31,17 @@ static void usage(FILE *f)
 		"  -j, --jobs N            platforms built at once, each in its own worker\n"
 		"                          process (default: the number of CPUs; 1: one\n"
 		"                          after the other in this process)\n"
-		"  --no-cache              do not use the build cache\n"
+		"  --no-cache              do not use the build cache (nor --cache-from)\n"
+		"  --cache-from SPEC       also look steps up in a cache (repeatable, in\n"
+		"                          order): type=registry,ref=REF, REF (a cache or\n"
+		"                          an image built with --cache-to type=inline),\n"
+		"                          type=local,src=DIR\n"
+		"  --cache-to SPEC         export this build's cache records after it:\n"
+		"                          type=registry,ref=REF[,mode=min|max],\n"
+		"                          type=local,dest=DIR[,mode=min|max], type=inline\n"
+		"                          (in the image's config; push it); mode=min\n"
+		"                          (default): the final image's steps, max: every\n"
+		"                          stage's (docs/cache.md)\n"
 		"  --compression gzip|zstd compression of every layer, cached and base\n"
 		"                          ones too (default gzip)\n"
 		"  --compression-level N   gzip 1..9 (default 6), zstd 1..19 (default 3)\n"
@@ -195,6 +205,8 @@ int cmd_build(int argc, char **argv)
 	_cleanup_free_ char *root = NULL;
 	struct hoist_build_result res;
 	int i, rc = HOIST_EXIT_FAIL;
+	struct hoist_cache_spec cfrom[16], cto[16];
+	size_t n_cfrom = 0, n_cto = 0;
 
 	hoist_build_opts_init(&o);
 	cli_registry_init(&reg);
@@ -232,6 +244,20 @@ int cmd_build(int argc, char **argv)
 				return cli_usage_error("build",
 						       "unknown network '%s' (host or none)", v);
 			o.network = v;
+		} else if (OPT("--cache-from", NULL) || OPT("--cache-to", NULL)) {
+			bool to = hoist_startswith(a, "--cache-to");
+			struct hoist_cache_spec *arr = to ? cto : cfrom;
+			size_t *n = to ? &n_cto : &n_cfrom;
+			if (*n == ARRAY_SIZE(cfrom)) {
+				rc = cli_usage_error("build", "too many %s options",
+						     to ? "--cache-to" : "--cache-from");
+				goto out_outs;
+			}
+			if (hoist_cache_spec_parse(v, to, &arr[*n], &err) < 0) {
+				rc = cli_usage_error("build", "%s", err.msg);
+				goto out_outs;
+			}
+			(*n)++;
 		} else if (OPT("--identity", NULL)) {
 			o.identity = v;
 		} else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
@@ -291,6 +317,10 @@ int cmd_build(int argc, char **argv)
 		}
 #undef OPT
 	}
+	o.cache_from = cfrom;
+	o.n_cache_from = n_cfrom;
+	o.cache_to = cto;
+	o.n_cache_to = n_cto;
 	if (o.compression != HOIST_LAYER_ZSTD && o.compression_level > 9)
 		return cli_usage_error("build", "bad --compression-level %d (gzip: 1..9)",
 				       o.compression_level);
@@ -348,6 +378,14 @@ int cmd_build(int argc, char **argv)
 	if (hoist_store_open(root, &s, &err) < 0) {
 		rc = cli_fail(&err);
 		goto out_outs;
+	}
+	for (size_t k = 0; n_plats > 1 && k < n_cto; k++) {
+		if (cto[k].type != HOIST_CACHE_INLINE) {
+			rc = cli_usage_error("build",
+					     "--cache-to type=registry or local takes one platform "
+					     "(build each platform with its own cache ref)");
+			goto out;
+		}
 	}
 	if (n_plats > 1) {
 		prog.multi = true;
@@ -429,5 +467,9 @@ out:
 out_outs:
 	for (size_t k = 0; k < n_outs; k++)
 		free(outs[k].dest);
+	for (size_t k = 0; k < n_cfrom; k++)
+		hoist_cache_spec_release(&cfrom[k]);
+	for (size_t k = 0; k < n_cto; k++)
+		hoist_cache_spec_release(&cto[k]);
 	return rc;
 }

@@ -1,0 +1,181 @@
+#!/bin/sh
+# Build caches shared through a registry (docs/cache.md): two runners with
+# two fresh stores and one registry with token auth. Runner A (logged in)
+# builds a two-stage Dockerfile with --cache-to type=registry,mode=max;
+# runner B (anonymous: pull-only tokens) builds it with --cache-from. Every
+# RUN writes random bytes into its layer, so B's image having A's digest
+# proves that no RUN ran on B; the plain progress lines are counted too.
+# Then one context file changes on B: exactly the steps after it run.
+# --no-cache ignores --cache-from. TAP output.
+. "${HOIST_SRCDIR:?}/tests/registry/lib.sh"
+[ -x /bin/busybox ] || skip_all "busybox-static not installed"
+$PY -c 'import jwt, cryptography' 2>/dev/null || skip_all "python3-jwt is not installed"
+
+TP=$(free_port)
+RP=$(free_port)
+start_registry "$T/reg" token "$RP" "$TP" || skip_all "docker-registry (token) did not start"
+R=127.0.0.1:$RP
+export SOURCE_DATE_EPOCH=1700000000
+
+# Runner A's credentials; B has none (anonymous pulls only).
+export DOCKER_CONFIG="$T/docker-a"
+echo testpass | "$H" login -u test --password-stdin "$R" >/dev/null 2>"$T/login.err"
+check "runner A logs in through the token server" [ $? -eq 0 ]
+
+"$HOIST_SRCDIR/scripts/mkrootfs-busybox.sh" "$T/bb.tar"
+HOIST_ROOT="$T/seed" "$H" import "$T/bb.tar" "$R/base:1" >/dev/null &&
+	HOIST_ROOT="$T/seed" "$H" push --progress quiet "$R/base:1" >/dev/null 2>"$T/seed.err"
+check "seeded $R/base:1" [ $? -eq 0 ]
+
+mkdir -p "$T/ctx"
+echo one >"$T/ctx/a.txt"
+echo two >"$T/ctx/b.txt"
+cat >"$T/ctx/Dockerfile" <<EOF
+FROM $R/base:1 AS builder
+COPY a.txt /a.txt
+RUN head -c 64 /dev/urandom > /rand-builder && cat /a.txt > /built
+ENV STAGE=builder
+FROM $R/base:1
+COPY b.txt /b.txt
+COPY --from=builder /built /built
+RUN head -c 64 /dev/urandom > /rand-final && cat /built /b.txt > /out
+LABEL cached=yes
+EOF
+
+# ran FILE: the steps a plain build log shows as run (not CACHED, not FROM).
+steps() { grep -E '^\[[^]]* [0-9]+/[0-9]+\] ' "$1" | grep -v '\] FROM '; }
+ran() { steps "$1" | grep -vc '\] CACHED '; }
+cached() { steps "$1" | grep -c '\] CACHED '; }
+both() { [ "$1" = "$2" ] && [ "$3" = "$4" ]; }
+
+A="$T/runner-a" B="$T/runner-b"
+da=$(HOIST_ROOT=$A "$H" build --progress plain \
+	--cache-to "type=registry,ref=$R/cache:main,mode=max" "$T/ctx" 2>"$T/a.log"); st=$?
+check "runner A builds and exports the cache" [ $st -eq 0 ]
+[ $st -eq 0 ] || diag "$(tail -20 "$T/a.log")"
+check "runner A ran its 7 steps ($(ran "$T/a.log"))" [ "$(ran "$T/a.log")" = 7 ]
+
+mt=$(skopeo inspect --raw --tls-verify=false --creds test:testpass "docker://$R/cache:main" 2>/dev/null |
+	$PY -c 'import json,sys; print(json.load(sys.stdin)["config"]["mediaType"])')
+check "the cache is an OCI manifest with hoist's config media type ($mt)" \
+	[ "$mt" = application/vnd.hoist.cache.config.v1+json ]
+
+export DOCKER_CONFIG="$T/docker-b"
+db=$(HOIST_ROOT=$B "$H" build --progress plain \
+	--cache-from "type=registry,ref=$R/cache:main" "$T/ctx" 2>"$T/b.log"); st=$?
+check "runner B builds with --cache-from (anonymous)" [ $st -eq 0 ]
+[ $st -eq 0 ] || diag "$(tail -20 "$T/b.log")"
+check "runner B: every step CACHED ($(cached "$T/b.log") cached, $(ran "$T/b.log") ran)" \
+	both "$(ran "$T/b.log")" 0 "$(cached "$T/b.log")" 7
+check "runner B: the same image digest, so no RUN ran ($db)" [ "${db:-none}" = "$da" ]
+bytes=$(sed -n 's/.*cache: 7 steps from --cache-from, \([0-9]*\) bytes downloaded.*/\1/p' "$T/b.log")
+diag "fully cached build on a fresh runner: $bytes bytes downloaded (cache record and layers)"
+check "runner B reports the bytes it downloaded" [ -n "$bytes" ]
+out=$(HOIST_ROOT=$B "$H" run "$db" cat /out 2>/dev/null)
+check "runner B's image works" [ "$out" = "$(printf 'one\ntwo')" ]
+
+# One context file changes: the final stage's COPY b.txt and what follows run.
+echo three >"$T/ctx/b.txt"
+HOIST_ROOT=$B "$H" build --progress plain --cache-from "$R/cache:main" "$T/ctx" \
+	>/dev/null 2>"$T/b2.log"; st=$?
+check "runner B after a change to b.txt" [ $st -eq 0 ]
+check "exactly COPY b.txt, COPY --from, RUN, LABEL ran ($(ran "$T/b2.log"))" \
+	both "$(ran "$T/b2.log")" 4 "$(cached "$T/b2.log")" 3
+first=$(steps "$T/b2.log" | grep -v '\] CACHED ' | head -1)
+check "the first step that ran is COPY b.txt ($first)" grep -q 'COPY b.txt' <<EOF
+$first
+EOF
+echo two >"$T/ctx/b.txt"
+
+# --no-cache ignores --cache-from (a fresh store: nothing local either).
+HOIST_ROOT="$T/runner-c" "$H" build --progress plain --no-cache \
+	--cache-from "type=registry,ref=$R/cache:main" "$T/ctx" >/dev/null 2>"$T/c.log"
+check "--no-cache ignores --cache-from ($(ran "$T/c.log") ran)" [ "$(ran "$T/c.log")" = 7 ]
+
+# A cache ref that does not exist: a warning, and a correct build.
+dm=$(HOIST_ROOT="$T/runner-d" "$H" build --progress plain \
+	--cache-from "type=registry,ref=$R/cache:nosuch" "$T/ctx" 2>"$T/d.log"); st=$?
+check "a missing cache ref is a warning, not a failure" \
+	sh -c "[ $st -eq 0 ] && grep -q \"cache: cannot import '$R/cache:nosuch'\" '$T/d.log'"
+
+# mode=min: only the final image's steps (not the builder stage's).
+export DOCKER_CONFIG="$T/docker-a"
+HOIST_ROOT=$A "$H" build --progress plain --cache-to "type=registry,ref=$R/cache:min" \
+	"$T/ctx" >/dev/null 2>"$T/a2.log"
+nr=$("$H" cache ls --remote "$R/cache:min" 2>"$T/ls.err" | tail -n +2 | wc -l)
+check "mode=min exports the final stage's 4 steps ($nr)" [ "$nr" = 4 ]
+nr=$("$H" cache ls --remote "$R/cache:main" 2>>"$T/ls.err" | tail -n +2 | wc -l)
+check "mode=max exports all 7 ($nr)" [ "$nr" = 7 ]
+[ -s "$T/ls.err" ] && diag "$(cat "$T/ls.err")"
+
+# type=local: an OCI layout that skopeo reads, then a fresh runner from it.
+export DOCKER_CONFIG="$T/docker-a"
+HOIST_ROOT=$A "$H" build --progress plain --cache-to "type=local,dest=$T/lc,mode=max" \
+	"$T/ctx" >/dev/null 2>"$T/l1.log"
+check "type=local export" [ $? -eq 0 ]
+mt=$(skopeo inspect --raw "oci:$T/lc:latest" 2>/dev/null |
+	$PY -c 'import json,sys; print(json.load(sys.stdin)["config"]["mediaType"])')
+check "skopeo reads the layout ($mt)" [ "$mt" = application/vnd.hoist.cache.config.v1+json ]
+dl=$(HOIST_ROOT="$T/runner-l" "$H" build --progress plain \
+	--cache-from "type=local,src=$T/lc" "$T/ctx" 2>"$T/l2.log")
+check "type=local: every step CACHED ($(ran "$T/l2.log") ran)" \
+	both "$(ran "$T/l2.log")" 0 "$(cached "$T/l2.log")" 7
+check "type=local: the same image digest" [ "${dl:-none}" = "$da" ]
+# A truncated blob in the directory: a miss with a warning, a correct build.
+lb=$($PY -c 'import json,sys; m=json.load(open(sys.argv[1]+"/index.json"))["manifests"][0]["digest"][7:]; print(json.load(open(sys.argv[1]+"/blobs/sha256/"+m))["layers"][-1]["digest"][7:])' "$T/lc")
+cp "$T/lc/blobs/sha256/$lb" "$T/lgood"
+head -c 40 "$T/lgood" >"$T/lc/blobs/sha256/$lb"
+dl=$(HOIST_ROOT="$T/runner-l2" "$H" build --progress plain \
+	--cache-from "type=local,src=$T/lc" "$T/ctx" 2>"$T/l3.log"); st=$?
+check "type=local, truncated blob: a warning and a build" \
+	sh -c "[ $st -eq 0 ] && grep -q 'cache: record .* is not used' '$T/l3.log'"
+out=$(HOIST_ROOT="$T/runner-l2" "$H" run "$dl" cat /out 2>/dev/null)
+check "type=local, truncated blob: the image is correct" [ "$out" = "$(printf 'one\ntwo')" ]
+
+# type=inline: the records travel in the pushed image's config, the final
+# image's steps only (mode=min: the image has no other stage's layers).
+"$H" build --cache-to type=inline,mode=max "$T/ctx" >/dev/null 2>"$T/i0.log"
+check "type=inline,mode=max is a usage error" grep -q "type=inline exports the final image's steps only" "$T/i0.log"
+di=$(HOIST_ROOT=$A "$H" build --progress plain --cache-to type=inline --push \
+	-t "$R/app:latest" "$T/ctx" 2>"$T/i1.log"); st=$?
+check "type=inline build and push" [ $st -eq 0 ]
+[ $st -eq 0 ] || diag "$(tail -5 "$T/i1.log")"
+export DOCKER_CONFIG="$T/docker-b"
+di2=$(HOIST_ROOT="$T/runner-i" "$H" build --progress plain --cache-to type=inline \
+	--cache-from "$R/app:latest" "$T/ctx" 2>"$T/i2.log")
+fin=$(steps "$T/i2.log" | grep -c '^\[1 .*\] CACHED ')
+check "type=inline: the final stage's 4 steps CACHED ($fin; the builder's 3 ran)" \
+	both "$fin" 4 "$(ran "$T/i2.log")" 3
+check "type=inline: the same image digest (the builder's random bytes are not copied)" \
+	[ "${di2:-none}" = "$di" ]
+HOIST_ROOT="$T/runner-i2" "$H" build --progress plain --cache-from "$R/base:1" "$T/ctx" \
+	>/dev/null 2>"$T/i3.log"
+check "an image without records: a warning, a build" \
+	grep -q "is an image without cache records" "$T/i3.log"
+
+# A poisoned cache: the registry's copy of the RUN layer of the final stage
+# is overwritten (its digest no longer matches), then truncated.
+last=$(skopeo inspect --raw --tls-verify=false --creds test:testpass "docker://$R/cache:main" |
+	$PY -c 'import json,sys; print(json.load(sys.stdin)["layers"][-1]["digest"])')
+hex=${last#sha256:}
+f="$T/reg/data/docker/registry/v2/blobs/sha256/$(echo "$hex" | cut -c1-2)/$hex/data"
+check "found the registry's blob file" [ -f "$f" ]
+cp "$f" "$T/good-blob"
+head -c 100 /dev/urandom | dd of="$f" bs=1 seek=10 conv=notrunc 2>/dev/null
+export DOCKER_CONFIG="$T/docker-b"
+dp=$(HOIST_ROOT="$T/runner-e" "$H" build --progress plain --cache-from "$R/cache:main" \
+	"$T/ctx" 2>"$T/e.log"); st=$?
+check "a blob with the wrong digest: the build succeeds" [ $st -eq 0 ]
+check "with a warning" grep -q "cache: record .* is not used" "$T/e.log"
+check "and the step ran instead ($(ran "$T/e.log") ran)" [ "$(ran "$T/e.log")" -ge 1 ]
+out=$(HOIST_ROOT="$T/runner-e" "$H" run "$dp" cat /out 2>/dev/null)
+check "the image is correct" [ "$out" = "$(printf 'one\ntwo')" ]
+HOIST_ROOT="$T/runner-e" "$H" cache verify >/dev/null 2>&1
+check "and the store is sound" [ $? -eq 0 ]
+head -c 50 "$T/good-blob" >"$f"
+dp=$(HOIST_ROOT="$T/runner-f" "$H" build --progress plain --cache-from "$R/cache:main" \
+	"$T/ctx" 2>"$T/f.log"); st=$?
+check "a truncated blob: a warning and a correct build" \
+	sh -c "[ $st -eq 0 ] && grep -q 'cache: record .* is not used' '$T/f.log'"
+cp "$T/good-blob" "$f"
+finish
