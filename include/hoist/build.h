@@ -211,6 +211,19 @@ struct hoist_cache_spec {
 int hoist_cache_spec_parse(const char *text, bool to, struct hoist_cache_spec *ret,
 			   struct hoist_error *err);
 void hoist_cache_spec_release(struct hoist_cache_spec *c);
+/*
+ * The spec `in` for one image of several (hoist stack, hoist chain), so
+ * their caches do not overwrite each other: a registry reference's tag
+ * ("latest" when it has none) gets "-NAME" appended (a reference by digest
+ * is kept), a local directory gets the subdirectory NAME; inline is kept.
+ * Characters of NAME a tag cannot hold become '-'. Release *out.
+ */
+void hoist_cache_spec_derive(const struct hoist_cache_spec *in, const char *name,
+			     struct hoist_cache_spec *out);
+/* The same for n specs: a new array (free with hoist_cache_specs_free). */
+struct hoist_cache_spec *hoist_cache_specs_derive(const struct hoist_cache_spec *in, size_t n,
+						  const char *name);
+void hoist_cache_specs_free(struct hoist_cache_spec *v, size_t n);
 
 /*
  * Fetch the cache config `spec` names (a registry manifest or image, or a

@@ -112,6 +112,52 @@ int hoist_cache_spec_parse(const char *text, bool to, struct hoist_cache_spec *r
 	return 0;
 }
 
+void hoist_cache_spec_derive(const struct hoist_cache_spec *in, const char *name,
+			     struct hoist_cache_spec *out)
+{
+	*out = *in;
+	out->ref = NULL;
+	if (!in->ref)
+		return;
+	_cleanup_free_ char *clean = hoist_xstrdup(name);
+	for (char *c = clean; *c; c++)
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+		      (*c >= '0' && *c <= '9') || *c == '_' || *c == '.' || *c == '-'))
+			*c = '-';
+	if (in->type == HOIST_CACHE_LOCAL) {
+		out->ref = hoist_xasprintf("%s/%s", in->ref, clean);
+		return;
+	}
+	if (strchr(in->ref, '@')) {
+		out->ref = hoist_xstrdup(in->ref);
+		return;
+	}
+	const char *slash = strrchr(in->ref, '/');
+	const char *colon = strrchr(slash ? slash : in->ref, ':');
+	if (colon)
+		out->ref = hoist_xasprintf("%s-%.*s", in->ref, 100, clean);
+	else
+		out->ref = hoist_xasprintf("%s:latest-%.*s", in->ref, 100, clean);
+}
+
+struct hoist_cache_spec *hoist_cache_specs_derive(const struct hoist_cache_spec *in, size_t n,
+						  const char *name)
+{
+	struct hoist_cache_spec *out = hoist_xcalloc(n + 1, sizeof(*out));
+	for (size_t i = 0; i < n; i++)
+		hoist_cache_spec_derive(&in[i], name, &out[i]);
+	return out;
+}
+
+void hoist_cache_specs_free(struct hoist_cache_spec *v, size_t n)
+{
+	if (!v)
+		return;
+	for (size_t i = 0; i < n; i++)
+		hoist_cache_spec_release(&v[i]);
+	free(v);
+}
+
 /* ---- reading a cache -------------------------------------------------- */
 
 /* A blob of a layout directory, verified: *ret is NUL-terminated. */

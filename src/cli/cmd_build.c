@@ -205,9 +205,9 @@ int cmd_build(int argc, char **argv)
 	_cleanup_free_ char *root = NULL;
 	struct hoist_build_result res;
 	int i, rc = HOIST_EXIT_FAIL;
-	struct hoist_cache_spec cfrom[16], cto[16];
-	size_t n_cfrom = 0, n_cto = 0;
+	struct cli_cache cc __attribute__((cleanup(cli_cache_release)));
 
+	cli_cache_init(&cc);
 	hoist_build_opts_init(&o);
 	cli_registry_init(&reg);
 	for (i = 1; i < argc; i++) {
@@ -244,20 +244,9 @@ int cmd_build(int argc, char **argv)
 				return cli_usage_error("build",
 						       "unknown network '%s' (host or none)", v);
 			o.network = v;
-		} else if (OPT("--cache-from", NULL) || OPT("--cache-to", NULL)) {
-			bool to = hoist_startswith(a, "--cache-to");
-			struct hoist_cache_spec *arr = to ? cto : cfrom;
-			size_t *n = to ? &n_cto : &n_cfrom;
-			if (*n == ARRAY_SIZE(cfrom)) {
-				rc = cli_usage_error("build", "too many %s options",
-						     to ? "--cache-to" : "--cache-from");
-				goto out_outs;
-			}
-			if (hoist_cache_spec_parse(v, to, &arr[*n], &err) < 0) {
-				rc = cli_usage_error("build", "%s", err.msg);
-				goto out_outs;
-			}
-			(*n)++;
+		} else if ((ra = cli_cache_arg(&cc, "build", argc, argv, &i)) != 0) {
+			if (ra < 0)
+				return HOIST_EXIT_USAGE;
 		} else if (OPT("--identity", NULL)) {
 			o.identity = v;
 		} else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
@@ -317,10 +306,10 @@ int cmd_build(int argc, char **argv)
 		}
 #undef OPT
 	}
-	o.cache_from = cfrom;
-	o.n_cache_from = n_cfrom;
-	o.cache_to = cto;
-	o.n_cache_to = n_cto;
+	o.cache_from = cc.from;
+	o.n_cache_from = cc.n_from;
+	o.cache_to = cc.to;
+	o.n_cache_to = cc.n_to;
 	if (o.compression != HOIST_LAYER_ZSTD && o.compression_level > 9)
 		return cli_usage_error("build", "bad --compression-level %d (gzip: 1..9)",
 				       o.compression_level);
@@ -379,8 +368,8 @@ int cmd_build(int argc, char **argv)
 		rc = cli_fail(&err);
 		goto out_outs;
 	}
-	for (size_t k = 0; n_plats > 1 && k < n_cto; k++) {
-		if (cto[k].type != HOIST_CACHE_INLINE) {
+	for (size_t k = 0; n_plats > 1 && k < cc.n_to; k++) {
+		if (cc.to[k].type != HOIST_CACHE_INLINE) {
 			rc = cli_usage_error("build",
 					     "--cache-to type=registry or local takes one platform "
 					     "(build each platform with its own cache ref)");
@@ -467,9 +456,5 @@ out:
 out_outs:
 	for (size_t k = 0; k < n_outs; k++)
 		free(outs[k].dest);
-	for (size_t k = 0; k < n_cfrom; k++)
-		hoist_cache_spec_release(&cfrom[k]);
-	for (size_t k = 0; k < n_cto; k++)
-		hoist_cache_spec_release(&cto[k]);
 	return rc;
 }
