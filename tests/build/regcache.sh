@@ -178,4 +178,35 @@ dp=$(HOIST_ROOT="$T/runner-f" "$H" build --progress plain --cache-from "$R/cache
 check "a truncated blob: a warning and a correct build" \
 	sh -c "[ $st -eq 0 ] && grep -q 'cache: record .* is not used' '$T/f.log'"
 cp "$T/good-blob" "$f"
+
+# hoist stack: every image with its own cache (REF's tag gets -IMAGE).
+# Runner A builds the tree; runner B, fresh, after a change in one leaf
+# rebuilds only that leaf, whose RUN is a hit of A's cache.
+if command -v git >/dev/null; then
+	export DOCKER_CONFIG="$T/docker-a"
+	G() { git -C "$T/repo" -c user.email=t@example.com -c user.name=t "$@"; }
+	mkdir -p "$T/repo"
+	cp -r "$HOIST_SRCDIR/tests/stack/fixtures/stack_1" "$T/repo/images"
+	G init -q -b main && G add -A && G commit -qm init
+	SPEC="$T/repo/images/spec.yml"
+	HOIST_ROOT="$T/stack-a" "$H" import "$T/bb.tar" busybox:1.33 >/dev/null
+	HOIST_ROOT="$T/stack-a" "$H" stack build "$SPEC" --registry "$R" --push --all --tag t1 \
+		--cache-to "type=registry,ref=$R/cache:stack,mode=max" --log-dir "$T/sla" \
+		>/dev/null 2>"$T/sa.log"; st=$?
+	check "stack: runner A builds six images with --cache-to" [ $st -eq 0 ]
+	[ $st -eq 0 ] || diag "$(tail -5 "$T/sa.log")"
+	nr=$("$H" cache ls --remote "$R/cache:stack-leaf-B1" 2>/dev/null | tail -n +2 | wc -l)
+	check "stack: each image has its own cache ($nr records for leaf-B1)" [ "$nr" = 2 ]
+	echo 2 >>"$T/repo/images/leaf-B1/version.txt"
+	HOIST_ROOT="$T/stack-b" "$H" import "$T/bb.tar" busybox:1.33 >/dev/null
+	HOIST_ROOT="$T/stack-b" "$H" stack build "$SPEC" --registry "$R" --push --since HEAD \
+		--tag t1 --cache-from "type=registry,ref=$R/cache:stack" --log-dir "$T/slb" \
+		>/dev/null 2>"$T/sb.log"; st=$?
+	check "stack: runner B after a change in leaf-B1" [ $st -eq 0 ]
+	[ $st -eq 0 ] || diag "$(tail -5 "$T/sb.log")"
+	check "stack: only leaf-B1 was built" sh -c "grep -q '1 images\? built' '$T/sb.log'"
+	check "stack: its RUN was a hit of runner A's cache, its COPY ran" \
+		sh -c "grep -q 'CACHED RUN dd' '$T/slb/leaf-B1.log' && ! grep -q 'CACHED COPY' '$T/slb/leaf-B1.log'"
+	grep -q "CACHED RUN dd" "$T/slb/leaf-B1.log" || diag "$(cat "$T/slb/leaf-B1.log" 2>&1)"
+fi
 finish
