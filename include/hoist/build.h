@@ -195,8 +195,8 @@ enum hoist_cache_type {
 
 struct hoist_cache_spec {
 	enum hoist_cache_type type;
-	char *ref; /* registry: the reference; local: the directory; inline: NULL */
-	bool max;  /* mode=max: every step of every stage (else the final image's) */
+	char *ref;	   /* registry: the reference; local: the directory; inline: NULL */
+	bool max;	   /* mode=max: every step of every stage (else the final image's) */
 	bool ignore_error; /* ignore-error=true: a failed export is a warning */
 };
 
@@ -233,5 +233,5 @@ void hoist_cache_specs_free(struct hoist_cache_spec *v, size_t n);
  * bytes downloaded go to *ret_bytes (may be NULL). No layer is fetched.
  */
 int hoist_cache_fetch(const struct hoist_registry_opts *ro, const struct hoist_cache_spec *spec,
-		      const struct hoist_platform *plat, json_t **ret_config,
-		      uint64_t *ret_bytes, struct hoist_error *err);
+		      const struct hoist_platform *plat, json_t **ret_config, uint64_t *ret_bytes,
+		      struct hoist_error *err);

@@ -91,16 +91,18 @@ int hoist_cache_spec_parse(const char *text, bool to, struct hoist_cache_spec *r
 		c.type = HOIST_CACHE_INLINE;
 	} else {
 		free(c.ref);
-		return hoist_error_set(err, -EINVAL, "unknown cache type in '%s' (registry, local%s)",
-				       text, to ? " or inline" : "");
+		return hoist_error_set(err, -EINVAL,
+				       "unknown cache type in '%s' (registry, local%s)", text,
+				       to ? " or inline" : "");
 	}
 	if (c.type == HOIST_CACHE_INLINE && c.max) {
 		free(c.ref);
 		/* The image holds only its own layers: other stages' would be
 		 * records without blobs. */
-		return hoist_error_set(err, -EINVAL,
-				       "type=inline exports the final image's steps only (mode=min); "
-				       "use type=registry or type=local for mode=max");
+		return hoist_error_set(
+		    err, -EINVAL,
+		    "type=inline exports the final image's steps only (mode=min); "
+		    "use type=registry or type=local for mode=max");
 	}
 	if (c.type != HOIST_CACHE_INLINE && (!c.ref || !*c.ref)) {
 		free(c.ref);
@@ -233,7 +235,8 @@ static int fetch_manifest(const struct hoist_registry_opts *ro, const struct hoi
 			if (json_is_array(ms)) {
 				free(*ret);
 				*ret = NULL;
-				d = json_string_value(json_object_get(pick_entry(ms, plat), "digest"));
+				d = json_string_value(
+				    json_object_get(pick_entry(ms, plat), "digest"));
 				r = layout_read(spec->ref, d ? d : "", HOIST_REGISTRY_MAX_MANIFEST,
 						ret, ret_len, err);
 			}
@@ -272,8 +275,8 @@ static int fetch_manifest(const struct hoist_registry_opts *ro, const struct hoi
 }
 
 int hoist_cache_fetch(const struct hoist_registry_opts *ro, const struct hoist_cache_spec *spec,
-		      const struct hoist_platform *plat, json_t **ret_config,
-		      uint64_t *ret_bytes, struct hoist_error *err)
+		      const struct hoist_platform *plat, json_t **ret_config, uint64_t *ret_bytes,
+		      struct hoist_error *err)
 {
 	_cleanup_free_ char *man = NULL, *cfg = NULL;
 	size_t mlen, clen;
@@ -464,8 +467,8 @@ static int import_record(struct build *b, struct cache_src *cs, struct stagestat
 		json_t *sz = json_object_get(l, "size");
 		if (!mt || !dg || !hoist_digest_valid(dg) || !json_is_integer(sz) ||
 		    json_integer_value(sz) < 0 || strlen(mt) >= sizeof(d[i].media_type))
-			return hoist_error_set(err, -EBADMSG, "layer %zu of the record is malformed",
-					       i);
+			return hoist_error_set(err, -EBADMSG,
+					       "layer %zu of the record is malformed", i);
 		snprintf(d[i].media_type, sizeof(d[i].media_type), "%s", mt);
 		snprintf(d[i].digest, sizeof(d[i].digest), "%s", dg);
 		d[i].size = json_integer_value(sz);
@@ -539,7 +542,8 @@ static int collect_records(struct build *b, size_t target, bool max, json_t **re
 	int r = 0;
 	for (size_t i = 0; i < b->keys.n && r >= 0; i++) {
 		const char *key = b->keys.v[i];
-		if (json_object_get(seen, key) || (!max && !in_final_chain(b, target, b->key_stage[i])))
+		if (json_object_get(seen, key) ||
+		    (!max && !in_final_chain(b, target, b->key_stage[i])))
 			continue;
 		json_object_set_new(seen, key, json_true());
 		_cleanup_free_ char *txt = NULL, *ctext = NULL;

@@ -453,9 +453,9 @@ int hoist_build_run(struct hoist_store *s, const struct hoist_build_opts *o,
 	if ((rc = cache_export(&b, target, err)) < 0)
 		goto out;
 	if (b.n_csrc) {
-		_cleanup_free_ char *m = hoist_xasprintf(
-		    "cache: %d steps from --cache-from, %llu bytes downloaded", b.cache_hits,
-		    (unsigned long long)b.cache_bytes);
+		_cleanup_free_ char *m =
+		    hoist_xasprintf("cache: %d steps from --cache-from, %llu bytes downloaded",
+				    b.cache_hits, (unsigned long long)b.cache_bytes);
 		build_emit(&b, HOIST_BUILD_EVENT_LOG, -1, 0, 0, m, false, 0);
 	}
 	build_emit(&b, HOIST_BUILD_EVENT_DONE, (int)target, 0, 0, man.digest, false, 0);

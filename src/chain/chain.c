@@ -295,9 +295,9 @@ static int build_platform(struct hoist_store *s, const struct hoist_chain_opts *
 			bo.platform = plat;
 			bo.no_cache = o->no_cache;
 			_cleanup_free_ char *cname =
-			    o->n_platforms > 1 ? hoist_xasprintf("%02u-%s-%s", st->number,
-								 st->descriptor, pname)
-					       : hoist_xasprintf("%02u-%s", st->number, st->descriptor);
+			    o->n_platforms > 1
+				? hoist_xasprintf("%02u-%s-%s", st->number, st->descriptor, pname)
+				: hoist_xasprintf("%02u-%s", st->number, st->descriptor);
 			struct hoist_cache_spec *cfrom =
 			    hoist_cache_specs_derive(o->cache_from, o->n_cache_from, cname);
 			struct hoist_cache_spec *cto =

@@ -129,9 +129,9 @@ void cli_cache_init(struct cli_cache *c);
 int cli_cache_arg(struct cli_cache *c, const char *cmd, int argc, char **argv, int *i);
 void cli_cache_release(struct cli_cache *c);
 #define CLI_CACHE_HELP                                                                             \
-	"  --cache-from SPEC       also look steps up in a cache (repeatable):\n"                    \
-	"                          type=registry,ref=REF, REF, type=local,src=DIR\n"                 \
-	"  --cache-to SPEC         export the step records: type=registry,ref=REF\n"                 \
+	"  --cache-from SPEC       also look steps up in a cache (repeatable):\n"                  \
+	"                          type=registry,ref=REF, REF, type=local,src=DIR\n"               \
+	"  --cache-to SPEC         export the step records: type=registry,ref=REF\n"               \
 	"                          [,mode=min|max], type=local,dest=DIR, type=inline\n"
 
 /* Open the store (--root etc.); prints and returns NULL on error. */

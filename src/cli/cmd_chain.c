@@ -41,8 +41,7 @@ static void usage(FILE *f)
 		"                          extra paths from the last folder's\n"
 		"                          minimize-<platform>-args); one platform\n"
 		"  --production-tag NAME   name the production image (repeatable)\n"
-		"  --no-cache              rebuild every step\n"
-		CLI_CACHE_HELP
+		"  --no-cache              rebuild every step\n" CLI_CACHE_HELP
 		"                          (each step its own: REF's tag gets -NN-descriptor)\n"
 		"  --pull[=WHEN]           FROM and production images: missing (default),\n"
 		"                          always (--pull alone) or never\n"

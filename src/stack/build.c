@@ -363,7 +363,8 @@ static int build_one(const struct stack_job *j, const char *parent_base,
 	bo.no_cache = o->no_cache;
 	struct hoist_cache_spec *cfrom =
 	    hoist_cache_specs_derive(o->cache_from, o->n_cache_from, img->name);
-	struct hoist_cache_spec *cto = hoist_cache_specs_derive(o->cache_to, o->n_cache_to, img->name);
+	struct hoist_cache_spec *cto =
+	    hoist_cache_specs_derive(o->cache_to, o->n_cache_to, img->name);
 	bo.cache_from = cfrom;
 	bo.n_cache_from = o->n_cache_from;
 	bo.cache_to = cto;
