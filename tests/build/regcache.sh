@@ -163,6 +163,33 @@ check "type=local, truncated blob: a warning and a build" \
 out=$(HOIST_ROOT="$T/runner-l2" "$H" run "$dl" cat /out 2>/dev/null)
 check "type=local, truncated blob: the image is correct" [ "$out" = "$(printf 'one\ntwo')" ]
 
+# Records for another platform under this platform's keys (the configs say
+# s390x; config, manifest and index.json rewritten to match): misses.
+cp "$T/lgood" "$T/lc/blobs/sha256/$lb"
+cp -r "$T/lc" "$T/lc-plat"
+$PY - "$T/lc-plat" <<'EOP'
+import hashlib, json, sys
+d = sys.argv[1]
+def put(data):
+    h = hashlib.sha256(data).hexdigest()
+    open(d + "/blobs/sha256/" + h, "wb").write(data)
+    return "sha256:" + h, len(data)
+idx = json.load(open(d + "/index.json"))
+m = json.load(open(d + "/blobs/sha256/" + idx["manifests"][0]["digest"][7:]))
+c = json.load(open(d + "/blobs/sha256/" + m["config"]["digest"][7:]))
+for r in c["records"]:
+    rc = json.loads(r["config"]); rc["architecture"] = "s390x"; r["config"] = json.dumps(rc)
+m["config"]["digest"], m["config"]["size"] = put(json.dumps(c).encode())
+idx["manifests"][0]["digest"], idx["manifests"][0]["size"] = put(json.dumps(m).encode())
+json.dump(idx, open(d + "/index.json", "w"))
+EOP
+dl=$(HOIST_ROOT="$T/runner-l3" "$H" build --progress plain \
+	--cache-from "type=local,src=$T/lc-plat" "$T/ctx" 2>"$T/l4.log"); st=$?
+check "records of another platform: misses ($(ran "$T/l4.log") ran), with warnings" \
+	sh -c "[ $st -eq 0 ] && [ $(ran "$T/l4.log") = 7 ] && grep -q 'is for another platform' '$T/l4.log'"
+out=$(HOIST_ROOT="$T/runner-l3" "$H" run "$dl" cat /out 2>/dev/null)
+check "records of another platform: the image is correct" [ "$out" = "$(printf 'one\ntwo')" ]
+
 # type=inline: the records travel in the pushed image's config, the final
 # image's steps only (mode=min: the image has no other stage's layers).
 "$H" build --cache-to type=inline,mode=max "$T/ctx" >/dev/null 2>"$T/i0.log"
