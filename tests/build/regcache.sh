@@ -194,10 +194,17 @@ check "records of another platform: the image is correct" [ "$out" = "$(printf '
 # image's steps only (mode=min: the image has no other stage's layers).
 "$H" build --cache-to type=inline,mode=max "$T/ctx" >/dev/null 2>"$T/i0.log"
 check "type=inline,mode=max is a usage error" grep -q "type=inline exports the final image's steps only" "$T/i0.log"
+# The same build also exports a registry cache: the cache and the image
+# share their layers by digest, so no layer is uploaded twice (the second
+# push mounts it from the first repository).
 di=$(HOIST_ROOT=$A "$H" build --progress plain --cache-to type=inline --push \
-	-t "$R/app:latest" "$T/ctx" 2>"$T/i1.log"); st=$?
+	--cache-to "type=registry,ref=$R/cache:app" -t "$R/app:latest" "$T/ctx" 2>"$T/i1.log"); st=$?
 check "type=inline build and push" [ $st -eq 0 ]
 [ $st -eq 0 ] || diag "$(tail -5 "$T/i1.log")"
+twice=$(grep ': transferring' "$T/i1.log" | cut -d: -f1 | sort | uniq -d | wc -l)
+mounted=$(grep -c ': mounted' "$T/i1.log")
+check "cache and image push: no blob uploaded twice ($twice), $mounted mounted" \
+	both "$twice" 0 "$([ "$mounted" -ge 1 ] && echo y)" y
 export DOCKER_CONFIG="$T/docker-b"
 di2=$(HOIST_ROOT="$T/runner-i" "$H" build --progress plain --cache-to type=inline \
 	--cache-from "$R/app:latest" "$T/ctx" 2>"$T/i2.log")
