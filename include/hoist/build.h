@@ -89,15 +89,24 @@ struct hoist_build_opts {
 	 * after it succeeds. */
 	const struct hoist_cache_spec *cache_from;
 	size_t n_cache_from;
-	const struct hoist_cache_spec *cache_to;
+	const struct hoist_cache_spec *cache_to; /* at most HOIST_BUILD_MAX_CACHE_TO */
 	size_t n_cache_to;
+	/* Set by hoist_build_run_multi(): registry and local --cache-to only
+	 * make their cache manifests in the store (result.cache_manifests); the
+	 * caller joins the platforms' into an index and writes that. */
+	bool cache_to_defer;
 };
+
+#define HOIST_BUILD_MAX_CACHE_TO 8
 
 struct hoist_build_result {
 	struct hoist_descriptor manifest; /* the final image's manifest in the store */
 	char config_digest[HOIST_DIGEST_MAX];
 	int steps;	  /* steps run, FROMs excluded */
 	int steps_cached; /* of which cache hits */
+	/* With opts->cache_to_defer: per opts->cache_to, the cache manifest
+	 * made in the store ("" for inline). */
+	char cache_manifests[HOIST_BUILD_MAX_CACHE_TO][HOIST_DIGEST_MAX];
 };
 
 /* opts with every field at its default (source_date_epoch = -1). */
@@ -224,6 +233,14 @@ void hoist_cache_spec_derive(const struct hoist_cache_spec *in, const char *name
 struct hoist_cache_spec *hoist_cache_specs_derive(const struct hoist_cache_spec *in, size_t n,
 						  const char *name);
 void hoist_cache_specs_free(struct hoist_cache_spec *v, size_t n);
+
+/*
+ * Write the cache manifest (or index) `md`, in the store, to a registry or
+ * local spec: pushed (blobs, the manifest by digest, then the tag) or
+ * exported into the layout directory (tag latest).
+ */
+int hoist_cache_write(struct hoist_store *s, const struct hoist_registry_opts *ro,
+		      const struct hoist_cache_spec *spec, const char *md, struct hoist_error *err);
 
 /*
  * Fetch the cache config `spec` names (a registry manifest or image, or a

@@ -354,8 +354,10 @@ void cache_note_key(struct build *b, struct stagestate *st);
 /* type=inline: the final stage's records into img's config, before its commit. */
 int cache_inline_embed(struct build *b, size_t target, struct hoist_image *img,
 		       struct hoist_error *err);
-/* Export the records to every opts->cache_to but inline. */
-int cache_export(struct build *b, size_t target, struct hoist_error *err);
+/* Export the records to every opts->cache_to but inline (with
+ * cache_to_defer: only make each manifest, its digest into md[i]). */
+int cache_export(struct build *b, size_t target, char md[][HOIST_DIGEST_MAX],
+		 struct hoist_error *err);
 
 /* layerblobs.c: one blob per layer and compression */
 /* The layer writer options of the build's --compression and level. */

@@ -662,37 +662,43 @@ static int cache_manifest(struct build *b, json_t *records, char ret_digest[HOIS
 	return hoist_store_blob_put(b->s, mtext, strlen(mtext), ret_digest, err);
 }
 
-static int export_one(struct build *b, size_t target, const struct hoist_cache_spec *sp,
-		      struct hoist_error *err)
+int hoist_cache_write(struct hoist_store *s, const struct hoist_registry_opts *ro,
+		      const struct hoist_cache_spec *sp, const char *md, struct hoist_error *err)
 {
-	json_t *records;
-	char md[HOIST_DIGEST_MAX];
-	int r = collect_records(b, target, sp->max, &records, err);
-	if (r < 0)
-		return r;
-	r = cache_manifest(b, records, md, err);
-	if (r < 0)
-		return r;
 	if (sp->type == HOIST_CACHE_LOCAL) {
 		const char *names[] = {"hoist-cache:latest", NULL};
 		struct hoist_export_item item = {.names = names};
 		snprintf(item.digest, sizeof(item.digest), "%s", md);
-		return hoist_oci_export(b->s, HOIST_ARCHIVE_OCI_DIR, sp->ref, &item, 1, err);
+		return hoist_oci_export(s, HOIST_ARCHIVE_OCI_DIR, sp->ref, &item, 1, err);
 	}
-	if (!b->o->registry)
+	if (!ro)
 		return hoist_error_set(err, -EINVAL, "no registry options");
 	/* Blobs (HEAD, mount, upload), the manifest by digest, then the tag:
 	 * a reader sees the old cache or the new one, never half of one. */
-	return hoist_registry_push(b->s, b->o->registry, md, sp->ref, NULL, err);
+	return hoist_registry_push(s, ro, md, sp->ref, NULL, err);
 }
 
-int cache_export(struct build *b, size_t target, struct hoist_error *err)
+static int export_one(struct build *b, size_t target, const struct hoist_cache_spec *sp,
+		      char md[HOIST_DIGEST_MAX], struct hoist_error *err)
 {
-	for (size_t i = 0; i < b->o->n_cache_to; i++) {
+	json_t *records;
+	int r = collect_records(b, target, sp->max, &records, err);
+	if (r < 0)
+		return r;
+	r = cache_manifest(b, records, md, err);
+	if (r < 0 || b->o->cache_to_defer)
+		return r;
+	return hoist_cache_write(b->s, b->o->registry, sp, md, err);
+}
+
+int cache_export(struct build *b, size_t target, char md[][HOIST_DIGEST_MAX],
+		 struct hoist_error *err)
+{
+	for (size_t i = 0; i < b->o->n_cache_to && i < HOIST_BUILD_MAX_CACHE_TO; i++) {
 		const struct hoist_cache_spec *sp = &b->o->cache_to[i];
 		if (sp->type == HOIST_CACHE_INLINE)
 			continue;
-		int r = export_one(b, target, sp, err);
+		int r = export_one(b, target, sp, md[i], err);
 		if (r < 0 && sp->ignore_error) {
 			warn(b, "cache: exporting to '%s' failed: %s", sp->ref, err->msg);
 			memset(err, 0, sizeof(*err));

@@ -450,7 +450,14 @@ int hoist_build_run(struct hoist_store *s, const struct hoist_build_opts *o,
 		if ((rc = hoist_store_tag_set(s, name, man.digest, err)) < 0)
 			goto out;
 	}
-	if ((rc = cache_export(&b, target, err)) < 0)
+	if (o->n_cache_to > HOIST_BUILD_MAX_CACHE_TO) {
+		rc =
+		    hoist_error_set(err, -E2BIG, "at most %d --cache-to", HOIST_BUILD_MAX_CACHE_TO);
+		goto out;
+	}
+	char cache_md[HOIST_BUILD_MAX_CACHE_TO][HOIST_DIGEST_MAX];
+	memset(cache_md, 0, sizeof(cache_md));
+	if ((rc = cache_export(&b, target, cache_md, err)) < 0)
 		goto out;
 	if (b.n_csrc) {
 		_cleanup_free_ char *m =
@@ -466,6 +473,7 @@ int hoist_build_run(struct hoist_store *s, const struct hoist_build_opts *o,
 		hoist_sha256_digest(canon, strlen(canon), ret->config_digest);
 		ret->steps = b.steps + b.cached;
 		ret->steps_cached = b.cached;
+		memcpy(ret->cache_manifests, cache_md, sizeof(cache_md));
 	}
 	rc = 0;
 out:

@@ -119,7 +119,7 @@ int cli_pull_arg(struct cli_registry *r, const char *cmd, int argc, char **argv,
  * parsed into from[]/to[] (at most CLI_MAX_CACHE each). 1 taken, 0 not
  * ours, -1 after a usage error. Release with cli_cache_specs_release().
  */
-#define CLI_MAX_CACHE 16
+#define CLI_MAX_CACHE 8
 struct hoist_cache_spec;
 struct cli_cache {
 	struct hoist_cache_spec *from, *to; /* CLI_MAX_CACHE each */

@@ -368,14 +368,6 @@ int cmd_build(int argc, char **argv)
 		rc = cli_fail(&err);
 		goto out_outs;
 	}
-	for (size_t k = 0; n_plats > 1 && k < cc.n_to; k++) {
-		if (cc.to[k].type != HOIST_CACHE_INLINE) {
-			rc = cli_usage_error("build",
-					     "--cache-to type=registry or local takes one platform "
-					     "(build each platform with its own cache ref)");
-			goto out;
-		}
-	}
 	if (n_plats > 1) {
 		prog.multi = true;
 		if (hoist_build_run_multi(s, &o, plats, n_plats, ifmt, jobs, &mres, &err) < 0) {

@@ -218,6 +218,26 @@ HOIST_ROOT="$T/runner-i2" "$H" build --progress plain --cache-from "$R/base:1" "
 check "an image without records: a warning, a build" \
 	grep -q "is an image without cache records" "$T/i3.log"
 
+# Two platforms: the cache is an OCI index of one cache manifest each.
+# (FROM scratch and no RUN: no emulator needed.)
+mkdir -p "$T/mp"
+echo mp >"$T/mp/a.txt"
+printf 'FROM scratch\nCOPY a.txt /a\nENV X=1\n' >"$T/mp/Dockerfile"
+export DOCKER_CONFIG="$T/docker-a"
+dm=$(HOIST_ROOT=$A "$H" build --progress plain --platform linux/amd64,linux/arm64 \
+	--cache-to "type=registry,ref=$R/cache:multi,mode=max" "$T/mp" 2>"$T/m1.log"); st=$?
+check "two platforms with --cache-to" [ $st -eq 0 ]
+[ $st -eq 0 ] || diag "$(tail -5 "$T/m1.log")"
+plats=$(skopeo inspect --raw --tls-verify=false --creds test:testpass "docker://$R/cache:multi" 2>/dev/null |
+	$PY -c 'import json,sys; print(" ".join(sorted(m["platform"]["architecture"] for m in json.load(sys.stdin)["manifests"])))')
+check "the cache is an index with one entry per platform ($plats)" [ "$plats" = "amd64 arm64" ]
+export DOCKER_CONFIG="$T/docker-b"
+dm2=$(HOIST_ROOT="$T/runner-m" "$H" build --progress plain --platform linux/amd64,linux/arm64 \
+	--cache-from "type=registry,ref=$R/cache:multi" "$T/mp" 2>"$T/m2.log")
+nc=$(grep -c '\] CACHED ' "$T/m2.log")
+check "two platforms from the cache index: all 4 steps CACHED ($nc)" [ "$nc" = 4 ]
+check "two platforms: the same index digest" [ "${dm2:-none}" = "$dm" ]
+
 # hoist stack: every image with its own cache (REF's tag gets -IMAGE).
 # Runner A builds three images (base, branch-B, leaf-B1); runner B, fresh,
 # after a change in the leaf rebuilds only it, its RUN a hit of A's cache.
