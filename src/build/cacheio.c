@@ -83,11 +83,13 @@ int hoist_cache_spec_parse(const char *text, bool to, struct hoist_cache_spec *r
 					       text);
 		}
 	}
-	if (!type || hoist_startswith(type, "registry")) {
+	size_t tlen = type ? strcspn(type, ",") : 0;
+#define TYPE_IS(word) (tlen == strlen(word) && !strncmp(type, word, tlen))
+	if (!type || TYPE_IS("registry")) {
 		c.type = HOIST_CACHE_REGISTRY;
-	} else if (hoist_startswith(type, "local")) {
+	} else if (TYPE_IS("local")) {
 		c.type = HOIST_CACHE_LOCAL;
-	} else if (hoist_startswith(type, "inline") && to) {
+	} else if (TYPE_IS("inline") && to) {
 		c.type = HOIST_CACHE_INLINE;
 	} else {
 		free(c.ref);

@@ -197,6 +197,10 @@ check "records of another platform: the image is correct" [ "$out" = "$(printf '
 # image's steps only (mode=min: the image has no other stage's layers).
 "$H" build --cache-to type=inline,mode=max "$T/ctx" >/dev/null 2>"$T/i0.log"
 check "type=inline,mode=max is a usage error" grep -q "type=inline exports the final image's steps only" "$T/i0.log"
+for bad in type=gha type=local "type=registry,ref=$R/c,mode=mid" "type=registry,ref=$R/c,foo=1"; do
+	"$H" build --cache-to "$bad" "$T/ctx" >/dev/null 2>"$T/bad.err"
+	check "--cache-to '$bad' is a usage error: $(head -1 "$T/bad.err")" [ $? -eq 2 ]
+done
 # The same build also exports a registry cache: the cache and the image
 # share their layers by digest, so no layer is uploaded twice (the second
 # push mounts it from the first repository).
