@@ -249,6 +249,24 @@ nc=$(grep -c '\] CACHED ' "$T/m2.log")
 check "two platforms from the cache index: all 4 steps CACHED ($nc)" [ "$nc" = 4 ]
 check "two platforms: the same index digest" [ "${dm2:-none}" = "$dm" ]
 
+# hoist chain: each step with its own cache (REF's tag gets -NN-descriptor).
+mkdir -p "$T/ch/steps"
+for k in one two; do
+	printf 'ARG BASE_IMAGE\nFROM $BASE_IMAGE\nRUN head -c 32 /dev/urandom > /r-%s\n' $k \
+		>"$T/ch/steps/0$([ $k = one ] && echo 1 || echo 2)-Dockerfile-$k"
+done
+export DOCKER_CONFIG="$T/docker-a"
+dc=$(cd "$T/ch" && HOIST_ROOT=$A "$H" chain build --base "$R/base:1" steps \
+	--cache-to "type=registry,ref=$R/cache:chain,mode=max" 2>"$T/c1.log"); st=$?
+check "chain: runner A with --cache-to" [ $st -eq 0 ]
+[ $st -eq 0 ] || diag "$(tail -5 "$T/c1.log")"
+nr=$("$H" cache ls --remote "$R/cache:chain-02-two" 2>/dev/null | tail -n +2 | wc -l)
+check "chain: step 02-two has its own cache ($nr record)" [ "$nr" = 1 ]
+export DOCKER_CONFIG="$T/docker-b"
+dc2=$(cd "$T/ch" && HOIST_ROOT="$T/runner-c" "$H" chain build --base "$R/base:1" steps \
+	--cache-from "type=registry,ref=$R/cache:chain" 2>"$T/c2.log")
+check "chain: runner B gets the same digest from the caches, no RUN ran" [ "${dc2:-none}" = "$dc" ]
+
 # hoist stack: every image with its own cache (REF's tag gets -IMAGE).
 # Runner A builds three images (base, branch-B, leaf-B1); runner B, fresh,
 # after a change in the leaf rebuilds only it, its RUN a hit of A's cache.
