@@ -121,7 +121,7 @@ static int cache_ls_remote(const struct hoist_registry_opts *ro, const char *tex
 	int w = no_trunc ? HOIST_DIGEST_MAX - 1 : 12;
 	int64_t created = parse_time(json_string_value(json_object_get(cfg, "created")));
 	if (!quiet)
-		printf("%-*s   %-10s   %-14s   %s\n", w, "KEY", "SIZE", "AGE", "STEP");
+		printf("%-*s   %-10s   %-22s   %s\n", w, "KEY", "SIZE", "AGE", "STEP");
 	size_t i;
 	json_t *rec;
 	json_array_foreach(json_object_get(cfg, "records"), i, rec)
@@ -154,7 +154,7 @@ static int cache_ls_remote(const struct hoist_registry_opts *ro, const char *tex
 			cli_human_since((int64_t)time(NULL) - created, age, sizeof(age));
 		else
 			snprintf(age, sizeof(age), "-");
-		printf("%-*s   %-10s   %-14s   %.60s\n", w, key, size, age, step ? step : "");
+		printf("%-*s   %-10s   %-22s   %.60s\n", w, key, size, age, step ? step : "");
 	}
 	json_decref(cfg);
 	return HOIST_EXIT_OK;
