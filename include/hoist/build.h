@@ -25,6 +25,7 @@
 #include "hoist/store.h"
 
 struct hoist_registry_opts;
+struct hoist_cache_spec;
 
 enum hoist_build_event_kind {
 	HOIST_BUILD_EVENT_STEP,	   /* a step finished (cached or done) */
@@ -85,13 +86,30 @@ struct hoist_build_opts {
 	 * layer and compression is made once and remembered; docs/build.md). */
 	int compression;
 	int compression_level;
+	/* Build caches shared through a registry or a directory (docs/cache.md):
+	 * records looked up after the local cache misses, in the order given
+	 * (ignored with no_cache), and where the build's records are exported
+	 * after it succeeds. */
+	const struct hoist_cache_spec *cache_from;
+	size_t n_cache_from;
+	const struct hoist_cache_spec *cache_to; /* at most HOIST_BUILD_MAX_CACHE_TO */
+	size_t n_cache_to;
+	/* Set by hoist_build_run_multi(): registry and local --cache-to only
+	 * make their cache manifests in the store (result.cache_manifests); the
+	 * caller joins the platforms' into an index and writes that. */
+	bool cache_to_defer;
 };
+
+#define HOIST_BUILD_MAX_CACHE_TO 8
 
 struct hoist_build_result {
 	struct hoist_descriptor manifest; /* the final image's manifest in the store */
 	char config_digest[HOIST_DIGEST_MAX];
 	int steps;	  /* steps run, FROMs excluded */
 	int steps_cached; /* of which cache hits */
+	/* With opts->cache_to_defer: per opts->cache_to, the cache manifest
+	 * made in the store ("" for inline). */
+	char cache_manifests[HOIST_BUILD_MAX_CACHE_TO][HOIST_DIGEST_MAX];
 };
 
 /* opts with every field at its default (source_date_epoch = -1). */
@@ -169,3 +187,71 @@ int hoist_build_run_multi(struct hoist_store *s, const struct hoist_build_opts *
 struct hoist_worker_msg;
 void hoist_build_event_pack(const struct hoist_build_event *ev, struct hoist_worker_msg *m);
 int hoist_build_event_unpack(const struct hoist_worker_msg *m, struct hoist_build_event *ev);
+
+/* ---- build caches in a registry or a directory (src/build/cacheio.c) -- */
+
+/*
+ * A build cache outside the store is a plain OCI image manifest whose config
+ * has this media type and holds the records (docs/cache.md); its layers are
+ * the records' layer blobs. An image built with --cache-to type=inline
+ * carries the same records in its config under HOIST_CACHE_INLINE_KEY.
+ */
+#define HOIST_MT_CACHE_CONFIG "application/vnd.hoist.cache.config.v1+json"
+#define HOIST_CACHE_INLINE_KEY "hoist.cache.v1"
+
+enum hoist_cache_type {
+	HOIST_CACHE_REGISTRY, /* a manifest in a registry (or an image's inline records) */
+	HOIST_CACHE_LOCAL,    /* an OCI layout directory */
+	HOIST_CACHE_INLINE,   /* --cache-to only: the records travel in the image's config */
+};
+
+struct hoist_cache_spec {
+	enum hoist_cache_type type;
+	char *ref;	   /* registry: the reference; local: the directory; inline: NULL */
+	bool max;	   /* mode=max: every step of every stage (else the final image's) */
+	bool ignore_error; /* ignore-error=true: a failed export is a warning */
+};
+
+/*
+ * Parse BuildKit's spelling: "type=registry,ref=REF[,mode=min|max]",
+ * "type=local,dest=DIR" (to) or "type=local,src=DIR" (from), "type=inline"
+ * (to), or (from) a plain image reference, which means type=registry.
+ * BuildKit's keys hoist has no use for (compression, oci-mediatypes,
+ * image-manifest) are accepted and ignored; any other is -EINVAL. Release
+ * *ret with hoist_cache_spec_release().
+ */
+int hoist_cache_spec_parse(const char *text, bool to, struct hoist_cache_spec *ret,
+			   struct hoist_error *err);
+void hoist_cache_spec_release(struct hoist_cache_spec *c);
+/*
+ * The spec `in` for one image of several (hoist stack, hoist chain), so
+ * their caches do not overwrite each other: a registry reference's tag
+ * ("latest" when it has none) gets "-NAME" appended (a reference by digest
+ * is kept), a local directory gets the subdirectory NAME; inline is kept.
+ * Characters of NAME a tag cannot hold become '-'. Release *out.
+ */
+void hoist_cache_spec_derive(const struct hoist_cache_spec *in, const char *name,
+			     struct hoist_cache_spec *out);
+/* The same for n specs: a new array (free with hoist_cache_specs_free). */
+struct hoist_cache_spec *hoist_cache_specs_derive(const struct hoist_cache_spec *in, size_t n,
+						  const char *name);
+void hoist_cache_specs_free(struct hoist_cache_spec *v, size_t n);
+
+/*
+ * Write the cache manifest (or index) `md`, in the store, to a registry or
+ * local spec: pushed (blobs, the manifest by digest, then the tag) or
+ * exported into the layout directory (tag latest).
+ */
+int hoist_cache_write(struct hoist_store *s, const struct hoist_registry_opts *ro,
+		      const struct hoist_cache_spec *spec, const char *md, struct hoist_error *err);
+
+/*
+ * Fetch the cache config `spec` names (a registry manifest or image, or a
+ * local layout; an index is resolved to `plat`'s entry, NULL: the host's),
+ * verified against its digests. *ret_config is the config object (its
+ * "records" array, "created", "os", "architecture"; json_decref() it); the
+ * bytes downloaded go to *ret_bytes (may be NULL). No layer is fetched.
+ */
+int hoist_cache_fetch(const struct hoist_registry_opts *ro, const struct hoist_cache_spec *spec,
+		      const struct hoist_platform *plat, json_t **ret_config, uint64_t *ret_bytes,
+		      struct hoist_error *err);

@@ -117,6 +117,13 @@ struct hoist_chain_opts {
 	enum hoist_chain_tag_style tag_style;
 	const char *tag_repo; /* repository for intermediate tags; NULL: that of tags[0] */
 	bool no_cache;
+	/* Remote build caches (docs/cache.md), for every step's build, each
+	 * step with its own (hoist_cache_spec_derive with "NN-descriptor", and
+	 * "-os-arch" with several platforms). */
+	const struct hoist_cache_spec *cache_from;
+	size_t n_cache_from;
+	const struct hoist_cache_spec *cache_to;
+	size_t n_cache_to;
 	int64_t source_date_epoch; /* as hoist_build_opts (-1: default) */
 	bool push;		   /* push every final tag (needs registry); with a production
 				      image, the production tags */

@@ -173,6 +173,18 @@ int hoist_registry_fetch_blob(const struct hoist_registry_opts *opts, const char
 			      struct hoist_error *err);
 
 /*
+ * Fetch the blobs `blobs` (n descriptors) of the repository `ref` names into
+ * the store, those already there skipped, several at once. Each is bounded
+ * by its descriptor's size and verified against its digest while it streams
+ * (-EBADMSG on a mismatch or a short body; nothing unverified is stored).
+ * The bytes downloaded go to *ret_bytes (may be NULL). The build cache
+ * (docs/cache.md) fetches a record's layers with it.
+ */
+int hoist_registry_fetch_blobs(struct hoist_store *s, const struct hoist_registry_opts *opts,
+			       const char *ref, const struct hoist_descriptor *blobs, size_t n,
+			       uint64_t *ret_bytes, struct hoist_error *err);
+
+/*
  * Log in: check user/password against `registry` (a host, or a URL as
  * Docker accepts) and store them in the Docker config (its credsStore
  * helper when one is configured, else a base64 `auths` entry; the file is

@@ -181,6 +181,12 @@ struct hoist_stack_opts {
 	const char *plan_name; /* a `plans:` entry whose tag_prefix replaces tag.prefix */
 	bool push;
 	bool no_cache;
+	/* Remote build caches (docs/cache.md) for every image's build, each
+	 * image with its own (hoist_cache_spec_derive with the image's key). */
+	const struct hoist_cache_spec *cache_from;
+	size_t n_cache_from;
+	const struct hoist_cache_spec *cache_to;
+	size_t n_cache_to;
 	const struct hoist_registry_opts *registry; /* registry checks, pulls, push; may be
 						       NULL: no registry at all */
 	const struct hoist_platform *platform;	    /* NULL: the host */

@@ -227,6 +227,13 @@ struct stagestate {
 	/* What the stage's RUNs execute as and its cache keys name: the build's
 	 * target, FROM --platform, or the platform of the stage it starts from. */
 	struct hoist_platform plat;
+	int base; /* the stage this one starts FROM, or -1 */
+};
+
+/* One --cache-from, loaded (cacheio.c). */
+struct cache_src {
+	const struct hoist_cache_spec *spec;
+	json_t *by_key; /* key -> record */
 };
 
 struct build {
@@ -250,6 +257,14 @@ struct build {
 	int steps, cached;
 	struct runstate *run; /* RUN: identity mapping (run.c) */
 	bool locked;	      /* holds the store lock shared */
+	/* Remote caches (cacheio.c): the sources, the keys this build's steps
+	 * ended on (with their stages, for --cache-to) and bytes downloaded. */
+	struct cache_src *csrc;
+	size_t n_csrc;
+	struct hoist_strv keys;
+	int *key_stage;
+	uint64_t cache_bytes;
+	int cache_hits;
 };
 struct stepctx {
 	struct build *b;
@@ -325,6 +340,24 @@ int do_layer_of(struct build *b, struct stagestate *st, struct hoist_fstree *t, 
 /* Overlay `src` (a --link layer's tree) onto `dst`: entries replace, dirs merge. */
 void merge_tree(struct hoist_fsnode *dst, const struct hoist_fsnode *src, unsigned gen);
 int do_layer(struct build *b, struct stagestate *st, const char *history, struct hoist_error *err);
+
+/* cacheio.c: build caches outside the store */
+/* Load opts->cache_from (a source that fails to load is a warning). */
+void cache_sources_load(struct build *b);
+void cache_sources_free(struct build *b);
+/* After a local miss: 1 when a source had a usable record for st->key and
+ * it is now a local record (its blobs fetched and verified), else 0 (a
+ * record that does not verify is a warning). */
+int cache_sources_lookup(struct build *b, struct stagestate *st);
+/* Note that st ended a step on st->key (for --cache-to). */
+void cache_note_key(struct build *b, struct stagestate *st);
+/* type=inline: the final stage's records into img's config, before its commit. */
+int cache_inline_embed(struct build *b, size_t target, struct hoist_image *img,
+		       struct hoist_error *err);
+/* Export the records to every opts->cache_to but inline (with
+ * cache_to_defer: only make each manifest, its digest into md[i]). */
+int cache_export(struct build *b, size_t target, char md[][HOIST_DIGEST_MAX],
+		 struct hoist_error *err);
 
 /* layerblobs.c: one blob per layer and compression */
 /* The layer writer options of the build's --compression and level. */

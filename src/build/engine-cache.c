@@ -37,11 +37,32 @@ int record_put(struct build *b, struct stagestate *st, struct hoist_error *err)
 	json_object_set_new(rec, "layers", layers);
 	_cleanup_free_ char *txt = hoist_json_canonical(rec);
 	json_decref(rec);
-	return hoist_store_cache_put(b->s, st->key, txt, err);
+	r = hoist_store_cache_put(b->s, st->key, txt, err);
+	if (r >= 0)
+		cache_note_key(b, st);
+	return r;
 }
 
-/* 1 on a hit (st->img replaced), 0 on a miss. */
+static int record_get_local(struct build *b, struct stagestate *st);
+
+/* 1 on a hit (st->img replaced), 0 on a miss: the store's records, then
+ * the --cache-from sources'. */
 int record_get(struct build *b, struct stagestate *st)
+{
+	if (b->o->no_cache)
+		return 0;
+	int r = record_get_local(b, st);
+	if (r == 0 && cache_sources_lookup(b, st) > 0) {
+		r = record_get_local(b, st);
+		if (r > 0)
+			b->cache_hits++;
+	}
+	if (r > 0)
+		cache_note_key(b, st);
+	return r;
+}
+
+static int record_get_local(struct build *b, struct stagestate *st)
 {
 	_cleanup_free_ char *txt = NULL, *cbuf = NULL;
 	struct hoist_error e2 = {0};

@@ -365,6 +365,7 @@ int stage_base(struct build *b, size_t idx, struct hoist_strv *triggers, struct 
 		hoist_image_release(&st->img);
 		hoist_image_copy(&st->img, &p->img);
 		memcpy(st->key, p->key, sizeof(st->key));
+		st->base = si;
 		st->tree = p->tree ? tree_clone(p->tree) : NULL;
 		if (!sg->from.platform)
 			st->plat = p->plat; /* as BuildKit: a stage inherits its base's */

@@ -395,8 +395,12 @@ int hoist_build_run(struct hoist_store *s, const struct hoist_build_opts *o,
 		goto out;
 
 	b.st = hoist_xcalloc(b.df->n_stages, sizeof(*b.st));
-	for (size_t i = 0; i < b.df->n_stages; i++)
+	for (size_t i = 0; i < b.df->n_stages; i++) {
 		hoist_image_init(&b.st[i].img);
+		b.st[i].base = -1;
+	}
+	if (!o->no_cache)
+		cache_sources_load(&b);
 	rc = build_stage(&b, target, err);
 	if (rc < 0)
 		goto out;
@@ -432,6 +436,8 @@ int hoist_build_run(struct hoist_store *s, const struct hoist_build_opts *o,
 	struct hoist_descriptor man;
 	if ((rc = layers_in_compression(&b, &fin->img, err)) < 0)
 		goto out;
+	if ((rc = cache_inline_embed(&b, target, &fin->img, err)) < 0)
+		goto out;
 	rc = hoist_image_commit(s, &fin->img, &man, err);
 	if (rc < 0)
 		goto out;
@@ -444,6 +450,21 @@ int hoist_build_run(struct hoist_store *s, const struct hoist_build_opts *o,
 		if ((rc = hoist_store_tag_set(s, name, man.digest, err)) < 0)
 			goto out;
 	}
+	if (o->n_cache_to > HOIST_BUILD_MAX_CACHE_TO) {
+		rc =
+		    hoist_error_set(err, -E2BIG, "at most %d --cache-to", HOIST_BUILD_MAX_CACHE_TO);
+		goto out;
+	}
+	char cache_md[HOIST_BUILD_MAX_CACHE_TO][HOIST_DIGEST_MAX];
+	memset(cache_md, 0, sizeof(cache_md));
+	if ((rc = cache_export(&b, target, cache_md, err)) < 0)
+		goto out;
+	if (b.n_csrc) {
+		_cleanup_free_ char *m =
+		    hoist_xasprintf("cache: %d steps from --cache-from, %llu bytes downloaded",
+				    b.cache_hits, (unsigned long long)b.cache_bytes);
+		build_emit(&b, HOIST_BUILD_EVENT_LOG, -1, 0, 0, m, false, 0);
+	}
 	build_emit(&b, HOIST_BUILD_EVENT_DONE, (int)target, 0, 0, man.digest, false, 0);
 	if (ret) {
 		memset(ret, 0, sizeof(*ret));
@@ -452,6 +473,7 @@ int hoist_build_run(struct hoist_store *s, const struct hoist_build_opts *o,
 		hoist_sha256_digest(canon, strlen(canon), ret->config_digest);
 		ret->steps = b.steps + b.cached;
 		ret->steps_cached = b.cached;
+		memcpy(ret->cache_manifests, cache_md, sizeof(cache_md));
 	}
 	rc = 0;
 out:
@@ -469,6 +491,9 @@ out:
 		}
 		free(b.st);
 	}
+	cache_sources_free(&b);
+	hoist_strv_release(&b.keys);
+	free(b.key_stage);
 	if (b.locked)
 		hoist_store_unlock(s);
 	runstate_free(b.run);

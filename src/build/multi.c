@@ -107,7 +107,8 @@ static int build_sequential(struct hoist_store *s, const struct hoist_build_opts
 		struct relay r = {
 		    .fn = opts->on_event, .userdata = opts->userdata, .plat = ps, .warned = warned};
 		o.platform = &plats[i];
-		o.tags = NULL; /* the index is tagged, not the parts */
+		o.tags = NULL;		 /* the index is tagged, not the parts */
+		o.cache_to_defer = true; /* the caches too */
 		if (opts->on_event) {
 			o.on_event = relay_event;
 			o.userdata = &r;
@@ -191,6 +192,7 @@ static void worker_main(int fd, int out_fd, void *userdata)
 		struct hoist_build_opts o = *mu->opts;
 		o.platform = &mu->plats[j->i];
 		o.tags = NULL;
+		o.cache_to_defer = true; /* joined into an index by the parent */
 		if (o.on_event) {
 			o.on_event = fwd_event;
 			o.userdata = &fd;
@@ -208,11 +210,18 @@ static void worker_main(int fd, int out_fd, void *userdata)
 	m.ints[5] = res.manifest.size;
 	m.ints[6] = res.steps;
 	m.ints[7] = res.steps_cached;
-	m.n_strs = 5;
+	m.n_strs = 6;
 	m.strs[2] = res.manifest.media_type;
 	m.strs[3] = res.manifest.digest;
 	m.strs[4] = res.config_digest;
+	/* The cache manifests, one per --cache-to, comma-separated. */
+	struct hoist_buf cm = HOIST_BUF_INIT;
+	for (size_t c = 0; c < mu->opts->n_cache_to && c < HOIST_BUILD_MAX_CACHE_TO; c++)
+		hoist_buf_addf(&cm, "%s%s", c ? "," : "", res.cache_manifests[c]);
+	hoist_buf_adds(&cm, "");
+	m.strs[5] = cm.data;
 	hoist_worker_send(fd, &m);
+	hoist_buf_release(&cm);
 }
 
 static void on_msg(size_t k, const struct hoist_worker_msg *msg, void *userdata)
@@ -260,6 +269,14 @@ static void on_msg(size_t k, const struct hoist_worker_msg *msg, void *userdata)
 		snprintf(res->manifest.digest, sizeof(res->manifest.digest), "%s", msg->strs[3]);
 		snprintf(res->config_digest, sizeof(res->config_digest), "%s",
 			 msg->strs[4] ? msg->strs[4] : "");
+		const char *cm = msg->n_strs >= 6 && msg->strs[5] ? msg->strs[5] : "";
+		for (size_t c = 0; c < HOIST_BUILD_MAX_CACHE_TO && *cm; c++) {
+			size_t len = strcspn(cm, ",");
+			if (len < HOIST_DIGEST_MAX)
+				snprintf(res->cache_manifests[c], HOIST_DIGEST_MAX, "%.*s",
+					 (int)len, cm);
+			cm += len + (cm[len] == ',');
+		}
 		break;
 	}
 	}
@@ -376,6 +393,52 @@ static int build_workers(struct multi *mu, struct hoist_error *err)
 	return mu->rc[first] < 0 ? mu->rc[first] : -EIO;
 }
 
+/* Each registry or local --cache-to: the platforms' cache manifests as one index. */
+static int cache_index_write(struct hoist_store *s, const struct hoist_build_opts *opts,
+			     const struct hoist_platform *plats, size_t n,
+			     const struct hoist_build_multi_result *res, struct hoist_error *err)
+{
+	for (size_t c = 0; c < opts->n_cache_to && c < HOIST_BUILD_MAX_CACHE_TO; c++) {
+		const struct hoist_cache_spec *sp = &opts->cache_to[c];
+		struct hoist_index_item items[HOIST_BUILD_MAX_PLATFORMS];
+		struct hoist_descriptor idx;
+		int rc = 0;
+		if (sp->type == HOIST_CACHE_INLINE)
+			continue;
+		for (size_t i = 0; i < n && rc == 0; i++) {
+			memset(&items[i], 0, sizeof(items[i]));
+			if (!hoist_digest_valid(res->images[i].cache_manifests[c]))
+				rc = hoist_error_set(err, -EPROTO,
+						     "no cache manifest for a platform");
+			snprintf(items[i].digest, sizeof(items[i].digest), "%s",
+				 res->images[i].cache_manifests[c]);
+			items[i].platform = &plats[i];
+		}
+		if (rc == 0)
+			rc = hoist_index_create(s, items, n, HOIST_INDEX_OCI, NULL, &idx, err);
+		if (rc == 0)
+			rc = hoist_cache_write(s, opts->registry, sp, idx.digest, err);
+		if (rc < 0 && sp->ignore_error) {
+			if (opts->on_event) {
+				char w[HOIST_ERROR_MSG_MAX + 64];
+				snprintf(w, sizeof(w), "cache: exporting to '%s' failed: %s",
+					 sp->ref, err->msg);
+				struct hoist_build_event ev = {.kind = HOIST_BUILD_EVENT_WARNING,
+							       .stage = "",
+							       .stage_index = -1,
+							       .text = w};
+				opts->on_event(&ev, opts->userdata);
+			}
+			memset(err, 0, sizeof(*err));
+			continue;
+		}
+		if (rc < 0)
+			return hoist_error_prefix(err, "the images are built, but --cache-to '%s'",
+						  sp->ref);
+	}
+	return 0;
+}
+
 int hoist_build_run_multi(struct hoist_store *s, const struct hoist_build_opts *opts,
 			  const struct hoist_platform *plats, size_t n, enum hoist_index_format fmt,
 			  unsigned jobs, struct hoist_build_multi_result *ret,
@@ -451,6 +514,8 @@ int hoist_build_run_multi(struct hoist_store *s, const struct hoist_build_opts *
 	for (size_t i = 0; i < names.n; i++)
 		if ((rc = hoist_store_tag_set(s, names.v[i], res_all->index.digest, err)) < 0)
 			goto out;
+	if ((rc = cache_index_write(s, opts, plats, n, res_all, err)) < 0)
+		goto out;
 	if (opts->on_event) {
 		struct hoist_build_event ev = {.kind = HOIST_BUILD_EVENT_DONE,
 					       .stage = "",

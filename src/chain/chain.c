@@ -294,6 +294,18 @@ static int build_platform(struct hoist_store *s, const struct hoist_chain_opts *
 			bo.tags = tag ? tags : NULL;
 			bo.platform = plat;
 			bo.no_cache = o->no_cache;
+			_cleanup_free_ char *cname =
+			    o->n_platforms > 1
+				? hoist_xasprintf("%02u-%s-%s", st->number, st->descriptor, pname)
+				: hoist_xasprintf("%02u-%s", st->number, st->descriptor);
+			struct hoist_cache_spec *cfrom =
+			    hoist_cache_specs_derive(o->cache_from, o->n_cache_from, cname);
+			struct hoist_cache_spec *cto =
+			    hoist_cache_specs_derive(o->cache_to, o->n_cache_to, cname);
+			bo.cache_from = cfrom;
+			bo.n_cache_from = o->n_cache_from;
+			bo.cache_to = cto;
+			bo.n_cache_to = o->n_cache_to;
 			bo.source_date_epoch = o->source_date_epoch;
 			bo.on_event = o->on_build_event;
 			bo.userdata = o->userdata;
@@ -308,6 +320,8 @@ static int build_platform(struct hoist_store *s, const struct hoist_chain_opts *
 			if (o->on_event)
 				o->on_event(&ev, o->userdata);
 			r = hoist_build_run(s, &bo, &br, err);
+			hoist_cache_specs_free(cfrom, o->n_cache_from);
+			hoist_cache_specs_free(cto, o->n_cache_to);
 			hoist_strv_release(&args);
 			if (r < 0)
 				return hoist_error_prefix(err, "chain step '%s' (%s)", st->path,

@@ -114,6 +114,26 @@ const char *cli_registry_options_help(void);
  * error.
  */
 int cli_pull_arg(struct cli_registry *r, const char *cmd, int argc, char **argv, int *i);
+/*
+ * --cache-from SPEC / --cache-to SPEC at argv[*i] (build, chain, stack):
+ * parsed into from[]/to[] (at most CLI_MAX_CACHE each). 1 taken, 0 not
+ * ours, -1 after a usage error. Release with cli_cache_specs_release().
+ */
+#define CLI_MAX_CACHE 8
+struct hoist_cache_spec;
+struct cli_cache {
+	struct hoist_cache_spec *from, *to; /* CLI_MAX_CACHE each */
+	size_t n_from, n_to;
+};
+void cli_cache_init(struct cli_cache *c);
+int cli_cache_arg(struct cli_cache *c, const char *cmd, int argc, char **argv, int *i);
+void cli_cache_release(struct cli_cache *c);
+#define CLI_CACHE_HELP                                                                             \
+	"  --cache-from SPEC       also look steps up in a cache (repeatable):\n"                  \
+	"                          type=registry,ref=REF, REF, type=local,src=DIR\n"               \
+	"  --cache-to SPEC         export the step records: type=registry,ref=REF\n"               \
+	"                          [,mode=min|max], type=local,dest=DIR, type=inline\n"
+
 /* Open the store (--root etc.); prints and returns NULL on error. */
 struct hoist_store *cli_registry_store_open(void);
 

@@ -32,7 +32,17 @@ static void usage(FILE *f)
 		"  -j, --jobs N            platforms built at once, each in its own worker\n"
 		"                          process (default: the number of CPUs; 1: one\n"
 		"                          after the other in this process)\n"
-		"  --no-cache              do not use the build cache\n"
+		"  --no-cache              do not use the build cache (nor --cache-from)\n"
+		"  --cache-from SPEC       also look steps up in a cache (repeatable, in\n"
+		"                          order): type=registry,ref=REF, REF (a cache or\n"
+		"                          an image built with --cache-to type=inline),\n"
+		"                          type=local,src=DIR\n"
+		"  --cache-to SPEC         export this build's cache records after it:\n"
+		"                          type=registry,ref=REF[,mode=min|max],\n"
+		"                          type=local,dest=DIR[,mode=min|max], type=inline\n"
+		"                          (in the image's config; push it); mode=min\n"
+		"                          (default): the final image's steps, max: every\n"
+		"                          stage's (docs/cache.md)\n"
 		"  --compression gzip|zstd compression of every layer, cached and base\n"
 		"                          ones too (default gzip)\n"
 		"  --compression-level N   gzip 1..9 (default 6), zstd 1..19 (default 3)\n"
@@ -198,7 +208,9 @@ int cmd_build(int argc, char **argv)
 	_cleanup_free_ char *root = NULL;
 	struct hoist_build_result res;
 	int i, rc = HOIST_EXIT_FAIL;
+	struct cli_cache cc __attribute__((cleanup(cli_cache_release)));
 
+	cli_cache_init(&cc);
 	hoist_build_opts_init(&o);
 	cli_registry_init(&reg);
 	for (i = 1; i < argc; i++) {
@@ -235,6 +247,9 @@ int cmd_build(int argc, char **argv)
 				return cli_usage_error("build",
 						       "unknown network '%s' (host or none)", v);
 			o.network = v;
+		} else if ((ra = cli_cache_arg(&cc, "build", argc, argv, &i)) != 0) {
+			if (ra < 0)
+				return HOIST_EXIT_USAGE;
 		} else if (OPT("--identity", NULL)) {
 			o.identity = v;
 		} else if (OPT("--isolation", NULL)) {
@@ -300,6 +315,10 @@ int cmd_build(int argc, char **argv)
 		}
 #undef OPT
 	}
+	o.cache_from = cc.from;
+	o.n_cache_from = cc.n_from;
+	o.cache_to = cc.to;
+	o.n_cache_to = cc.n_to;
 	if (o.compression != HOIST_LAYER_ZSTD && o.compression_level > 9)
 		return cli_usage_error("build", "bad --compression-level %d (gzip: 1..9)",
 				       o.compression_level);

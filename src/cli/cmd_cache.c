@@ -8,6 +8,8 @@
 #include <jansson.h>
 
 #include "cli.h"
+#include "hoist/build.h"
+#include "hoist/registry.h"
 #include "hoist/sandbox.h"
 #include "hoist/store.h"
 #include "hoist/util.h"
@@ -26,13 +28,19 @@ static void usage(FILE *f)
 
 static void usage_ls(FILE *f)
 {
-	fprintf(f, "Usage: hoist cache ls [-q] [--no-trunc]\n\n"
+	fprintf(f, "Usage: hoist cache ls [-q] [--no-trunc] [--remote SPEC]\n\n"
 		   "List the build cache records: KEY (the step's cache key), SIZE (the\n"
 		   "blobs the record references that are in the store, each counted once)\n"
 		   "and AGE (when the record was written).\n\n"
+		   "With --remote, the records of a cache made by --cache-to instead: SPEC\n"
+		   "is a reference (a cache, or an image with inline records) or\n"
+		   "type=local,src=DIR; SIZE is the layers' size the record names, AGE\n"
+		   "when the cache was exported, STEP the step (its history line).\n\n"
 		   "Options:\n"
 		   "  -q, --quiet      print keys only\n"
 		   "      --no-trunc   print whole keys\n"
+		   "      --remote SPEC  list a registry or local cache (registry options\n"
+		   "                   as for pull: --tls-ca, --insecure-registry)\n"
 		   "  -h, --help       print this help and exit\n");
 }
 
@@ -89,13 +97,80 @@ static void record_size(struct hoist_store *s, json_t *j, struct hoist_strv *see
 	}
 }
 
+static int64_t parse_time(const char *ts)
+{
+	struct tm tm = {0};
+	if (!ts || !strptime(ts, "%Y-%m-%dT%H:%M:%S", &tm))
+		return 0;
+	return (int64_t)timegm(&tm);
+}
+
+/* hoist cache ls --remote SPEC */
+static int cache_ls_remote(const struct hoist_registry_opts *ro, const char *text, bool quiet,
+			   bool no_trunc)
+{
+	struct hoist_cache_spec spec;
+	struct hoist_error err = {0};
+	json_t *cfg = NULL;
+	if (hoist_cache_spec_parse(text, false, &spec, &err) < 0)
+		return cli_usage_error("cache ls", "%s", err.msg);
+	int r = hoist_cache_fetch(ro, &spec, NULL, &cfg, NULL, &err);
+	hoist_cache_spec_release(&spec);
+	if (r < 0)
+		return cli_fail(&err);
+	int w = no_trunc ? HOIST_DIGEST_MAX - 1 : 12;
+	int64_t created = parse_time(json_string_value(json_object_get(cfg, "created")));
+	if (!quiet)
+		printf("%-*s   %-10s   %-22s   %s\n", w, "KEY", "SIZE", "AGE", "STEP");
+	size_t i;
+	json_t *rec;
+	json_array_foreach(json_object_get(cfg, "records"), i, rec)
+	{
+		const char *k = json_string_value(json_object_get(rec, "key"));
+		char key[HOIST_DIGEST_MAX], size[32], age[64];
+		if (!k || !hoist_digest_valid(k))
+			continue;
+		snprintf(key, sizeof(key), "%.*s", w, no_trunc ? k : k + 7);
+		if (quiet) {
+			printf("%s\n", key);
+			continue;
+		}
+		uint64_t total = 0;
+		size_t j;
+		json_t *l;
+		json_array_foreach(json_object_get(rec, "layers"), j, l)
+		{
+			json_int_t sz = json_integer_value(json_object_get(l, "size"));
+			if (sz > 0)
+				total += (uint64_t)sz;
+		}
+		json_auto_t *c =
+		    json_loads(json_string_value(json_object_get(rec, "config")) ?: "{}", 0, NULL);
+		json_t *hist = json_object_get(c, "history");
+		const char *step = json_string_value(
+		    json_object_get(json_array_get(hist, json_array_size(hist) - 1), "created_by"));
+		cli_human_size(total, size, sizeof(size));
+		if (created)
+			cli_human_since((int64_t)time(NULL) - created, age, sizeof(age));
+		else
+			snprintf(age, sizeof(age), "-");
+		printf("%-*s   %-10s   %-22s   %.60s\n", w, key, size, age, step ? step : "");
+	}
+	json_decref(cfg);
+	return HOIST_EXIT_OK;
+}
+
 static int cache_ls(int argc, char **argv)
 {
 	bool quiet = false, no_trunc = false;
 	struct hoist_cache_entry *e = NULL;
 	struct hoist_error err = {0};
 	size_t n = 0;
+	const char *remote = NULL;
+	struct cli_registry reg __attribute__((cleanup(cli_registry_release)));
+	int ra;
 
+	cli_registry_init(&reg);
 	for (int i = 1; i < argc; i++) {
 		if (cli_is_help(argv[i])) {
 			usage_ls(stdout);
@@ -104,9 +179,20 @@ static int cache_ls(int argc, char **argv)
 			quiet = true;
 		} else if (strcmp(argv[i], "--no-trunc") == 0) {
 			no_trunc = true;
+		} else if (strcmp(argv[i], "--remote") == 0 && i + 1 < argc) {
+			remote = argv[++i];
+		} else if (hoist_startswith(argv[i], "--remote=")) {
+			remote = argv[i] + 9;
+		} else if ((ra = cli_registry_arg(&reg, "cache ls", argc, argv, &i)) != 0) {
+			if (ra < 0)
+				return HOIST_EXIT_USAGE;
 		} else {
 			return cli_usage_error("cache ls", "unexpected argument '%s'", argv[i]);
 		}
+	}
+	if (remote) {
+		reg.progress_mode = "quiet";
+		return cache_ls_remote(cli_registry_finish(&reg), remote, quiet, no_trunc);
 	}
 	struct hoist_store *s = cli_store_open();
 	if (!s)

@@ -41,7 +41,8 @@ static void usage(FILE *f)
 		"                          extra paths from the last folder's\n"
 		"                          minimize-<platform>-args); one platform\n"
 		"  --production-tag NAME   name the production image (repeatable)\n"
-		"  --no-cache              rebuild every step\n"
+		"  --no-cache              rebuild every step\n" CLI_CACHE_HELP
+		"                          (each step its own: REF's tag gets -NN-descriptor)\n"
 		"  --pull[=WHEN]           FROM and production images: missing (default),\n"
 		"                          always (--pull alone) or never\n"
 		"  --push                  push the final tags (registry options below)\n"
@@ -211,6 +212,7 @@ static const char *base_name(const char *path, char *buf, size_t size)
 int cmd_chain(int argc, char **argv)
 {
 	struct cli_registry reg;
+	struct cli_cache ccache __attribute__((cleanup(cli_cache_release))) = {0};
 	struct hoist_chain_opts o;
 	struct hoist_chain_result res;
 	struct hoist_error err = {0};
@@ -240,6 +242,7 @@ int cmd_chain(int argc, char **argv)
 
 	hoist_chain_opts_init(&o);
 	cli_registry_init(&reg);
+	cli_cache_init(&ccache);
 	for (int i = 2; i < argc; i++) {
 		const char *a = argv[i], *v = NULL;
 		int r;
@@ -324,6 +327,9 @@ int cmd_chain(int argc, char **argv)
 			goto out;
 		} else if (!strcmp(a, "--no-cache")) {
 			o.no_cache = true;
+		} else if ((r = cli_cache_arg(&ccache, "chain", argc, argv, &i)) != 0) {
+			if (r < 0)
+				goto out;
 		} else if (!strcmp(a, "--push")) {
 			o.push = true;
 		} else if ((r = cli_pull_arg(&reg, "chain", argc, argv, &i)) != 0 ||
@@ -410,6 +416,10 @@ int cmd_chain(int argc, char **argv)
 	o.platforms = plats;
 	o.n_platforms = n_plats;
 	o.registry = cli_registry_finish(&reg);
+	o.cache_from = ccache.from;
+	o.n_cache_from = ccache.n_from;
+	o.cache_to = ccache.to;
+	o.n_cache_to = ccache.n_to;
 	o.on_event = on_chain;
 	o.on_build_event = on_build;
 	o.userdata = &cc;

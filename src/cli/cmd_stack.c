@@ -54,6 +54,9 @@ static void usage(FILE *f)
 		"  --log-dir DIR      build: write each image's full log to DIR/NAME.log\n"
 		"                     (default: STORE/logs/stack); a failure prints its tail\n"
 		"  --no-cache         do not use the build cache\n"
+		"  --cache-from SPEC  --cache-to SPEC   remote build caches as for build\n"
+		"                     (docs/cache.md); each image its own: REF's tag gets\n"
+		"                     -IMAGE, a local DIR the subdirectory IMAGE\n"
 		"  --pull[=WHEN]      FROM images: missing (default), always (--pull\n"
 		"                     alone) or never\n"
 		"  --platform P       build for P (default: host)\n"
@@ -184,6 +187,7 @@ static void print_plan(const struct hoist_stack_spec *spec, const struct hoist_s
 int cmd_stack(int argc, char **argv)
 {
 	struct cli_registry reg;
+	struct cli_cache ccache __attribute__((cleanup(cli_cache_release))) = {0};
 	struct hoist_stack_opts o;
 	struct hoist_stack_spec spec = {0};
 	struct hoist_stack_plan plan = {0};
@@ -211,6 +215,7 @@ int cmd_stack(int argc, char **argv)
 
 	hoist_stack_opts_init(&o);
 	cli_registry_init(&reg);
+	cli_cache_init(&ccache);
 	for (int i = 2; i < argc; i++) {
 		const char *a = argv[i], *v = NULL;
 		if (cli_is_help(a)) {
@@ -304,6 +309,9 @@ int cmd_stack(int argc, char **argv)
 			o.keep_going = true;
 		} else if (!strcmp(a, "--no-cache")) {
 			o.no_cache = true;
+		} else if ((r = cli_cache_arg(&ccache, "stack", argc, argv, &i)) != 0) {
+			if (r < 0)
+				goto out;
 		} else if ((r = cli_pull_arg(&reg, "stack", argc, argv, &i)) != 0 ||
 			   (r = cli_registry_arg(&reg, "stack", argc, argv, &i)) != 0) {
 			if (r < 0)
@@ -329,6 +337,10 @@ int cmd_stack(int argc, char **argv)
 	if (has_plat)
 		o.platform = &plat;
 	o.registry = cli_registry_finish(&reg);
+	o.cache_from = ccache.from;
+	o.n_cache_from = ccache.n_from;
+	o.cache_to = ccache.to;
+	o.n_cache_to = ccache.n_to;
 	o.on_event = on_stack;
 	o.on_build_event = on_build;
 	o.userdata = &sc;

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "hoist/build.h"
 #include "hoist/store.h"
 #include "hoist/util.h"
 
@@ -99,6 +100,53 @@ int cli_pull_arg(struct cli_registry *r, const char *cmd, int argc, char **argv,
 		++*i;
 	else
 		r->opts.pull = HOIST_PULL_ALWAYS;
+	return 1;
+}
+
+/* ---- --cache-from / --cache-to ------------------------------------------ */
+
+void cli_cache_init(struct cli_cache *c)
+{
+	c->from = hoist_xcalloc(CLI_MAX_CACHE, sizeof(*c->from));
+	c->to = hoist_xcalloc(CLI_MAX_CACHE, sizeof(*c->to));
+	c->n_from = c->n_to = 0;
+}
+
+void cli_cache_release(struct cli_cache *c)
+{
+	for (size_t k = 0; k < c->n_from; k++)
+		hoist_cache_spec_release(&c->from[k]);
+	for (size_t k = 0; k < c->n_to; k++)
+		hoist_cache_spec_release(&c->to[k]);
+	free(c->from);
+	free(c->to);
+	c->from = c->to = NULL;
+	c->n_from = c->n_to = 0;
+}
+
+int cli_cache_arg(struct cli_cache *c, const char *cmd, int argc, char **argv, int *i)
+{
+	const char *v = NULL;
+	bool to;
+	int r;
+	if ((r = cli_opt_value(argc, argv, i, "--cache-from", NULL, &v)) != 0)
+		to = false;
+	else if ((r = cli_opt_value(argc, argv, i, "--cache-to", NULL, &v)) != 0)
+		to = true;
+	else
+		return 0;
+	if (r < 0)
+		return cli_usage_error(cmd, "option '%s' needs a value", argv[*i]), -1;
+	struct hoist_cache_spec *arr = to ? c->to : c->from;
+	size_t *n = to ? &c->n_to : &c->n_from;
+	struct hoist_error err = {0};
+	if (*n == CLI_MAX_CACHE)
+		return cli_usage_error(cmd, "too many %s options",
+				       to ? "--cache-to" : "--cache-from"),
+		       -1;
+	if (hoist_cache_spec_parse(v, to, &arr[*n], &err) < 0)
+		return cli_usage_error(cmd, "%s", err.msg), -1;
+	(*n)++;
 	return 1;
 }
 

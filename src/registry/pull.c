@@ -47,6 +47,7 @@ struct pull_ctx {
 	struct hoist_store *s;
 	const char *path;
 	struct reg_blob_list blobs;
+	uint64_t fetched; /* bytes downloaded (__atomic_* access) */
 };
 
 struct sink {
@@ -147,6 +148,7 @@ static int pull_blob(struct reg_client *c, CURL *h, size_t i, void *ud, struct h
 	r = hoist_blob_writer_commit(k.w, d->digest, NULL, err);
 	if (r < 0)
 		return hoist_error_prefix(err, "blob '%s' of '%s'", d->digest, p->path);
+	__atomic_add_fetch(&p->fetched, (uint64_t)d->size, __ATOMIC_RELAXED);
 	reg_progress(c, HOIST_REGISTRY_EV_DONE, d->digest, d->media_type, (uint64_t)d->size,
 		     (uint64_t)d->size, NULL);
 	return 0;
@@ -381,4 +383,54 @@ int hoist_registry_pull(struct hoist_store *s, const struct hoist_registry_opts 
 	r = registry_pull_locked(s, opts, ref, platform, ret, err);
 	hoist_store_unlock(s);
 	return r;
+}
+
+int hoist_registry_fetch_blobs(struct hoist_store *s, const struct hoist_registry_opts *opts,
+			       const char *ref, const struct hoist_descriptor *blobs, size_t n,
+			       uint64_t *ret_bytes, struct hoist_error *err)
+{
+	struct hoist_ref rf = {0};
+	struct reg_client *c = NULL;
+	struct pull_ctx p = {.s = s};
+	int r;
+
+	for (size_t i = 0; i < n; i++) {
+		if (!hoist_digest_valid(blobs[i].digest) || blobs[i].size < 0)
+			return hoist_error_set(err, -EBADMSG, "invalid blob descriptor '%s'",
+					       blobs[i].digest);
+		if (!hoist_store_blob_exists(s, blobs[i].digest))
+			reg_blob_list_add(&p.blobs, &blobs[i]);
+	}
+	if (p.blobs.n == 0) {
+		if (ret_bytes)
+			*ret_bytes = 0;
+		return 0;
+	}
+	if (opts && opts->offline) {
+		r = hoist_error_set(err, -ENETUNREACH,
+				    "offline: blob '%s' of '%s' is not in the store",
+				    p.blobs.v[0].digest, ref);
+		goto out_free;
+	}
+	r = hoist_store_lock(s, false, err);
+	if (r < 0)
+		goto out_free;
+	r = reg_open(opts, ref, &rf, &c, err);
+	if (r >= 0) {
+		p.path = rf.path;
+		r = reg_run_pool(c, p.blobs.n, pull_blob, &p, err);
+		if (r >= 0) {
+			_cleanup_free_ char *repo = hoist_xasprintf("%s/%s", rf.domain, rf.path);
+			for (size_t i = 0; i < p.blobs.n; i++)
+				reg_sources_add(s, p.blobs.v[i].digest, repo);
+		}
+		reg_client_free(c);
+		hoist_ref_release(&rf);
+	}
+	hoist_store_unlock(s);
+	if (r >= 0 && ret_bytes)
+		*ret_bytes = p.fetched;
+out_free:
+	free(p.blobs.v);
+	return r < 0 ? r : 0;
 }

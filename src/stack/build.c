@@ -361,6 +361,14 @@ static int build_one(const struct stack_job *j, const char *parent_base,
 	bo.tags = (const char *const *)tags.v;
 	bo.platform = o->platform;
 	bo.no_cache = o->no_cache;
+	struct hoist_cache_spec *cfrom =
+	    hoist_cache_specs_derive(o->cache_from, o->n_cache_from, img->name);
+	struct hoist_cache_spec *cto =
+	    hoist_cache_specs_derive(o->cache_to, o->n_cache_to, img->name);
+	bo.cache_from = cfrom;
+	bo.n_cache_from = o->n_cache_from;
+	bo.cache_to = cto;
+	bo.n_cache_to = o->n_cache_to;
 	bo.on_event = j->on_build;
 	bo.userdata = j->build_userdata;
 	bo.network = o->network;
@@ -370,6 +378,8 @@ static int build_one(const struct stack_job *j, const char *parent_base,
 	bo.registry = o->registry;
 	bo.pull = o->registry && o->registry->pull == HOIST_PULL_ALWAYS;
 	int r = hoist_build_run(j->s, &bo, &br, err);
+	hoist_cache_specs_free(cfrom, o->n_cache_from);
+	hoist_cache_specs_free(cto, o->n_cache_to);
 	hoist_strv_release(&args);
 	hoist_strv_release(&tags);
 	if (r < 0)
