@@ -5,7 +5,8 @@
 # runs); the seeds in fixtures/fuzz/TARGET are read only. A crash, leak or
 # sanitizer report leaves crash-*/leak-*/timeout-* files in
 # BUILD/fuzz-artifacts/TARGET/ and the log in BUILD/fuzz-logs/TARGET.log.
-# It runs at nice 19 with a 2 GiB RSS limit; -fork is not used.
+# It runs at nice 19 with a 2 GiB RSS limit; -fork is not used. UBSan halts
+# on the first report (UBSAN_OPTIONS), so undefined behaviour is a finding.
 # Usage: scripts/fuzz-run.sh TARGET SECONDS [BUILD_DIR] [libFuzzer options...]
 set -u
 target=${1:?target (e.g. tar)}
@@ -20,7 +21,8 @@ art=$build/fuzz-artifacts/$target
 log=$build/fuzz-logs/$target.log
 mkdir -p "$corpus" "$art" "$(dirname "$log")"
 start=$(date +%s)
-nice -n 19 "$bin" -max_total_time="$secs" -rss_limit_mb=2048 -timeout=25 \
+UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1} \
+	nice -n 19 "$bin" -max_total_time="$secs" -rss_limit_mb=2048 -timeout=25 \
 	-max_len=262144 -print_final_stats=1 -artifact_prefix="$art/" "$@" \
 	"$corpus" "$src/fixtures/fuzz/$target" >"$log" 2>&1
 st=$?
@@ -28,4 +30,5 @@ mins=$(( ($(date +%s) - start + 30) / 60 ))
 cov=$(grep -Eo 'cov: [0-9]+' "$log" | tail -n 1 | cut -d' ' -f2)
 execs=$(grep -E '^stat::number_of_executed_units' "$log" | grep -Eo '[0-9]+$')
 found=$(ls "$art" 2>/dev/null | wc -l)
-echo "$target: ${mins} min, ${execs:-?} execs, cov ${cov:-?}, exit $st, $found artifacts ($art)"
+reports=$(grep -Ec 'runtime error|ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)' "$log")
+echo "$target: ${mins} min, ${execs:-?} execs, cov ${cov:-?}, exit $st, $reports sanitizer reports, $found artifacts ($art)"
