@@ -58,3 +58,77 @@ for t in sorted(glob.glob("fixtures/fuzz/tar/*.tar")):
     with open(t, "rb") as f:
         data = f.read()
     write("fixtures/fuzz/gzip/" + os.path.basename(t) + ".gz", gzip.compress(data, mtime=0))
+
+# fixtures/fuzz/import/: the smallest whole archives `hoist import` takes,
+# made here: an OCI layout tar and a docker-archive tar of one image with
+# one one-file layer (the busybox-musl-amd64 config above, its diff_ids
+# replaced), and the OCI layout with a nested index.
+import hashlib
+import io
+import tarfile
+
+
+def tar_bytes(files):
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as t:
+        for name, data in files:
+            if data is None:
+                ti = tarfile.TarInfo(name)
+                ti.type = tarfile.DIRTYPE
+                ti.mode = 0o755
+                t.addfile(ti)
+                continue
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            ti.mode = 0o644
+            t.addfile(ti, io.BytesIO(data))
+    return out.getvalue()
+
+
+def sha(data):
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def canon(o):
+    return json.dumps(o, sort_keys=True, separators=(",", ":")).encode()
+
+
+layer_tar = tar_bytes([("etc/", None), ("etc/hostname", b"fuzz\n")])
+layer_gz = gzip.compress(layer_tar, mtime=0)
+config = json.loads(blob(OCI + "/real-layouts/busybox-musl-amd64/", json.loads(
+    blob(OCI + "/real-layouts/busybox-musl-amd64/", json.loads(open(
+        OCI + "/real-layouts/busybox-musl-amd64/index.json").read())["manifests"][0]["digest"]))
+    ["config"]["digest"]))
+config["rootfs"] = {"type": "layers", "diff_ids": [sha(layer_tar)]}
+config_b = canon(config)
+manifest = canon({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                  "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                             "digest": sha(config_b), "size": len(config_b)},
+                  "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                              "digest": sha(layer_gz), "size": len(layer_gz)}]})
+mdesc = {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": sha(manifest),
+         "size": len(manifest), "platform": {"architecture": "amd64", "os": "linux"},
+         "annotations": {"io.containerd.image.name": "example.com/fuzz/img:1",
+                         "org.opencontainers.image.ref.name": "1"}}
+blobs = [("blobs/sha256/" + sha(b)[7:], b) for b in (layer_gz, config_b, manifest)]
+layout = [("oci-layout", b'{"imageLayoutVersion":"1.0.0"}'), ("blobs/", None),
+          ("blobs/sha256/", None)]
+write("fixtures/fuzz/import/oci-layout.tar",
+      tar_bytes(layout + blobs + [("index.json", canon({"schemaVersion": 2,
+                                                          "manifests": [mdesc]}))]))
+inner = canon({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+               "manifests": [dict(mdesc, annotations={})]})
+outer = {"mediaType": "application/vnd.oci.image.index.v1+json", "digest": sha(inner),
+         "size": len(inner), "annotations": mdesc["annotations"]}
+write("fixtures/fuzz/import/oci-nested-index.tar",
+      tar_bytes(layout + blobs + [("blobs/sha256/" + sha(inner)[7:], inner),
+                                  ("index.json", canon({"schemaVersion": 2,
+                                                        "manifests": [outer]}))]))
+docker_manifest = json.dumps([{"Config": sha(config_b)[7:] + ".json",
+                               "RepoTags": ["example.com/fuzz/img:1"],
+                               "Layers": ["l1/layer.tar"]}]).encode()
+write("fixtures/fuzz/import/docker-archive.tar",
+      tar_bytes([(sha(config_b)[7:] + ".json", config_b), ("l1/", None),
+                 ("l1/layer.tar", layer_tar), ("manifest.json", docker_manifest),
+                 ("repositories", b'{"example.com/fuzz/img":{"1":"' +
+                  hashlib.sha256(layer_tar).hexdigest().encode() + b'"}}')]))
