@@ -132,3 +132,47 @@ write("fixtures/fuzz/import/docker-archive.tar",
                  ("l1/layer.tar", layer_tar), ("manifest.json", docker_manifest),
                  ("repositories", b'{"example.com/fuzz/img":{"1":"' +
                   hashlib.sha256(layer_tar).hexdigest().encode() + b'"}}')]))
+
+# fixtures/fuzz/unpack/: the tar seeds, plus the hostile layers of issue 21
+# (a whiteout naming "..", an opaque marker on the root, a symlink then a
+# file through it, a hard link out of the root).
+
+
+def tar_entries(entries):
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as t:
+        for name, kind, arg in entries:
+            ti = tarfile.TarInfo(name)
+            ti.mode = 0o755 if kind == "dir" else 0o644
+            if kind == "dir":
+                ti.type = tarfile.DIRTYPE
+                t.addfile(ti)
+            elif kind == "sym":
+                ti.type, ti.linkname = tarfile.SYMTYPE, arg
+                t.addfile(ti)
+            elif kind == "link":
+                ti.type, ti.linkname = tarfile.LNKTYPE, arg
+                t.addfile(ti)
+            else:
+                ti.size = len(arg)
+                t.addfile(ti, io.BytesIO(arg))
+    return out.getvalue()
+
+
+for t in sorted(glob.glob("fixtures/fuzz/tar/*")):
+    with open(t, "rb") as f:
+        write("fixtures/fuzz/unpack/" + os.path.basename(t), f.read())
+hostile = {
+    "whiteout-dotdot.tar": [("a/", "dir", None), ("a/.wh..", "file", b"")],
+    "whiteout-dotdot-root.tar": [(".wh..", "file", b"")],
+    "whiteout-dotdotdot.tar": [("a/", "dir", None), ("a/.wh...", "file", b"")],
+    "opaque-root.tar": [(".wh..wh..opq", "file", b""), ("f", "file", b"x")],
+    "symlink-then-file.tar": [("l", "sym", ".."), ("l/escaped", "file", b"x")],
+    "symlink-abs-then-dir.tar": [("l", "sym", "/tmp"), ("l/d/", "dir", None)],
+    "hardlink-out.tar": [("h", "link", "../sentinel")],
+    "replace-dir-with-symlink.tar": [("d/", "dir", None), ("d/f", "file", b"x"),
+                                     ("d", "sym", ".."), ("d/g", "file", b"y")],
+    "whiteout-through-symlink.tar": [("l", "sym", ".."), ("l/.wh.sentinel", "file", b"")],
+}
+for name, entries in hostile.items():
+    write("fixtures/fuzz/unpack/" + name, tar_entries(entries))
