@@ -56,12 +56,21 @@ check: deps
 	  st=$$?; python3 scripts/ci-times.py $(CHECK_BUILD)/meson-logs; exit $$st; }
 	python3 scripts/check-no-skips.py $(CHECK_BUILD)/meson-logs/testlog.json
 
+# The libFuzzer build (docs/fuzzing.md): every module instrumented
+# (fuzzer-no-link, ASan, UBSan), the fuzz-* binaries in build-fuzz/tests/fuzz/.
+# Only the fuzz targets and the libraries are compiled, then the objects are
+# checked for instrumentation; scripts/fuzz-run.sh runs one campaign.
+FUZZ_BUILD ?= build-fuzz
+
 fuzz:
-	CC=clang meson setup build-fuzz -Dfuzzing=true -Db_lundef=false
-	meson compile -C build-fuzz
+	[ -f $(FUZZ_BUILD)/build.ninja ] || \
+	  CC=clang meson setup $(FUZZ_BUILD) -Dfuzzing=true -Db_lundef=false
+	ninja -C $(FUZZ_BUILD) $$(ninja -C $(FUZZ_BUILD) -t targets all | \
+	  sed -n 's/^\([^ :]*\(tests\/fuzz\/fuzz-[a-z_]*\|libhoist-[a-z-]*\.a\)\):.*/\1/p' | sort -u)
+	HOIST_SRCDIR=$(CURDIR) HOIST_FUZZ_BUILD=$(CURDIR)/$(FUZZ_BUILD) tests/fuzz/instrumented.sh
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD) $(CHECK_BUILD) build-fuzz
+	rm -rf $(BUILD) $(CHECK_BUILD) $(FUZZ_BUILD)

@@ -275,7 +275,9 @@ int reg_creds_lookup(const struct hoist_registry_opts *opts, const char *host, c
 
 /* ---- challenges and tokens ------------------------------------------------ */
 
-/* Parse `key="value"` / `key=value` pairs after the scheme. */
+/* Parse `key="value"` / `key=value` pairs after the scheme. A value longer
+ * than 4 KiB is no value (NULL), not a truncated one: a realm cut short would
+ * send the token request elsewhere. */
 static char *challenge_param(const char *s, const char *key)
 {
 	size_t klen = strlen(key);
@@ -295,21 +297,26 @@ static char *challenge_param(const char *s, const char *key)
 		}
 		p++;
 		struct hoist_buf val = HOIST_BUF_INIT;
+		bool too_long = false;
 		hoist_buf_init(&val, 4096);
 		if (*p == '"') {
 			p++;
 			while (*p && *p != '"') {
 				if (*p == '\\' && p[1])
 					p++;
-				hoist_buf_addc(&val, *p++);
+				too_long |= hoist_buf_addc(&val, *p++) < 0;
 			}
 			if (*p == '"')
 				p++;
 		} else {
 			while (*p && *p != ',' && *p != ' ')
-				hoist_buf_addc(&val, *p++);
+				too_long |= hoist_buf_addc(&val, *p++) < 0;
 		}
 		if (nlen == klen && strncasecmp(name, key, klen) == 0) {
+			if (too_long) {
+				hoist_buf_release(&val);
+				return NULL;
+			}
 			if (!val.data)
 				hoist_buf_adds(&val, "");
 			return hoist_buf_detach(&val, NULL);

@@ -19,8 +19,8 @@ static const char *const names[] = {
     "busybox",
     "debian:bookworm",
     "opensuse/leap",
-    "docker.io/library/alpine@sha256:0123456789abcdef0123456789abcdef0123456789abcdef"
-    "0123456789abcdef",
+    ("docker.io/library/alpine@sha256:0123456789abcdef0123456789abcdef0123456789abcdef"
+     "0123456789abcdef"),
     "a.example.com/ns/repo:tag",
     "127.0.0.1:5000/x/y",
     "localhost/z",
