@@ -46,9 +46,17 @@ if "$H" build --help 2>&1 | grep -q -- '--isolation'; then
 else
 	TODO=" # TODO no isolation ladder in this hoist (issue #18): RUN cannot start in a default container"
 fi
-# ok_run COND DESC: a check on a RUN build inside a container.
+# ok_run STATUS DESC: a check on a RUN build inside a container (STATUS 0:
+# passed); with $TODO a failure is TAP's "not ok # TODO", which fails nothing.
 ok_run() {
-	if [ "$1" -eq 0 ]; then ok "$2$TODO"; else nok "$2$TODO"; fi
+	if [ "$1" -eq 0 ]; then
+		ok "$2$TODO"
+	elif [ -n "$TODO" ]; then
+		n=$((n + 1))
+		echo "not ok $n - $2$TODO"
+	else
+		nok "$2"
+	fi
 }
 
 # ---- inputs, the registry, the host's reference builds ------------------------
@@ -89,20 +97,29 @@ fi
 chmod a+r "$T/hoist-image.tar"
 
 # ---- the engines ---------------------------------------------------------------
-dockerd_start "$T/d" || bail "dockerd does not start"
-PR=$T/podman
+# The engines' storage on a tmpfs: three unpacked copies of hoist's image
+# (~20,000 files) take a minute to delete from a busy disk, no time from
+# memory. Unmounted after the engines are stopped (at_exit runs in reverse).
+E=$T/eng
+mkdir -p "$E"
+mount -t tmpfs -o size=3g,mode=0755 hoist-ci "$E" || bail "cannot mount a tmpfs on $E"
+at_exit 'umount -l "$E"'
+dockerd_start "$E/d" || bail "dockerd does not start"
+PR=$E/podman
 PODMAN="podman --root $PR/root --runroot $PR/runroot --storage-driver overlay"
 at_exit '$PODMAN system reset -f >/dev/null 2>&1'
 # rootless podman: hoistsub (subuids), everything under $T/rl, no settings of
 # the user's home
-RL=$T/rl
+RL=$E/rl
 mkdir -p "$RL/home" "$RL/xdg"
 chmod 700 "$RL/xdg"
 chown -R hoistsub: "$RL"
 RLPODMAN="runuser -u hoistsub -- env -i -C $RL PATH=/usr/bin:/bin:/usr/sbin:/sbin HOME=$RL/home
 	XDG_RUNTIME_DIR=$RL/xdg podman --root $RL/root --runroot $RL/runroot --storage-driver overlay"
 at_exit '$RLPODMAN system reset -f >/dev/null 2>&1'
-RUNOPTS="--rm --runtime /usr/sbin/runc --network host --ulimit nofile=1024:1024"
+# the PLATFORM-FACTS flags: runc (crun fails on the hybrid cgroups), and
+# limits no higher than the caller's (neither runtime may raise them here)
+RUNOPTS="--rm --runtime /usr/sbin/runc --network host --ulimit nofile=1024:1024 --ulimit nproc=4096:4096"
 
 t=$(date +%s)
 $DOCKER load -i "$T/hoist-image.tar" >"$T/load-docker.log" 2>&1 &
@@ -146,7 +163,7 @@ pushed() {
 	local c=$1 repo=$2 want=$3 d out
 	d=$(skopeo inspect --tls-verify=false --format '{{.Digest}}' "docker://$REG/ci/$repo-$c:1" 2>&1)
 	is "$d" "$(cat "$T/host/$repo.iid")" "$c: $repo: the registry holds the host's digest"
-	out=$($PODMAN run $RUNOPTS --tls-verify=false "$REG/ci/$repo-$c:1" 2>&1)
+	out=$($PODMAN run $RUNOPTS --quiet --tls-verify=false "$REG/ci/$repo-$c:1" 2>&1)
 	is "$(printf '%s' "$out" | tr '\n' '|')" "$want" "$c: $repo: podman runs the pushed image"
 }
 want_norun='hello from the context|norun stage'
