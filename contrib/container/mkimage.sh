@@ -33,7 +33,9 @@
 set -eu
 src=$(cd "$(dirname "$0")/../.." && pwd)
 H=${HOIST:-$src/build/src/cli/hoist}
-name=hoist:latest base= out=
+name=hoist:latest
+base=''
+out=''
 while [ $# -gt 0 ]; do
 	case $1 in
 	-t) name=${2:?-t NAME}; shift 2 ;;

@@ -76,10 +76,10 @@ ok "registry on $REG"
 echo '{"auths": {}}' >"$REGISTRY_AUTH_FILE"
 
 export SOURCE_DATE_EPOCH=1700000000
-$H import "$IN/bb.tar" ci-base/bb:1 >/dev/null || bail "hoist import on the host"
-check_quiet "host: the build without RUN" $H build -q --iidfile "$T/host/norun.iid" \
+"$H" import "$IN/bb.tar" ci-base/bb:1 >/dev/null || bail "hoist import on the host"
+check_quiet "host: the build without RUN" "$H" build -q --iidfile "$T/host/norun.iid" \
 	-f "$IN/ctx/Dockerfile.norun" "$IN/ctx"
-check_quiet "host: the reference build" $H build -q --secret "id=tok,src=$IN/secret" \
+check_quiet "host: the reference build" "$H" build -q --secret "id=tok,src=$IN/secret" \
 	--iidfile "$T/host/run.iid" -f "$IN/ctx/Dockerfile.run" "$IN/ctx"
 unset SOURCE_DATE_EPOCH
 

@@ -30,4 +30,4 @@ step fail hoist build --progress plain -f /in/ctx/Dockerfile.fail /in/ctx
 if [ -e /ci-fail-marker ]; then echo present; else echo absent; fi >/out/marker
 step again hoist build --progress plain --secret id=tok,src=/in/secret \
 	--iidfile /out/again.iid -f /in/ctx/Dockerfile.run /in/ctx
-echo done >/out/done
+echo finished >/out/done
