@@ -18,10 +18,14 @@
 # reference build again. Checked here: each digest equals the same build's
 # on the host (SOURCE_DATE_EPOCH), the registry holds that digest, podman
 # pulls and runs the pushed image, and the failed RUN left nothing in the
-# container. Until the isolation ladder is in (hoist build --isolation),
-# the RUN builds in containers are TAP TODOs: the issue's table says how
-# they fail. Needs root (dockerd, the test user), docker.io, podman, runc,
-# uidmap, patchelf, mmdebstrap, docker-registry, busybox-static, skopeo.
+# container. In docker-root also a Debian base (hoist's image's, loaded)
+# with apt-get install of ca-certificates and curl from the local package
+# fixture (tests/lib/apt-debs.sh), compared with the host's build file by
+# file (tests/build/aptdiff/normalize.py, compare.py). Until the isolation
+# ladder is in (hoist build --isolation), the RUN builds in containers are
+# TAP TODOs: the issue's table says how they fail. Needs root (dockerd, the
+# test user), docker.io, podman, runc, uidmap, patchelf, mmdebstrap,
+# dpkg-dev, docker-registry, busybox-static, skopeo, python3.
 set -uo pipefail
 . "${HOIST_SRCDIR:?}/tests/registry/lib.sh"
 FIX=${HOIST_FIXTURES:?}
@@ -96,6 +100,33 @@ else
 fi
 chmod a+r "$T/hoist-image.tar"
 
+# ---- real packages (docker-root only: in-place, Kaniko's case) ----------------
+# The Debian base as mkimage imported it, saved (hoist load inside is fast:
+# no recompression), and the local repository of tests/lib/apt-debs.sh. The
+# host's build runs beside the engines' start; dpkg's and apt's logs carry
+# the time, so the comparison is file by file (tests/build/aptdiff).
+APT=
+repo=$("$SRCDIR/tests/lib/apt-debs.sh" "$FIX/cache" "$base"); st=$?
+if [ $st -eq 0 ]; then
+	mkdir -p "$IN/ctx-apt"
+	cp "$CI/ctx-apt/Dockerfile" "$IN/ctx-apt/"
+	cp -al "$repo" "$IN/ctx-apt/repo" 2>/dev/null || cp -a "$repo" "$IN/ctx-apt/repo"
+	"$H" save -o "$IN/debian.tar" hoist-base/debian:bookworm-minbase || bail "hoist save of the Debian base"
+	chmod -R a+rX "$IN"
+	APT=apt
+	(
+		export HOIST_ROOT=$T/store-apt SOURCE_DATE_EPOCH=1700000000
+		"$H" load -q -i "$IN/debian.tar" &&
+			"$H" build --progress plain -t ci/apt:1 "$IN/ctx-apt" &&
+			"$H" save -o "$T/host/apt.tar" ci/apt:1
+	) >"$T/host/apt.log" 2>&1 &
+	apt_pid=$!
+elif [ $st -eq 77 ]; then
+	skip_or_fail "the apt case: cannot make the .deb repository here (tests/lib/apt-debs.sh)"
+else
+	nok "the apt case: tests/lib/apt-debs.sh made the .deb repository"
+fi
+
 # ---- the engines ---------------------------------------------------------------
 # The engines' storage on a tmpfs: three unpacked copies of hoist's image
 # (~20,000 files) take a minute to delete from a busy disk, no time from
@@ -136,7 +167,9 @@ out=$($DOCKER run --rm --network host "$IMG" --help 2>&1 | head -n 1)
 is "$out" "Usage: hoist [--root DIR] [--debug] COMMAND [OPTIONS]" "docker run $IMG --help: the entrypoint is hoist"
 
 # ---- hoist inside the containers ----------------------------------------------
-# inner CASE ENGINE-COMMAND...: run inside.sh in a container of hoist's image.
+# inner CASE ENGINE-COMMAND...: run inside.sh in a container of hoist's image
+# (with the apt case when $INNER_APT says so).
+INNER_APT=
 inner() {
 	local c=$1 s
 	shift
@@ -146,10 +179,10 @@ inner() {
 	s=$(date +%s)
 	timeout 150 "$@" -v "$IN:/in:ro" -v "$T/out/$c:/out" \
 		-e ASAN_OPTIONS="${ASAN_OPTIONS:-}" -e UBSAN_OPTIONS="${UBSAN_OPTIONS:-}" \
-		--entrypoint /bin/sh "$IMG" /in/inside.sh "$REG" "$c" >"$T/out/$c.log" 2>&1
+		--entrypoint /bin/sh "$IMG" /in/inside.sh "$REG" "$c" $INNER_APT >"$T/out/$c.log" 2>&1
 	echo "$? $(($(date +%s) - s))" >"$T/out/$c.status"
 }
-inner docker-root $DOCKER run --rm --network host
+INNER_APT=$APT inner docker-root $DOCKER run --rm --network host
 inner docker-user $DOCKER run --rm --network host --user 1000:1000
 inner podman-root $PODMAN run $RUNOPTS
 inner podman-rootless $RLPODMAN run $RUNOPTS
@@ -220,5 +253,28 @@ for c in docker-root docker-user podman-root podman-rootless; do
 	ok_run "$([ "$(rc "$c" again)" = 0 ] && [ "$(iid "$c" again)" = "$(cat "$T/host/run.iid")" ]; echo $?)" \
 		"$c: the next build after it succeeds, with the host's digest"
 done
+
+if [ -n "$APT" ]; then
+	c=docker-root
+	wait "$apt_pid"
+	st=$?
+	ok_if $st "host: the apt build"
+	[ $st -eq 0 ] || tail -n 10 "$T/host/apt.log" | diag
+	r=$(rc $c apt)
+	ok_run "$r" "$c: apt-get install of ca-certificates and curl from the local repository"
+	[ "$r" = 0 ] || tail -n 10 "$T/out/$c/apt.log" | diag
+	diag "$c: $(grep -ho 'isolation: .*' "$T/out/$c/apt.log" 2>/dev/null | head -n 1)"
+	A=$SRCDIR/tests/build/aptdiff
+	if [ -f "$T/host/apt.tar" ] && [ -f "$T/out/$c/apt.tar" ] &&
+		python3 "$A/normalize.py" "$T/host/apt.tar" -o "$T/host/apt.json" &&
+		python3 "$A/normalize.py" "$T/out/$c/apt.tar" -o "$T/out/$c/apt.json" &&
+		python3 "$A/compare.py" --exclude "$A/exclude" --mode root \
+			"$T/host/apt.json" "$T/out/$c/apt.json" >"$T/out/$c/apt.cmp" 2>&1; then
+		ok_run 0 "$c: the apt image has the host's files (aptdiff's normalize and compare)"
+	else
+		ok_run 1 "$c: the apt image has the host's files (aptdiff's normalize and compare)"
+		head -n 30 "$T/out/$c/apt.cmp" 2>/dev/null | diag
+	fi
+fi
 diag "total $(($(date +%s) - t0)) s"
 finish

@@ -7,8 +7,12 @@
 # digest go to /out (STEP.rc, STEP.log, STEP.iid) for the host to check.
 # After the first build only shell builtins and hoist are used: the in-place
 # rung replaces the container's '/' (hoist keeps /opt/hoist).
-# Usage: sh /in/inside.sh REGISTRY CASE
-#   /in   read-only: bb.tar (the base), ctx/ (the Dockerfiles), secret
+# With a third argument "apt": then hoist load of the Debian base and the
+# build of ctx-apt/ (apt-get install from a local repository), saved to
+# /out/apt.tar for the host to compare file by file.
+# Usage: sh /in/inside.sh REGISTRY CASE [apt]
+#   /in   read-only: bb.tar (the base), ctx/ (the Dockerfiles), secret,
+#         debian.tar and ctx-apt/ (with apt)
 #   /out  writable
 set -u
 reg=$1
@@ -30,4 +34,9 @@ step fail hoist build --progress plain -f /in/ctx/Dockerfile.fail /in/ctx
 if [ -e /ci-fail-marker ]; then echo present; else echo absent; fi >/out/marker
 step again hoist build --progress plain --secret id=tok,src=/in/secret \
 	--iidfile /out/again.iid -f /in/ctx/Dockerfile.run /in/ctx
+if [ "${3:-}" = apt ]; then
+	step load-debian hoist load -q -i /in/debian.tar
+	step apt hoist build --progress plain --iidfile /out/apt.iid -t ci/apt:1 /in/ctx-apt
+	step apt-save hoist save -o /out/apt.tar ci/apt:1
+fi
 echo finished >/out/done
