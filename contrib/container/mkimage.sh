@@ -16,7 +16,8 @@
 #      depend on the base's libraries, so the in-place rung may replace
 #      them), a link /usr/local/bin/hoist, the host's CA bundle
 #      (/etc/ssl/certs/ca-certificates.crt, which libcurl reads; minbase
-#      has no ca-certificates) and the store directory /var/lib/hoist
+#      has no ca-certificates; a copy in /opt/hoist/etc/ for --tls-ca after
+#      in-place RUNs) and the store directory /var/lib/hoist
 #      (mode 1777);
 #   3. hoist build -t NAME with SOURCE_DATE_EPOCH (default: the last commit's
 #      time), so the same binary and base give the same image digest.
@@ -68,6 +69,9 @@ chmod 1777 "$r/var/lib/hoist"
 cp "$src/contrib/container/Dockerfile" "$ctx/Dockerfile"
 if [ -f /etc/ssl/certs/ca-certificates.crt ]; then
 	cp /etc/ssl/certs/ca-certificates.crt "$r/etc/ssl/certs/"
+	# a copy in the kept tree: after in-place RUNs /etc is the image's
+	mkdir -p "$r/opt/hoist/etc"
+	cp /etc/ssl/certs/ca-certificates.crt "$r/opt/hoist/etc/"
 else
 	echo "mkimage: warning: no /etc/ssl/certs/ca-certificates.crt here: the image trusts no CA (apt-get install ca-certificates)" >&2
 fi
