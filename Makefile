@@ -7,7 +7,7 @@ DEPS = build-essential pkg-config meson ninja-build clang clang-format libclang-
        libyaml-dev libzstd-dev \
        python3 python3-jsonschema python3-jwt python3-cryptography openssl busybox-static skopeo umoci podman runc uidmap \
        docker-registry docker.io ca-certificates mmdebstrap arch-test qemu-user-static \
-       curl xz-utils zstd bzip2 dpkg-dev iproute2 strace jq patchelf
+       curl xz-utils zstd bzip2 dpkg-dev iproute2 strace jq libcap2-bin patchelf
 
 BUILD ?= build
 CHECK_BUILD ?= build-check

@@ -32,5 +32,8 @@ one() {
 	base=$("$src/tests/sandbox/debian-base.sh" "$cache") &&
 		one apt-debs sh -c 'exec "$1" "$3" "$2"' _ "$src/tests/lib/apt-debs.sh" "$base"
 } &
+# The multi-arch busybox .debs (three architectures' package indexes: minutes
+# on a cold, loaded machine) for build-multiarch, registry-airgap and others.
+one multiarch-debs "$src/tests/lib/mkmultiarch.sh" --fetch &
 one debian-arm64-base env HOIST_ARM64_BASE_PRIVATE_ONLY=1 "$src/tests/lib/debian-arm64-base.sh"
 wait

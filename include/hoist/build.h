@@ -69,7 +69,10 @@ struct hoist_build_opts {
 	const char *const *secrets; /* NULL-terminated "id=ID,src=FILE" (--secret) */
 	const char *network;	    /* default RUN network: NULL/"host"/"default" or "none" */
 	const char *identity;	    /* sandbox identity mode name; NULL: auto */
-	int output_fd;		    /* > 0: RUN output is also streamed here */
+	/* isolation rung name (auto, sandbox, userns-shared-proc, in-place);
+	 * NULL: $HOIST_ISOLATION, else auto (docs/sandbox.md) */
+	const char *isolation;
+	int output_fd; /* > 0: RUN output is also streamed here */
 	/* FROM / COPY --from images missing from the store are pulled with these
 	 * options; NULL: never pull. `pull`: check the registry even when the
 	 * image is in the store. */

@@ -137,6 +137,7 @@ struct hoist_chain_opts {
 	const struct hoist_registry_opts *registry; /* FROM pulls and --push */
 	const char *network;
 	const char *identity;
+	const char *isolation; /* as hoist_build_opts.isolation */
 	int output_fd;
 	hoist_build_event_fn on_build_event;
 	hoist_chain_event_fn on_event;

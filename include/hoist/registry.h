@@ -253,3 +253,59 @@ void hoist_spec_release(struct hoist_spec *spec);
 int hoist_registry_push_spec(const struct hoist_registry_opts *opts, const struct hoist_spec *spec,
 			     const enum hoist_index_format *fmt, const char *const *annotations,
 			     char ret_digest[HOIST_DIGEST_MAX], struct hoist_error *err);
+
+/* ---- sync lists (src/registry/synclist.c) ---------------------------- */
+
+/* Bounds on a skopeo-style sync list (untrusted input). */
+#define HOIST_SYNCLIST_MAX_SIZE ((size_t)1 << 20)
+#define HOIST_SYNCLIST_MAX_IMAGES 1000 /* image entries in one list */
+#define HOIST_SYNCLIST_MAX_REFS 10000  /* tags of one image, listed or named */
+#define HOIST_SYNCLIST_MAX_REGEX 1024
+#define HOIST_SYNCLIST_MAX_PAGES 100 /* tag list pages followed by Link */
+
+/* One image of a sync list: named tags/digests, every tag, or a tag regex. */
+struct hoist_sync_entry {
+	char *repo;		/* "REGISTRY/NAME", normalized by hoist_ref_parse later */
+	struct hoist_strv refs; /* "REGISTRY/NAME:TAG" or "@sha256:..." as listed */
+	bool all_tags;		/* `NAME: []`: every tag the registry lists */
+	char *tag_regex;	/* images-by-tag-regex: POSIX ERE over the tag list, or NULL */
+	bool insecure;		/* tls-verify: false for its registry */
+	int line;		/* where the image is named, for errors */
+};
+struct hoist_synclist {
+	struct hoist_sync_entry *v;
+	size_t n;
+};
+
+/*
+ * Parse the YAML `skopeo sync --src yaml` reads: a mapping of registry
+ * hosts, each with `images` (name -> list of tags or sha256 digests, `[]`
+ * for every tag), `images-by-tag-regex` (name -> regex) and `tls-verify`.
+ * `credentials`, `cert-dir`, `images-by-semver` and any other key are
+ * refused with file:line:column (-EBADMSG), as is anything past the
+ * HOIST_SYNCLIST_* bounds. Nothing is contacted. On failure *ret is empty;
+ * else free it with hoist_synclist_release().
+ */
+int hoist_synclist_parse(const char *data, size_t len, const char *file, struct hoist_synclist *ret,
+			 struct hoist_error *err);
+void hoist_synclist_release(struct hoist_synclist *l);
+
+/*
+ * The references a parsed list stands for, appended to ret in list order:
+ * named tags as they are, `[]` and regex entries through the registry's
+ * tag list (hoist_registry_list_tags). An entry whose regex matches no tag
+ * is -ENOENT at its file:line. The caller makes insecure entries' hosts
+ * insecure in opts first.
+ */
+int hoist_synclist_expand(const struct hoist_registry_opts *opts, const struct hoist_synclist *l,
+			  const char *file, struct hoist_strv *ret, struct hoist_error *err);
+
+/*
+ * The tags of repository `repo` ("host/name"), from /v2/NAME/tags/list and
+ * its Link pages (at most HOIST_SYNCLIST_MAX_PAGES pages and
+ * HOIST_SYNCLIST_MAX_REFS tags), appended to ret. Under opts->offline it
+ * fails without contacting anything. The registry named is asked directly:
+ * registries.conf rewrites apply to pulls, not to listing.
+ */
+int hoist_registry_list_tags(const struct hoist_registry_opts *opts, const char *repo,
+			     struct hoist_strv *ret, struct hoist_error *err);

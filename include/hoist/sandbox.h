@@ -50,6 +50,10 @@ struct hoist_idmap {
 	uid_t subuid; /* subuid mode: first id of the range, container 1 */
 	gid_t subgid;
 	uint32_t count; /* subuid mode: ids mapped after 0 (65536) */
+	/* subuid mode as root without CAP_SYS_ADMIN (isolation rung 2): the
+	 * maps are written directly ("0 0 1", "1 1 65536": the container's own
+	 * ids), not by newuidmap/newgidmap. */
+	bool direct;
 };
 
 /* "root", "subuid", "single" (or "auto"). */
@@ -63,6 +67,46 @@ int hoist_idmode_parse(const char *s, enum hoist_idmode *ret);
  * without euid 0, subuid without a range of 65536 ids or newuidmap).
  */
 int hoist_idmap_detect(enum hoist_idmode want, struct hoist_idmap *ret, struct hoist_error *err);
+
+/* ---- isolation ladder (isolation.c, docs/sandbox.md) ----------------- */
+
+/*
+ * How much of the sandbox a RUN gets, from most to least isolated. A CI
+ * container (docker/containerd default seccomp, no CAP_SYS_ADMIN, masked
+ * /proc) refuses the upper rungs; `auto` takes the first that works.
+ */
+enum hoist_isolation {
+	HOIST_ISOLATION_AUTO = 0,
+	HOIST_ISOLATION_SANDBOX, /* namespaces, fresh /proc (rung 1; rung 2: root in a userns) */
+	HOIST_ISOLATION_SHARED_PROC, /* namespaces, but the container's /proc bound, no PID ns */
+	HOIST_ISOLATION_IN_PLACE,    /* no namespaces: the stage's root unpacked into '/' */
+};
+
+/* "auto", "sandbox", "userns-shared-proc", "in-place". */
+const char *hoist_isolation_name(enum hoist_isolation i);
+/* Parse a rung name; NULL or "": $HOIST_ISOLATION, else auto. -EINVAL with a message. */
+int hoist_isolation_parse(const char *s, enum hoist_isolation *ret, struct hoist_error *err);
+
+struct hoist_isolation_choice {
+	enum hoist_isolation rung; /* never AUTO */
+	char reason[640];	   /* why, for "isolation: RUNG (REASON)" */
+	bool in_container;	   /* hoist detected a container around it */
+};
+
+/*
+ * Walk the ladder: probe (in forked children: the process must be
+ * single-threaded) what this process may do — namespaces as root, a user
+ * namespace, a fresh /proc in it — and whether it runs inside a container,
+ * then take `want` (AUTO: the first rung that works) and the identity
+ * mapping for it (`idwant` as hoist_idmap_detect; root without
+ * CAP_SYS_ADMIN gets a user namespace with the container's ids). A forced
+ * rung that cannot work, or no rung at all, fails with a message naming
+ * what is missing. in-place refuses unless hoist is inside a container or
+ * `want` is IN_PLACE.
+ */
+int hoist_isolation_pick(enum hoist_isolation want, enum hoist_idmode idwant,
+			 struct hoist_isolation_choice *ret, struct hoist_idmap *ret_idmap,
+			 struct hoist_error *err);
 
 /* ---- root filesystems ------------------------------------------------ */
 
@@ -215,6 +259,14 @@ struct hoist_sandbox_opts {
 	 * the path taken is reported through log). Unpacking and the layer are
 	 * native either way. */
 	const struct hoist_platform *platform;
+
+	/* The rung (hoist_isolation_pick; AUTO: SANDBOX). IN_PLACE replaces
+	 * this system's '/' with the root filesystem (inplace.c) and keeps only
+	 * mount points, the store, hoist's binary, the paths in `keep`
+	 * (absolute, NULL-terminated: the context, the Dockerfile...) and those
+	 * in $HOIST_IN_PLACE_KEEP (colon-separated). */
+	enum hoist_isolation isolation;
+	const char *const *keep;
 };
 
 void hoist_sandbox_opts_init(struct hoist_sandbox_opts *o);

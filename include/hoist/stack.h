@@ -186,7 +186,8 @@ struct hoist_stack_opts {
 	const struct hoist_platform *platform;	    /* NULL: the host */
 	const char *network;
 	const char *identity;
-	int output_fd; /* info/test: command output also goes here (> 0) */
+	const char *isolation; /* as hoist_build_opts.isolation */
+	int output_fd;	       /* info/test: command output also goes here (> 0) */
 	/* build: worker processes at once (0: the online CPUs; 1: one image at
 	 * a time, parents first, as the plan lists them) */
 	unsigned jobs;

@@ -26,6 +26,7 @@
 struct runstate {
 	bool have_idmap;
 	struct hoist_idmap idmap;
+	struct hoist_isolation_choice iso;
 };
 
 void runstate_free(struct runstate *rs)
@@ -676,13 +677,18 @@ static int ensure_idmap(struct runstate **rsp, const struct hoist_build_opts *o,
 		*rsp = hoist_xcalloc(1, sizeof(**rsp));
 	if ((*rsp)->have_idmap)
 		return 0;
+	enum hoist_isolation iso;
 	if (o->identity && hoist_idmode_parse(o->identity, &want) < 0)
 		return hoist_error_set(err, -EINVAL, "unknown identity mode '%s'", o->identity);
-	int rc = hoist_idmap_detect(want, &(*rsp)->idmap, err);
+	int rc = hoist_isolation_parse(o->isolation, &iso, err);
+	if (rc < 0)
+		return rc;
+	/* Once per build, on the first RUN: the probes fork. */
+	rc = hoist_isolation_pick(iso, want, &(*rsp)->iso, &(*rsp)->idmap, err);
 	if (rc < 0)
 		return rc;
 	(*rsp)->have_idmap = true;
-	return 0;
+	return 1;
 }
 
 int run_exec(struct hoist_store *s, struct runstate **rsp, struct run_req *r,
@@ -706,6 +712,12 @@ int run_exec(struct hoist_store *s, struct runstate **rsp, struct run_req *r,
 
 	if ((rc = ensure_idmap(rsp, r->o, err)) < 0)
 		return hoist_error_prefix(err, "%s:%d: RUN", r->file, in->line);
+	if (rc > 0) {
+		_cleanup_free_ char *line =
+		    hoist_xasprintf("isolation: %s (%s)", hoist_isolation_name((*rsp)->iso.rung),
+				    (*rsp)->iso.reason);
+		emit(r, HOIST_BUILD_EVENT_LOG, line);
+	}
 	json_array_foreach(ids, i, e) if (json_is_string(e))
 	    hoist_strv_push(&diff_ids, json_string_value(e));
 	if (diff_ids.n != r->img->n_layers)
@@ -788,6 +800,10 @@ int run_exec(struct hoist_store *s, struct runstate **rsp, struct run_req *r,
 	so.log = sandbox_log;
 	so.log_userdata = r;
 	so.platform = r->plat; /* a foreign stage's RUN goes through qemu-user */
+	so.isolation = (*rsp)->iso.rung;
+	/* in-place: what the build still reads stays where it is. */
+	const char *keep[] = {r->o->context_dir, r->o->dockerfile, NULL};
+	so.keep = keep;
 	rc = hoist_sandbox_run(s, &so, &res, err);
 	close(wfd);
 	wfd = -1;

@@ -299,6 +299,7 @@ static int build_platform(struct hoist_store *s, const struct hoist_chain_opts *
 			bo.userdata = o->userdata;
 			bo.network = o->network;
 			bo.identity = o->identity;
+			bo.isolation = o->isolation;
 			bo.output_fd = o->output_fd;
 			bo.registry = o->registry;
 			bo.pull = o->registry && o->registry->pull == HOIST_PULL_ALWAYS;

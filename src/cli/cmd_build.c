@@ -11,6 +11,7 @@
 #include "hoist/layer.h"
 #include "hoist/oci.h"
 #include "hoist/ref.h"
+#include "hoist/sandbox.h"
 #include "hoist/store.h"
 #include "hoist/util.h"
 
@@ -42,6 +43,8 @@ static void usage(FILE *f)
 		"  --secret id=ID,src=FILE a secret for RUN --mount=type=secret (repeatable)\n"
 		"  --network MODE          RUN network: host (default) or none\n"
 		"  --identity MODE         sandbox identity: auto, root, subuid, single\n"
+		"  --isolation RUNG        RUN isolation: auto (default; HOIST_ISOLATION),\n"
+		"                          sandbox, userns-shared-proc or in-place\n"
 		"  --pull[=WHEN]           FROM images: missing (default: pull what is not\n"
 		"                          in the store), always (--pull alone), never\n"
 		"  --push                  push every -t name after the build\n"
@@ -234,6 +237,12 @@ int cmd_build(int argc, char **argv)
 			o.network = v;
 		} else if (OPT("--identity", NULL)) {
 			o.identity = v;
+		} else if (OPT("--isolation", NULL)) {
+			enum hoist_isolation iso;
+			struct hoist_error ierr = {0};
+			if (hoist_isolation_parse(v, &iso, &ierr) < 0)
+				return cli_usage_error("build", "%s", ierr.msg);
+			o.isolation = v;
 		} else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
 			prog.quiet = true;
 		} else if (OPT("--file", "-f")) {

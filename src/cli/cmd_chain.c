@@ -47,6 +47,7 @@ static void usage(FILE *f)
 		"  --push                  push the final tags (registry options below)\n"
 		"  --network MODE          RUN network: host (default) or none\n"
 		"  --identity MODE         sandbox identity: auto, root, subuid, single\n"
+		"  --isolation RUNG        auto, sandbox, userns-shared-proc, in-place\n"
 		"  --progress MODE         auto (steps), plain (every instruction), quiet\n\n"
 		"compat: build.sh's six positional arguments. FOLDER is built with context\n"
 		"FOLDER/../.. (the repository top, as build.sh's '../.'), steps tagged\n"
@@ -305,6 +306,10 @@ int cmd_chain(int argc, char **argv)
 			goto out;
 		} else if (VAL("--identity", NULL) > 0) {
 			o.identity = v;
+		} else if (r < 0) {
+			goto out;
+		} else if (VAL("--isolation", NULL) > 0) {
+			o.isolation = v;
 		} else if (r < 0) {
 			goto out;
 		} else if (VAL("--progress", NULL) > 0) {

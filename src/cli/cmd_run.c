@@ -36,6 +36,8 @@ static void usage(FILE *f)
 		"      --hostname NAME    the container's host name\n"
 		"      --rm               accepted for compatibility: nothing is kept anyway\n"
 		"      --identity MODE    auto (default), root, subuid or single\n"
+		"      --isolation RUNG   auto (default; also HOIST_ISOLATION), sandbox,\n"
+		"                         userns-shared-proc or in-place (docs/sandbox.md)\n"
 		"      --platform P       os/arch[/variant] (default: the image's; foreign\n"
 		"                         ones run under qemu-user, see docs/multiarch.md)\n"
 		"      --commit NAME      save the changes as a new image tagged NAME\n"
@@ -157,7 +159,12 @@ static int resolve_or_pull(struct hoist_store *s, struct cli_registry *reg, cons
 
 	if (reg->opts.pull != HOIST_PULL_ALWAYS) {
 		r = hoist_store_resolve(s, name, digest, &e2);
-		if (r != -ENOENT || reg->opts.pull == HOIST_PULL_NEVER) {
+		if (r == -ENOENT && reg->opts.pull == HOIST_PULL_NEVER)
+			return hoist_error_set(err, r,
+					       "no such image '%s' in the store and --pull is 'never': "
+					       "'hoist pull %s' or 'hoist load' brings it",
+					       name, name);
+		if (r != -ENOENT) {
 			if (r < 0 && err)
 				*err = e2;
 			return r;
@@ -184,6 +191,7 @@ int cmd_run(int argc, char **argv)
 	    {"entrypoint", required_argument, NULL, 'E'},
 	    {"rm", no_argument, NULL, 'R'},
 	    {"identity", required_argument, NULL, 'I'},
+	    {"isolation", required_argument, NULL, 'Z'},
 	    {"commit", required_argument, NULL, 'C'},
 	    {"progress", required_argument, NULL, 'P'},
 	    {"platform", required_argument, NULL, 'T'},
@@ -200,7 +208,9 @@ int cmd_run(int argc, char **argv)
 	_cleanup_strv_ struct hoist_strv mstr = HOIST_STRV_INIT;
 	size_t n_mounts = 0;
 	const char *workdir = NULL, *user = NULL, *hostname = NULL, *entrypoint = NULL;
-	const char *commit = NULL, *platform_opt = NULL;
+	const char *commit = NULL, *platform_opt = NULL, *isolation_opt = NULL;
+	enum hoist_isolation iso_want;
+	struct hoist_isolation_choice iso;
 	enum hoist_net_mode net = HOIST_NET_HOST;
 	enum hoist_idmode want = HOIST_IDMODE_AUTO;
 	bool plain = false;
@@ -280,6 +290,9 @@ int cmd_run(int argc, char **argv)
 			break;
 		case 'T':
 			platform_opt = optarg;
+			break;
+		case 'Z':
+			isolation_opt = optarg;
 			break;
 		case 'P':
 			if (strcmp(optarg, "plain") == 0)
@@ -370,7 +383,8 @@ int cmd_run(int argc, char **argv)
 	if (!have_plat && hoist_index_config_platform(img.config, &plat, NULL, NULL) == 0)
 		have_plat = true;
 	const json_t *cfg = json_object_get(img.config, "config");
-	if ((r = hoist_idmap_detect(want, &idmap, &err)) < 0 ||
+	if ((r = hoist_isolation_parse(isolation_opt, &iso_want, &err)) < 0 ||
+	    (r = hoist_isolation_pick(iso_want, want, &iso, &idmap, &err)) < 0 ||
 	    (r = hoist_image_run_prepare(s, &idmap, &img, user, (const char *const *)envopts.v,
 					 workdir, &ir, &err)) < 0) {
 		hoist_error_prefix(&err, "image '%s'", image_name);
@@ -410,6 +424,13 @@ int cmd_run(int argc, char **argv)
 	o.want_layer = commit != NULL;
 	o.log = plain ? log_plain : log_debug;
 	o.platform = have_plat ? &plat : NULL;
+	o.isolation = iso.rung;
+	{
+		char line[800];
+		snprintf(line, sizeof(line), "isolation: %s (%s)", hoist_isolation_name(iso.rung),
+			 iso.reason);
+		o.log(line, NULL);
+	}
 
 	struct hoist_sandbox_result res;
 	fflush(NULL);

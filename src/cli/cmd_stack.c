@@ -59,6 +59,7 @@ static void usage(FILE *f)
 		"  --platform P       build for P (default: host)\n"
 		"  --network MODE     RUN network: host (default) or none\n"
 		"  --identity MODE    sandbox identity: auto, root, subuid, single\n"
+		"  --isolation RUNG   auto, sandbox, userns-shared-proc, in-place\n"
 		"  --progress MODE    auto (images), plain (every instruction, each line\n"
 		"                     prefixed [IMAGE]), quiet\n"
 		"  -o, --output FILE  info: write the report to FILE\n\n"
@@ -218,8 +219,9 @@ int cmd_stack(int argc, char **argv)
 			goto out;
 		}
 		static const char *const valued[] = {
-		    "--since",	 "--only",     "--tag",	     "--plan",	 "--registry", "--platform",
-		    "--network", "--identity", "--progress", "--output", "--jobs",     "--log-dir"};
+		    "--since",	  "--only",    "--tag",	     "--plan",	   "--registry",
+		    "--platform", "--network", "--identity", "--progress", "--output",
+		    "--jobs",	  "--log-dir", "--isolation"};
 		size_t k;
 		for (k = 0; k < ARRAY_SIZE(valued); k++) {
 			r = cli_opt_value(argc, argv, &i, valued[k],
@@ -287,6 +289,9 @@ int cmd_stack(int argc, char **argv)
 		}
 		case 11:
 			o.log_dir = v;
+			continue;
+		case 12:
+			o.isolation = v;
 			continue;
 		default:
 			break;

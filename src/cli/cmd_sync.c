@@ -9,7 +9,9 @@
  * kept and checked after each push.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -19,7 +21,7 @@
 #include "hoist/store.h"
 #include "hoist/util.h"
 
-enum kind { K_REGISTRY, K_OCI_DIR, K_OCI_ARCHIVE, K_DOCKER_ARCHIVE };
+enum kind { K_REGISTRY, K_OCI_DIR, K_OCI_ARCHIVE, K_DOCKER_ARCHIVE, K_YAML };
 
 static void usage(FILE *f)
 {
@@ -30,6 +32,7 @@ static void usage(FILE *f)
 		"      oci:DIR                    every image of an OCI layout directory\n"
 		"      oci-archive:FILE           every image of an OCI layout tar\n"
 		"      docker-archive:FILE        every image of a docker save tar\n"
+		"      yaml:FILE                  the images of a skopeo sync YAML list\n"
 		"DEST: docker://HOST[/PREFIX]     push each as HOST/PREFIX/<repository>:<tag>\n"
 		"                                 (docker.io/library/debian:12 ->\n"
 		"                                 HOST/PREFIX/library/debian:12)\n"
@@ -50,7 +53,8 @@ static const char *split_kind(const char *s, enum kind *k)
 	} kinds[] = {{"docker://", K_REGISTRY},
 		     {"oci:", K_OCI_DIR},
 		     {"oci-archive:", K_OCI_ARCHIVE},
-		     {"docker-archive:", K_DOCKER_ARCHIVE}};
+		     {"docker-archive:", K_DOCKER_ARCHIVE},
+		     {"yaml:", K_YAML}};
 	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++)
 		if (hoist_startswith(s, kinds[i].prefix)) {
 			*k = kinds[i].kind;
@@ -98,7 +102,7 @@ static int stage(struct hoist_store *s, const struct hoist_registry_opts *opts, 
 	char **names = NULL;
 	r = hoist_oci_import(s, what, &names, err);
 	if (r < 0)
-		return hoist_error_prefix(err, "reading '%s'", src);
+		return hoist_error_prefix(err, "nothing was copied");
 	for (char **p = names; p && *p; p++) {
 		char dg[HOIST_DIGEST_MAX];
 		if (hoist_startswith(*p, "sha256:"))
@@ -108,6 +112,48 @@ static int stage(struct hoist_store *s, const struct hoist_registry_opts *opts, 
 	}
 	hoist_strv_free(names);
 	return 0;
+}
+
+/*
+ * A yaml:FILE source, read before the options are final: the hosts of its
+ * `tls-verify: false` registries join --insecure-registry.
+ */
+static int read_list(struct cli_registry *reg, const char *file, struct hoist_synclist *ret,
+		     struct hoist_error *err)
+{
+	_cleanup_free_ char *data = NULL;
+	size_t len = 0;
+	int r = hoist_read_file_at(AT_FDCWD, file, HOIST_SYNCLIST_MAX_SIZE, &data, &len, err);
+	if (r < 0)
+		return hoist_error_prefix(err, "reading sync list '%s'", file);
+	r = hoist_synclist_parse(data, len, file, ret, err);
+	for (size_t i = 0; r >= 0 && i < ret->n; i++) {
+		struct hoist_ref rf = {0};
+		if (!ret->v[i].insecure || hoist_ref_parse(ret->v[i].repo, &rf, NULL) < 0)
+			continue;
+		hoist_strv_push(&reg->insecure, rf.domain);
+		hoist_ref_release(&rf);
+	}
+	return r;
+}
+
+static void lists_free(struct hoist_synclist *lists, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		hoist_synclist_release(&lists[i]);
+	free(lists);
+}
+
+/* Every image a sync list names, each staged as a registry source. */
+static int stage_list(struct hoist_store *s, const struct hoist_registry_opts *opts,
+		      const char *file, const struct hoist_synclist *l, struct staged **v,
+		      size_t *n, struct hoist_error *err)
+{
+	_cleanup_strv_ struct hoist_strv refs = HOIST_STRV_INIT;
+	int r = hoist_synclist_expand(opts, l, file, &refs, err);
+	for (size_t i = 0; r >= 0 && i < refs.n; i++)
+		r = stage(s, opts, refs.v[i], v, n, err);
+	return r;
 }
 
 /* HOST/PREFIX + the image's repository path (no registry host) + tag. */
@@ -125,6 +171,21 @@ static char *dest_ref(const char *base, const char *name, struct hoist_error *er
 static int push_all(struct hoist_store *s, const struct hoist_registry_opts *opts, const char *base,
 		    const struct staged *v, size_t n, struct hoist_error *err)
 {
+	/* Every platform of every index is here before anything is pushed: an
+	 * archive may leave a platform out (import takes that, as Docker's
+	 * containerd store writes such indexes), a sync must not push it half. */
+	for (size_t i = 0; i < n; i++) {
+		_cleanup_strv_ struct hoist_strv have = HOIST_STRV_INIT, absent = HOIST_STRV_INIT;
+		int r = hoist_index_platforms(s, v[i].digest, &have, &absent, err);
+		if (r < 0)
+			return r;
+		if (absent.n)
+			return hoist_error_set(err, -ENOENT,
+					       "'%s' (%s): platform %s of the index is missing, "
+					       "nothing was pushed",
+					       v[i].name ? v[i].name : v[i].digest, v[i].digest,
+					       absent.v[0]);
+	}
 	for (size_t i = 0; i < n; i++) {
 		char pushed[HOIST_DIGEST_MAX];
 		if (!v[i].name)
@@ -204,6 +265,8 @@ int cmd_sync(int argc, char **argv)
 		return cli_usage_error("sync", "nothing to copy: give at least one SRC");
 	enum kind dk;
 	const char *dest = split_kind(to, &dk);
+	if (dk == K_YAML)
+		return cli_usage_error("sync", "yaml: is a source only");
 	if (dk == K_DOCKER_ARCHIVE)
 		return cli_usage_error("sync", "docker-archive: is a source only (it keeps one "
 					       "platform); write oci-archive:FILE");
@@ -211,13 +274,26 @@ int cmd_sync(int argc, char **argv)
 		return cli_usage_error("sync", "DEST must say its kind: docker://HOST[/PREFIX], "
 					       "oci:DIR or oci-archive:FILE");
 
-	struct hoist_store *s = cli_registry_store_open();
-	if (!s)
-		return HOIST_EXIT_FAIL;
+	struct hoist_synclist *lists = hoist_xcalloc(srcs.n, sizeof(*lists));
+	for (size_t i = 0; r >= 0 && i < srcs.n; i++) {
+		enum kind sk;
+		const char *file = split_kind(srcs.v[i], &sk);
+		if (sk == K_YAML)
+			r = read_list(&reg, file, &lists[i], &err);
+	}
+	struct hoist_store *s = r >= 0 ? cli_registry_store_open() : NULL;
+	if (!s) {
+		lists_free(lists, srcs.n);
+		return r < 0 ? cli_fail(&err) : HOIST_EXIT_FAIL; /* the store's error is printed */
+	}
 	reg.opts.all_platforms = true;
 	const struct hoist_registry_opts *opts = cli_registry_finish(&reg);
-	for (size_t i = 0; r >= 0 && i < srcs.n; i++)
-		r = stage(s, opts, srcs.v[i], &v, &n, &err);
+	for (size_t i = 0; r >= 0 && i < srcs.n; i++) {
+		enum kind sk;
+		const char *file = split_kind(srcs.v[i], &sk);
+		r = sk == K_YAML ? stage_list(s, opts, file, &lists[i], &v, &n, &err)
+				 : stage(s, opts, srcs.v[i], &v, &n, &err);
+	}
 	if (r >= 0)
 		r = dk == K_REGISTRY ? push_all(s, opts, dest, v, n, &err)
 				     : export_all(s, dk, dest, v, n, &err);
@@ -225,6 +301,7 @@ int cmd_sync(int argc, char **argv)
 	for (size_t i = 0; i < n; i++)
 		free(v[i].name);
 	free(v);
+	lists_free(lists, srcs.n);
 	hoist_store_free(s);
 	return r < 0 ? cli_fail(&err) : HOIST_EXIT_OK;
 }

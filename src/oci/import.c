@@ -38,6 +38,7 @@ struct import {
 	struct file *files;
 	size_t n_files;
 	struct hoist_strv names;
+	struct hoist_strv tag_digests; /* parallel to the names that are tags */
 };
 
 static void import_release(struct import *im)
@@ -51,6 +52,7 @@ static void import_release(struct import *im)
 	}
 	free(im->files);
 	hoist_strv_release(&im->names);
+	hoist_strv_release(&im->tag_digests);
 }
 
 static bool is_hex64(const char *s)
@@ -191,7 +193,10 @@ static int store_entry(struct import *im, struct hoist_tar_reader *r, const stru
 		ssize_t n = hoist_tar_reader_read(r, buf, 65536, err);
 		if (n < 0) {
 			hoist_blob_writer_abort(w);
-			return (int)n;
+			/* A truncated archive: say which blob it cut. */
+			if (expected[0])
+				return hoist_error_prefix(err, "blob '%s'", expected);
+			return hoist_error_prefix(err, "entry '%s'", e->path);
 		}
 		if (n == 0)
 			break;
@@ -203,8 +208,9 @@ static int store_entry(struct import *im, struct hoist_tar_reader *r, const stru
 	}
 	rc = hoist_blob_writer_commit(w, expected[0] ? expected : NULL, got, err);
 	if (rc == -EBADMSG)
-		return hoist_error_set(err, rc, "entry '%s': content does not match its digest",
-				       e->path);
+		return hoist_error_set(err, rc,
+				       "blob '%s' (entry '%s'): content does not match its digest",
+				       expected, e->path);
 	if (rc < 0)
 		return rc;
 	snprintf(add_file(im, e->path)->digest, HOIST_DIGEST_MAX, "%s", got);
@@ -404,11 +410,28 @@ static int tag_name(struct import *im, const char *name, const char *digest,
 	for (size_t i = 0; i < im->names.n; i++)
 		if (!strcmp(im->names.v[i], full))
 			return 0;
-	rc = hoist_store_tag_set(im->s, full, digest, err);
-	if (rc < 0)
-		return rc;
+	/* Tagged by tag_all() once every image is complete. */
 	hoist_strv_push(&im->names, full);
+	hoist_strv_push(&im->tag_digests, digest);
 	return 1;
+}
+
+/*
+ * The tags, set only after every image of the archive was walked and
+ * verified: a corrupt or truncated archive tags nothing, not the images
+ * that happened to come before the damage.
+ */
+static int tag_all(struct import *im, struct hoist_error *err)
+{
+	size_t t = 0;
+	for (size_t i = 0; i < im->names.n; i++) {
+		if (hoist_startswith(im->names.v[i], "sha256:"))
+			continue;
+		int rc = hoist_store_tag_set(im->s, im->names.v[i], im->tag_digests.v[t++], err);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
 }
 
 static int import_oci(struct import *im, struct hoist_error *err)
@@ -631,6 +654,8 @@ static int oci_import_locked(struct hoist_store *s, const char *src, char ***ret
 	}
 	if (rc >= 0)
 		rc = im.index_json ? import_oci(&im, err) : import_docker(&im, err);
+	if (rc >= 0)
+		rc = tag_all(&im, err);
 	if (rc >= 0 && ret_names) {
 		hoist_strv_push(&im.names, ""); /* ensure v is allocated */
 		free(im.names.v[--im.names.n]);

@@ -45,6 +45,13 @@ pid_t sandbox_clone(uint64_t flags)
 	struct clone_args args = {.flags = flags,
 				  .exit_signal = flags & CLONE_PARENT ? 0 : SIGCHLD};
 	long r = syscall(SYS_clone3, &args, sizeof(args));
+	if (r < 0 && errno == ENOSYS) {
+		/* Docker's default seccomp profile answers clone3 with ENOSYS
+		 * (it cannot inspect its flags) so that libcs fall back to
+		 * clone: do the same. No new stack: it returns like fork(). */
+		r = syscall(SYS_clone, (unsigned long)flags | args.exit_signal, 0UL, NULL, NULL,
+			    0UL);
+	}
 	if (r < 0)
 		return -errno;
 	return (pid_t)r;
@@ -490,7 +497,10 @@ static __attribute__((noreturn)) void run_command(const struct child_ctx *c)
 	}
 	if (make_cwd(c) < 0)
 		fail(c, CSTEP_CWD, errno, c->cwd);
-	if (c->mode != HOIST_IDMODE_SINGLE && setgroups(c->n_groups, c->groups) < 0)
+	/* A user namespace around hoist may deny setgroups (setgroups=deny,
+	 * as `unshare -r` makes): dropping groups we do not hold is moot. */
+	if (c->mode != HOIST_IDMODE_SINGLE && setgroups(c->n_groups, c->groups) < 0 &&
+	    !(errno == EPERM && c->n_groups == 0))
 		fail(c, CSTEP_USER, errno, "setgroups");
 	if (setresgid(c->gid, c->gid, c->gid) < 0 || setresuid(c->uid, c->uid, c->uid) < 0)
 		fail(c, CSTEP_USER, errno, "setresuid");
@@ -541,8 +551,23 @@ void child_main(const struct child_ctx *c)
 	if (rootfd < 0)
 		fail(c, CSTEP_OVERLAY, errno, c->merged);
 	/* proc first: once the old root is detached the kernel refuses it. */
-	mount_at(c, rootfd, CSTEP_PROC, "proc", true, "proc", "proc",
-		 MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+	if (c->shared_proc) {
+		/* userns-shared-proc: a fresh proc is refused (masked paths in
+		 * the container's /proc), so the container's own, with every
+		 * mask on it, read-only where the kernel lets us. */
+		mount_at(c, rootfd, CSTEP_PROC, "proc", true, "/proc", NULL, MS_BIND | MS_REC,
+			 NULL);
+		struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY};
+		int pfd = openat2_in_root(rootfd, "proc", O_PATH);
+		if (pfd >= 0) {
+			(void)mount_setattr(pfd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr,
+					    sizeof(attr));
+			close(pfd);
+		}
+	} else {
+		mount_at(c, rootfd, CSTEP_PROC, "proc", true, "proc", "proc",
+			 MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+	}
 	setup_dev(c, rootfd);
 	if (c->net_none) {
 		/* A fresh sysfs needs our own network namespace. */
@@ -588,6 +613,10 @@ void child_main(const struct child_ctx *c)
 		sa.sa_flags = SA_RESTART;
 		(void)sigaction(fwd[i], &sa, NULL);
 	}
+	/* No PID namespace (shared proc): orphans of the command come back
+	 * to us, not to the container's init. */
+	if (c->shared_proc)
+		(void)prctl(PR_SET_CHILD_SUBREAPER, 1);
 	pid_t pid = sandbox_clone(0);
 	if (pid < 0)
 		fail(c, CSTEP_FORK, -pid, "");

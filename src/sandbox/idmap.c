@@ -180,6 +180,19 @@ int idmap_write(const struct hoist_idmap *m, pid_t pid, struct hoist_error *err)
 
 	switch (m->mode) {
 	case HOIST_IDMODE_SUBUID:
+		if (m->direct) {
+			/* Root of a container (CAP_SETUID/CAP_SETGID, ids mapped
+			 * here): no helper needed to map a range. */
+			snprintf(map, sizeof(map), "0 %lu 1\n%lu %lu %u\n", (unsigned long)m->uid,
+				 1ul, (unsigned long)m->subuid, m->count);
+			if ((r = write_proc(pid, "uid_map", map)) < 0)
+				return hoist_error_set(err, r, "writing uid_map: %s", strerror(-r));
+			snprintf(map, sizeof(map), "0 %lu 1\n%lu %lu %u\n", (unsigned long)m->gid,
+				 1ul, (unsigned long)m->subgid, m->count);
+			if ((r = write_proc(pid, "gid_map", map)) < 0)
+				return hoist_error_set(err, r, "writing gid_map: %s", strerror(-r));
+			return 0;
+		}
 		r = run_tool(find_exe(newuidmap_paths, ARRAY_SIZE(newuidmap_paths)), pid, m->uid,
 			     m->subuid, err);
 		if (r < 0)
@@ -221,8 +234,9 @@ static size_t n_shared, next_evict;
 
 static bool same_idmap(const struct hoist_idmap *a, const struct hoist_idmap *b)
 {
-	return a->mode == b->mode && a->uid == b->uid && a->gid == b->gid &&
-	       a->subuid == b->subuid && a->subgid == b->subgid && a->count == b->count;
+	return a->mode == b->mode && a->direct == b->direct && a->uid == b->uid &&
+	       a->gid == b->gid && a->subuid == b->subuid && a->subgid == b->subgid &&
+	       a->count == b->count;
 }
 
 /* A new user namespace with m's maps, as an fd to it (no process keeps it). */

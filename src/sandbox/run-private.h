@@ -101,6 +101,8 @@ struct child_ctx {
 	/* No overlayfs: merged is the run's private copy of the image
 	 * (snapcopy.c), bind-mounted onto itself to become the new root. */
 	bool snap_copy;
+	/* userns-shared-proc: no PID namespace, /proc is the container's, bound. */
+	bool shared_proc;
 };
 
 /* clone3() without a new stack: returns like fork(). -errno on failure. */

@@ -31,9 +31,9 @@ void hoist_sandbox_opts_init(struct hoist_sandbox_opts *o)
 	o->layer_opts.source_date_epoch = -1;
 }
 
-static void say(const struct hoist_sandbox_opts *o, const char *fmt, ...)
+void sandbox_say(const struct hoist_sandbox_opts *o, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-static void say(const struct hoist_sandbox_opts *o, const char *fmt, ...)
+void sandbox_say(const struct hoist_sandbox_opts *o, const char *fmt, ...)
 {
 	char msg[512];
 	va_list ap;
@@ -46,7 +46,7 @@ static void say(const struct hoist_sandbox_opts *o, const char *fmt, ...)
 		hoist_log(1, "%s", msg);
 }
 
-static bool exists_in_lowers(const struct hoist_rootfs *r, const char *rel)
+bool sandbox_exists_in_lowers(const struct hoist_rootfs *r, const char *rel)
 {
 	for (size_t i = 0; i < r->n; i++) {
 		_cleanup_free_ char *p = hoist_xasprintf("%s/%s", r->paths[i], rel);
@@ -58,11 +58,11 @@ static bool exists_in_lowers(const struct hoist_rootfs *r, const char *rel)
 }
 
 /* Record target (relative) and its ancestors as stubs when the image lacks them. */
-static void add_stub(struct hoist_strv *stubs, const struct hoist_rootfs *r, const char *rel)
+void sandbox_add_stub(struct hoist_strv *stubs, const struct hoist_rootfs *r, const char *rel)
 {
 	_cleanup_free_ char *p = hoist_xstrdup(rel);
 	for (;;) {
-		if (!*p || exists_in_lowers(r, p))
+		if (!*p || sandbox_exists_in_lowers(r, p))
 			return;
 		bool dup = false;
 		for (size_t i = 0; i < stubs->n; i++)
@@ -204,7 +204,7 @@ static int reap_remove(void *arg, const char *path)
 	struct reap_ctx *c = arg;
 	int r = sandbox_remove_tree(c->o->idmap, path, NULL);
 	if (r == 0)
-		say(c->o, "sandbox: removed '%s' left by an earlier run", path);
+		sandbox_say(c->o, "sandbox: removed '%s' left by an earlier run", path);
 	return r;
 }
 
@@ -279,15 +279,17 @@ static int run_once(struct hoist_store *s, const struct hoist_sandbox_opts *o,
 
 	switch (m->mode) {
 	case HOIST_IDMODE_ROOT:
-		say(o, "sandbox: identity mode root (ids map to themselves, no user namespace)");
+		sandbox_say(
+		    o, "sandbox: identity mode root (ids map to themselves, no user namespace)");
 		break;
 	case HOIST_IDMODE_SUBUID:
-		say(o, "sandbox: identity mode subuid (0 -> %lu, 1-%u -> %lu-%lu)",
-		    (unsigned long)m->uid, m->count, (unsigned long)m->subuid,
-		    (unsigned long)m->subuid + m->count - 1);
+		sandbox_say(o, "sandbox: identity mode subuid (0 -> %lu, 1-%u -> %lu-%lu)",
+			    (unsigned long)m->uid, m->count, (unsigned long)m->subuid,
+			    (unsigned long)m->subuid + m->count - 1);
 		break;
 	default:
-		say(o,
+		sandbox_say(
+		    o,
 		    "sandbox: identity mode single (0 -> %lu only; chown/setuid faked by seccomp)",
 		    (unsigned long)m->uid);
 		break;
@@ -303,14 +305,15 @@ static int run_once(struct hoist_store *s, const struct hoist_sandbox_opts *o,
 	case HOIST_EMUL_NATIVE:
 		break;
 	case HOIST_EMUL_NATIVE32:
-		say(o, "sandbox: linux/386 runs natively with the 32-bit personality");
+		sandbox_say(o, "sandbox: linux/386 runs natively with the 32-bit personality");
 		break;
 	case HOIST_EMUL_HOST_BINFMT:
-		say(o, "sandbox: %s through the host's binfmt_misc entry '%s' (%s, flag F)",
-		    em.platform, em.name, em.interpreter);
+		sandbox_say(o, "sandbox: %s through the host's binfmt_misc entry '%s' (%s, flag F)",
+			    em.platform, em.name, em.interpreter);
 		break;
 	case HOIST_EMUL_PRIVATE_BINFMT:
-		say(o,
+		sandbox_say(
+		    o,
 		    "sandbox: %s through a private binfmt_misc entry '%s' (%s) in the run's user "
 		    "namespace%s%s",
 		    em.platform, em.name, em.interpreter,
@@ -422,16 +425,16 @@ static int run_once(struct hoist_store *s, const struct hoist_sandbox_opts *o,
 	}
 
 	/* Mount points the sandbox always makes. */
-	add_stub(&stubs, o->rootfs, "proc");
-	add_stub(&stubs, o->rootfs, "sys");
-	add_stub(&stubs, o->rootfs, "dev");
-	add_stub(&stubs, o->rootfs, "etc/resolv.conf");
-	add_stub(&stubs, o->rootfs, "etc/hosts");
-	add_stub(&stubs, o->rootfs, "etc/hostname");
-	c->apt_fake =
-	    m->mode == HOIST_IDMODE_SINGLE && exists_in_lowers(o->rootfs, "etc/apt/apt.conf.d");
+	sandbox_add_stub(&stubs, o->rootfs, "proc");
+	sandbox_add_stub(&stubs, o->rootfs, "sys");
+	sandbox_add_stub(&stubs, o->rootfs, "dev");
+	sandbox_add_stub(&stubs, o->rootfs, "etc/resolv.conf");
+	sandbox_add_stub(&stubs, o->rootfs, "etc/hosts");
+	sandbox_add_stub(&stubs, o->rootfs, "etc/hostname");
+	c->apt_fake = m->mode == HOIST_IDMODE_SINGLE &&
+		      sandbox_exists_in_lowers(o->rootfs, "etc/apt/apt.conf.d");
 	if (c->apt_fake)
-		add_stub(&stubs, o->rootfs, APT_FAKE_STUB);
+		sandbox_add_stub(&stubs, o->rootfs, APT_FAKE_STUB);
 
 	c->n_mounts = o->n_mounts;
 	for (size_t i = 0; i < o->n_mounts; i++) {
@@ -447,7 +450,7 @@ static int run_once(struct hoist_store *s, const struct hoist_sandbox_opts *o,
 			goto out;
 		}
 		snprintf(cm->target, sizeof(cm->target), "%s", rel_of(mt->target));
-		add_stub(&stubs, o->rootfs, cm->target);
+		sandbox_add_stub(&stubs, o->rootfs, cm->target);
 		struct stat st;
 		switch (mt->type) {
 		case HOIST_MOUNT_BIND:
@@ -534,7 +537,10 @@ static int run_once(struct hoist_store *s, const struct hoist_sandbox_opts *o,
 	c->stdio[1] = o->stdout_fd;
 	c->stdio[2] = o->stderr_fd;
 
-	uint64_t flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC;
+	c->shared_proc = o->isolation == HOIST_ISOLATION_SHARED_PROC;
+	uint64_t flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC;
+	if (!c->shared_proc)
+		flags |= CLONE_NEWPID;
 	if (m->mode != HOIST_IDMODE_ROOT)
 		flags |= CLONE_NEWUSER;
 	if (c->net_none)
@@ -658,7 +664,7 @@ static int run_once(struct hoist_store *s, const struct hoist_sandbox_opts *o,
 	if (ret->term_signal && em.name[0] && crash_signal(ret->term_signal)) {
 		char what[256];
 		hoist_sandbox_describe_exit(ret, what, sizeof(what));
-		say(o, "sandbox: %s", what);
+		sandbox_say(o, "sandbox: %s", what);
 	}
 
 	if (o->want_layer && ret->exit_status == 0) {
@@ -710,7 +716,7 @@ out:
 	if (rundir) {
 		struct hoist_error rmerr = {0};
 		if (remove_rundir(m, rundir, &rmerr) < 0)
-			say(o, "sandbox: could not remove '%s': %s", rundir, rmerr.msg);
+			sandbox_say(o, "sandbox: could not remove '%s': %s", rundir, rmerr.msg);
 	}
 	return r;
 }
@@ -726,6 +732,8 @@ int hoist_sandbox_run(struct hoist_store *s, const struct hoist_sandbox_opts *o,
 	struct snap_choice sc;
 	if (!o->idmap)
 		return hoist_error_set(err, -EINVAL, "sandbox: no identity");
+	if (o->isolation == HOIST_ISOLATION_IN_PLACE)
+		return inplace_run(s, o, ret, err);
 	const char *tmpbase = hoist_store_lease_path(s, err);
 	if (!tmpbase)
 		return err ? err->code : -EIO;
@@ -733,12 +741,12 @@ int hoist_sandbox_run(struct hoist_store *s, const struct hoist_sandbox_opts *o,
 	if (r < 0)
 		return r;
 	if (sc.report)
-		say(o, "snapshot: full-tree comparison (%s)", sc.reason);
+		sandbox_say(o, "snapshot: full-tree comparison (%s)", sc.reason);
 	r = run_once(s, o, &sc, ret, err);
 	if (r == -EAGAIN && !sc.copy) {
 		snap_overlay_failed(o->idmap, sc.overlay_err, &sc);
 		if (sc.report)
-			say(o, "snapshot: full-tree comparison (%s)", sc.reason);
+			sandbox_say(o, "snapshot: full-tree comparison (%s)", sc.reason);
 		hoist_error_clear(err);
 		r = run_once(s, o, &sc, ret, err);
 	}

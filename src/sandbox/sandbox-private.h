@@ -101,6 +101,21 @@ int emit_nondir(struct layer_emit *em, int dfd, const char *name, const struct s
 		struct hoist_entry *e, const char *target, struct hoist_error *err);
 void emit_release(struct layer_emit *em);
 
+/* run.c: helpers the in-place runner shares. */
+void sandbox_say(const struct hoist_sandbox_opts *o, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+bool sandbox_exists_in_lowers(const struct hoist_rootfs *r, const char *rel);
+/* Record rel (relative) and its ancestors as stubs when the image lacks them. */
+void sandbox_add_stub(struct hoist_strv *stubs, const struct hoist_rootfs *r, const char *rel);
+
+/*
+ * isolation in-place (inplace.c): no namespaces; '/' becomes the root
+ * filesystem (everything but the kept paths removed, the lowers copied in),
+ * the command runs directly, its layer comes from the full-tree comparison.
+ */
+int inplace_run(struct hoist_store *s, const struct hoist_sandbox_opts *o,
+		struct hoist_sandbox_result *ret, struct hoist_error *err);
+
 /* Remove a tree that may hold ids of m's mapping (from inside a userns). */
 int sandbox_remove_tree(const struct hoist_idmap *m, const char *path, struct hoist_error *err);
 
@@ -152,12 +167,24 @@ struct snap_copy_args {
 	const struct hoist_idmap *idmap;
 	const char *const *lowers; /* NULL-terminated, bottom first */
 	const char *root;	   /* existing empty directory */
-	const char *index;	   /* file to write */
+	const char *index;	   /* file to write; NULL: none (snap_record later) */
+	/* Paths (relative, sorted) neither copied over, recorded nor compared:
+	 * in-place's mount points, store and kept paths. NULL: none. */
+	const char *const *skip;
 };
 struct snap_copy_out {
 	uint64_t entries, copied, reflinked, bytes;
 };
 int snap_materialize_fn(void *arg, void *out, struct hoist_error *err);
+/* Record root's entries (but skip's) in index, as snap_materialize_fn does. */
+int snap_record(const char *root, const char *index, const char *const *skip,
+		struct hoist_error *err);
+/* Remove everything below dfd (relative path rel, "" for the root) but
+ * the paths in skip and the directories above them. */
+int snap_clear_except(int dfd, const char *rel, const char *const *skip, unsigned depth,
+		      struct hoist_error *err);
+/* Whether path (relative) is one of skip (NULL-terminated). */
+bool snap_skipped(const char *const *skip, const char *path);
 
 /* Compare root with index and write the change set as a layer (out: struct
  * upper_diff_out), in the order and form upper_diff_fn uses. In userns_call. */
@@ -165,6 +192,10 @@ struct snap_diff_args {
 	struct hoist_store *store;
 	const struct hoist_idmap *idmap;
 	const char *root, *index;
+	const char *const *skip; /* as snap_copy_args */
+	/* in-place: the stubs were made before the index was recorded, so a
+	 * recorded stub directory is still held back like a new one. */
+	bool stubs_in_index;
 	const char *const *stubs; /* as upper_diff_args */
 	const char *hidden;
 	const struct hoist_layer_opts *layer_opts;

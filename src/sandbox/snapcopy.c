@@ -67,6 +67,14 @@ static int cmp_str(const void *x, const void *y)
 	return strcmp(*(char *const *)x, *(char *const *)y);
 }
 
+bool snap_skipped(const char *const *skip, const char *path)
+{
+	for (size_t i = 0; skip && skip[i]; i++)
+		if (strcmp(skip[i], path) == 0)
+			return true;
+	return false;
+}
+
 /* The names in directory dfd, sorted. A fresh open file description, so
  * that listing the same directory twice starts at its beginning twice. */
 static int list_sorted(int dfd, struct hoist_strv *names)
@@ -209,14 +217,50 @@ static int copy_data(struct mat *mt, int sfd, int dfd, const char *path, struct 
 static int copy_dir(struct mat *mt, int sdir, int ddir, const char *rel, unsigned depth,
 		    struct hoist_error *err);
 
-/* Empty directory dfd: its lower is opaque, nothing below shows through. */
-static int clear_dir(int dfd, const char *path, struct hoist_error *err)
+/* Whether path is a proper ancestor of one of skip. */
+static bool skip_below(const char *const *skip, const char *path)
+{
+	size_t n = strlen(path);
+	for (size_t i = 0; skip && skip[i]; i++)
+		if (n == 0 || (strncmp(skip[i], path, n) == 0 && skip[i][n] == '/'))
+			return true;
+	return false;
+}
+
+int snap_clear_except(int dfd, const char *rel, const char *const *skip, unsigned depth,
+		      struct hoist_error *err)
 {
 	_cleanup_strv_ struct hoist_strv names = HOIST_STRV_INIT;
 	int r = list_sorted(dfd, &names);
-	for (size_t i = 0; r == 0 && i < names.n; i++)
-		r = hoist_rm_rf_at(dfd, names.v[i]);
-	return r < 0 ? hoist_error_set(err, r, "emptying '%s': %s", path, strerror(-r)) : 0;
+	if (r < 0)
+		return hoist_error_set(err, r, "listing '%s': %s", rel[0] ? rel : "/",
+				       strerror(-r));
+	for (size_t i = 0; r == 0 && i < names.n; i++) {
+		_cleanup_free_ char *path = join(rel, names.v[i]);
+		if (snap_skipped(skip, path))
+			continue;
+		struct stat st;
+		if (skip_below(skip, path) && depth < MAX_DEPTH &&
+		    fstatat(dfd, names.v[i], &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISDIR(st.st_mode)) {
+			_cleanup_close_ int fd = openat(
+			    dfd, names.v[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (fd < 0)
+				return hoist_error_set(err, -errno, "opening '%s': %s", path,
+						       strerror(errno));
+			r = snap_clear_except(fd, path, skip, depth + 1, err);
+			continue;
+		}
+		if ((r = hoist_rm_rf_at(dfd, names.v[i])) < 0)
+			return hoist_error_set(err, r, "removing '%s': %s", path, strerror(-r));
+	}
+	return r;
+}
+
+/* Empty directory dfd: its lower is opaque, nothing below shows through. */
+static int clear_dir(const struct mat *mt, int dfd, const char *path, struct hoist_error *err)
+{
+	return snap_clear_except(dfd, strcmp(path, "/") == 0 ? "" : path, mt->a->skip, 1, err);
 }
 
 static int copy_entry(struct mat *mt, int sdir, int ddir, const char *name, const char *path,
@@ -224,13 +268,28 @@ static int copy_entry(struct mat *mt, int sdir, int ddir, const char *name, cons
 {
 	struct stat st, dst;
 	int r;
+	if (snap_skipped(mt->a->skip, path))
+		return 0;
 	if (fstatat(sdir, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return hoist_error_set(err, -errno, "stat '%s': %s", path, strerror(errno));
 	bool dexists = fstatat(ddir, name, &dst, AT_SYMLINK_NOFOLLOW) == 0;
+	if (is_whiteout(&st) && dexists && S_ISDIR(dst.st_mode) && skip_below(mt->a->skip, path)) {
+		_cleanup_close_ int fd =
+		    openat(ddir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			return hoist_error_set(err, -errno, "opening '%s': %s", path,
+					       strerror(errno));
+		return snap_clear_except(fd, path, mt->a->skip, depth, err);
+	}
 	if (is_whiteout(&st)) {
 		r = dexists ? hoist_rm_rf_at(ddir, name) : 0;
 		return r < 0 ? hoist_error_set(err, r, "removing '%s': %s", path, strerror(-r)) : 0;
 	}
+	/* A kept path lies below (in-place): the image cannot replace its
+	 * directory, nor delete it (a mount point's parent stays). */
+	if (dexists && S_ISDIR(dst.st_mode) && skip_below(mt->a->skip, path) &&
+	    !(S_ISDIR(st.st_mode) && !is_whiteout(&st)))
+		return 0;
 	if (dexists && !(S_ISDIR(st.st_mode) && S_ISDIR(dst.st_mode))) {
 		if ((r = hoist_rm_rf_at(ddir, name)) < 0)
 			return hoist_error_set(err, r, "removing '%s': %s", path, strerror(-r));
@@ -251,7 +310,7 @@ static int copy_entry(struct mat *mt, int sdir, int ddir, const char *name, cons
 		if (sfd < 0 || dfd < 0)
 			return hoist_error_set(err, -errno, "opening '%s': %s", path,
 					       strerror(errno));
-		if (dexists && fd_opaque(sfd) && (r = clear_dir(dfd, path, err)) < 0)
+		if (dexists && fd_opaque(sfd) && (r = clear_dir(mt, dfd, path, err)) < 0)
 			return r;
 		if ((r = copy_dir(mt, sfd, dfd, path, depth + 1, err)) < 0)
 			return r;
@@ -335,6 +394,7 @@ static int copy_dir(struct mat *mt, int sdir, int ddir, const char *rel, unsigne
 /* ---- the index: what the tree held before the command ---------------- */
 
 struct rec_writer {
+	const char *const *skip;
 	int fd;
 	struct hoist_buf b;
 	uint64_t n;
@@ -377,6 +437,8 @@ static int record_dir(struct rec_writer *w, int dfd, const char *rel, unsigned d
 		_cleanup_free_ char *path = join(rel, name);
 		struct stat st;
 		struct rec_hdr h;
+		if (snap_skipped(w->skip, path))
+			continue;
 		char target[REC_LINK_MAX + 1];
 		if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			return hoist_error_set(err, -errno, "stat '%s': %s", path, strerror(errno));
@@ -439,7 +501,7 @@ int snap_materialize_fn(void *arg, void *out, struct hoist_error *err)
 			break;
 		}
 		if (fd_opaque(sfd))
-			r = clear_dir(rootfd, "/", err);
+			r = clear_dir(&mt, rootfd, "/", err);
 		if (r == 0)
 			r = copy_dir(&mt, sfd, rootfd, "", 1, err);
 		if (r == 0 && fstat(sfd, &top) == 0)
@@ -461,15 +523,25 @@ int snap_materialize_fn(void *arg, void *out, struct hoist_error *err)
 		(void)futimens(rootfd, ts);
 	}
 
-	struct rec_writer w = {.fd = -1};
+	return a->index ? snap_record(a->root, a->index, a->skip, err) : 0;
+}
+
+int snap_record(const char *root, const char *index, const char *const *skip,
+		struct hoist_error *err)
+{
+	int r = 0;
+	_cleanup_close_ int rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0)
+		return hoist_error_set(err, -errno, "opening '%s': %s", root, strerror(errno));
+	struct rec_writer w = {.fd = -1, .skip = skip};
 	hoist_buf_init(&w.b, (size_t)4 << 20);
-	w.fd = open(a->index, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	w.fd = open(index, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (w.fd < 0)
-		r = hoist_error_set(err, -errno, "creating '%s': %s", a->index, strerror(errno));
+		r = hoist_error_set(err, -errno, "creating '%s': %s", index, strerror(errno));
 	if (r == 0)
 		r = record_dir(&w, rootfd, "", 1, err);
 	if (r == 0 && (r = rec_flush(&w)) < 0)
-		hoist_error_set(err, r, "writing '%s': %s", a->index, strerror(-r));
+		hoist_error_set(err, r, "writing '%s': %s", index, strerror(-r));
 	if (w.fd >= 0)
 		close(w.fd);
 	hoist_buf_release(&w.b);
@@ -585,7 +657,7 @@ static int diff_entry(struct dwalk *wk, int dfd, const char *name, const char *p
 	struct layer_emit *em = &wk->em;
 	struct hoist_entry e;
 	emit_entry_init(em, &st, path, &e);
-	bool stub = !b && emit_is_stub(em, path);
+	bool stub = (!b || wk->a->stubs_in_index) && emit_is_stub(em, path);
 
 	if (S_ISDIR(st.st_mode)) {
 		if (depth >= MAX_DEPTH)
@@ -660,6 +732,10 @@ static int diff_dir(struct dwalk *wk, int dfd, const char *rel, size_t bfirst, s
 		int c = i == names.n ? 1 : j >= bend ? -1 : strcmp(names.v[i], wk->recs[j].name);
 		const char *name = c <= 0 ? names.v[i] : wk->recs[j].name;
 		_cleanup_free_ char *path = join(rel, name);
+		if (c < 0 && snap_skipped(wk->a->skip, path)) {
+			i++;
+			continue;
+		}
 		if (c > 0) {
 			if ((r = emit_whiteout(&wk->em, path, err)) < 0)
 				return r;

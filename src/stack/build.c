@@ -365,6 +365,7 @@ static int build_one(const struct stack_job *j, const char *parent_base,
 	bo.userdata = j->build_userdata;
 	bo.network = o->network;
 	bo.identity = o->identity;
+	bo.isolation = o->isolation;
 	bo.output_fd = j->log_fd > 0 ? j->log_fd : 0;
 	bo.registry = o->registry;
 	bo.pull = o->registry && o->registry->pull == HOIST_PULL_ALWAYS;

@@ -54,7 +54,11 @@ int hoist_stack_exec(struct hoist_store *s, const char *name, const char *const 
 		mounts[n_mounts++] = (struct hoist_sandbox_mount){
 		    .type = HOIST_MOUNT_BIND, .source = spec, .target = c + 1, .rw = false};
 	}
-	if ((r = hoist_idmap_detect(HOIST_IDMODE_AUTO, &idmap, err)) < 0 ||
+	/* The rung $HOIST_ISOLATION names, else the first that works. */
+	enum hoist_isolation iso_want;
+	struct hoist_isolation_choice iso;
+	if ((r = hoist_isolation_parse(NULL, &iso_want, err)) < 0 ||
+	    (r = hoist_isolation_pick(iso_want, HOIST_IDMODE_AUTO, &iso, &idmap, err)) < 0 ||
 	    (r = hoist_image_run_prepare(s, &idmap, &img, NULL, NULL, NULL, &ir, err)) < 0) {
 		hoist_error_prefix(err, "image '%s'", name);
 		goto out;
@@ -68,6 +72,7 @@ int hoist_stack_exec(struct hoist_store *s, const char *name, const char *const 
 	so.stdin_fd = -1;
 	so.stdout_fd = stdout_fd;
 	so.stderr_fd = stderr_fd;
+	so.isolation = iso.rung;
 	struct hoist_sandbox_result res;
 	r = hoist_sandbox_run(s, &so, &res, err);
 	if (r == 0)

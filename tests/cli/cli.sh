@@ -18,7 +18,7 @@ for c in $(echo "$out" | sed -n '/^Commands:/,/^$/p' | awk 'NR>1 && NF {print $1
 done
 
 # hoist run: the option it does not know, on one line (issue #13)
-opts="options: -e/--env, -v/--volume, -w/--workdir, -u/--user, --network, --hostname, --entrypoint, --rm, --identity, --commit, --progress, --platform, --pull, --offline, --registries-conf, --insecure-registry, --tls-ca, -h/--help"
+opts="options: -e/--env, -v/--volume, -w/--workdir, -u/--user, --network, --hostname, --entrypoint, --rm, --identity, --isolation, --commit, --progress, --platform, --pull, --offline, --registries-conf, --insecure-registry, --tls-ca, -h/--help"
 err=$("$H" run -it bb sh 2>&1); st=$?
 is "$st $err" "2 hoist run: unknown option '-it' (the command always gets hoist's stdin, stdout and stderr); $opts" "hoist run -it names the option"
 err=$("$H" run -e FOO=1 --frobnicate bb 2>&1); st=$?

@@ -19,12 +19,21 @@
 # `apt-get update` on these machines: a mirror index size mismatch).
 # Exit status: 0 done, 1 failure, 77 when the .debs are neither cached nor
 # downloadable (the caller may skip).
+#
+# `mkmultiarch.sh --fetch CACHE_DIR` only downloads the .debs into
+# CACHE_DIR/debs (scripts/prefetch-fixtures.sh does it while CI compiles).
 set -eu
+src=${HOIST_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+cache=${HOIST_DEB_CACHE:-$src/fixtures/cache/debs}
+fetch_only=false
+if [ "${1:-}" = --fetch ]; then
+	fetch_only=true
+	cache=${2:?usage: mkmultiarch.sh --fetch CACHE_DIR}/debs
+	set -- /nonexistent none
+fi
 store=${1:?usage: mkmultiarch.sh STORE NAME}
 name=${2:?usage: mkmultiarch.sh STORE NAME}
 H=${HOIST_BIN:-hoist}
-src=${HOIST_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-cache=${HOIST_DEB_CACHE:-$src/fixtures/cache/debs}
 fmt=${HOIST_MULTIARCH_FORMAT:-oci}
 arches="amd64 arm64 armhf"
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1700000000}
@@ -76,6 +85,7 @@ if ! have_all; then
 		exit 77
 	fi
 fi
+$fetch_only && exit 0
 export HOIST_ROOT="$store"
 parts=""
 for a in $arches; do

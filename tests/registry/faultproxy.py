@@ -21,6 +21,10 @@ every request; when its content changes the "once" counters start over:
   drop_v2: N           close the connection of the first N "GET /v2/" requests
   fail_blob: TEXT      answer 404 to a blob GET whose path contains TEXT
   slow_blobs: N        send blob GET replies at about N bytes a second
+  stall_uploads_after: N  forward the first N blob uploads that carry a
+                       body; hold every later one (not forwarded) until the
+                       faults change or 60 s pass, then drop it: a sync to
+                       kill -9 with exactly N blobs in the registry
 """
 import time
 import http.client
@@ -120,6 +124,21 @@ class Handler(BaseHTTPRequestHandler):
                 pass
             return
         body = self.read_body()
+        if (f.get('stall_uploads_after') is not None and '/blobs/uploads/' in self.path
+                and body and count('uploads') > int(f['stall_uploads_after'])):
+            log('%s %s %d STALL' % (m, self.path, len(body)))
+            raw = state['raw']
+            for _ in range(600):
+                if state['raw'] != raw:
+                    break
+                time.sleep(0.1)
+                faults()
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
         if m == 'GET' and self.path == '/v2/' and count('v2') <= int(f.get('drop_v2', 0)):
             log('%s %s %d DROP' % (m, self.path, len(body)))
             self.close_connection = True

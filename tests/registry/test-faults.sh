@@ -28,7 +28,7 @@ push_case() {
 	: > "$LOG"
 	out=$(HOIST_ROOT="$st" "$H" push --progress plain "$P/faults/$name:1" 2>"$T/err"); rc=$?
 	echo '{}' > "$F"
-	check "$name: push succeeds" [ $rc -eq 0 ] && [ "$out" = "$D" ]
+	{ [ $rc -eq 0 ] && [ "$out" = "$D" ]; }; ok_if $? "$name: push succeeds"
 	[ $rc -eq 0 ] || diag "$(cat "$T/err")"
 	raw=$($SK inspect --raw --tls-verify=false "docker://$R/faults/$name:1" 2>/dev/null | sha256sum | cut -d' ' -f1)
 	check "$name: the registry holds the right manifest" [ "sha256:$raw" = "$D" ]
@@ -124,7 +124,7 @@ echo '{"fail_after": "/manifests/1"}' > "$F"; : > "$LOG"
 out=$(HOIST_ROOT="$T/at2" "$H" push --progress quiet "$P/atomic/app:1" 2>"$T/err"); rc=$?
 echo '{}' > "$F"
 check "atomic: the tag PUTs were answered 500" grep -q 'FAILED-AFTER$' "$LOG"
-check "atomic: a push the registry took whole is reported done" [ $rc -eq 0 ] && [ "$out" = "$D2" ]
+{ [ $rc -eq 0 ] && [ "$out" = "$D2" ]; }; ok_if $? "atomic: a push the registry took whole is reported done"
 [ $rc -eq 0 ] || diag "$(cat "$T/err")"
 check "atomic: the tag names the new image" [ "$(reg_tag atomic/app/manifests/1)" = "$D2" ]
 check "atomic: the manifest went by digest before the tag" \
@@ -157,6 +157,6 @@ echo '{"drop_v2": 3}' > "$F"; : > "$LOG"
 out=$(HOIST_ROOT="$T/pr" "$H" pull --progress quiet "$P/stop/app:1" 2>"$T/err"); rc=$?
 echo '{}' > "$F"
 check "probe: three probes were dropped" [ "$(grep -c '^GET /v2/ .* DROP$' "$LOG")" -eq 3 ]
-check "probe: the pull still works" [ $rc -eq 0 ] && [ -n "$out" ]
+{ [ $rc -eq 0 ] && [ -n "$out" ]; }; ok_if $? "probe: the pull still works"
 [ $rc -eq 0 ] || diag "$(cat "$T/err")"
 finish

@@ -31,7 +31,7 @@ EOF
 # pull: the Docker Hub name, fetched from the rewritten location.
 out=$(HOIST_ROOT="$T/s1" "$H" pull --registries-conf "$T/rewrite.conf" --progress quiet \
 	debian:bookworm 2>"$T/err"); st=$?
-check "pull debian:bookworm through a rewrite" [ $st -eq 0 ] && [ "$out" = "$BB" ]
+check "pull debian:bookworm through a rewrite" eval '[ $st -eq 0 ] && [ "$out" = "$BB" ]'
 [ $st -eq 0 ] || diag "$(cat "$T/err")"
 HOIST_ROOT="$T/s1" "$H" images >"$T/images"
 check "tagged under the name asked for" grep -q '^docker.io/library/debian  *bookworm\|^debian  *bookworm' "$T/images"
@@ -77,7 +77,7 @@ EOF
 out=$(HOIST_ROOT="$T/s4" "$H" pull --registries-conf "$T/mirrors.conf" --progress quiet \
 	debian:bookworm 2>"$T/err"); st=$?
 check "a mirror down and a mirror without the image fall through to the location" \
-	[ $st -eq 0 ] && [ "$out" = "$BB" ]
+	eval '[ $st -eq 0 ] && [ "$out" = "$BB" ]'
 [ $st -eq 0 ] || diag "$(cat "$T/err")"
 check "the 404 mirror was asked for the rewritten name" \
 	grep -q "/v2/empty/library/debian/manifests/bookworm" "$T/empty/proxy.log"
@@ -88,7 +88,7 @@ HOIST_ROOT="$T/seed" "$H" push --progress quiet "$R/mirror/library/debian:bookwo
 : >"$T/empty/proxy.log"
 out=$(HOIST_ROOT="$T/s5" "$H" pull --registries-conf "$T/mirrors.conf" --progress plain \
 	debian:bookworm 2>"$T/err"); st=$?
-check "the first mirror that has the image is used" [ $st -eq 0 ] && [ "$out" = "$BB" ]
+check "the first mirror that has the image is used" eval '[ $st -eq 0 ] && [ "$out" = "$BB" ]'
 check "its blobs came from the mirror" grep -q "/v2/empty/library/debian/blobs/" "$T/empty/proxy.log"
 
 # Where each image came from: the location or mirror actually used.
@@ -143,6 +143,15 @@ check "the error names the rule (file:line)" \
 	grep -q "is blocked by $T/blocked.conf:3 (\[\[registry\]\] prefix '$R/mirror')" "$T/err"
 [ $st -eq 1 ] || diag "$(cat "$T/err")"
 
+# ... before any connection: a blocked prefix behind the recording proxy.
+printf '[[registry]]\nprefix = "%s/empty"\nblocked = true\n' "$E" >"$T/blocked2.conf"
+: >"$T/empty/proxy.log"
+HOIST_ROOT="$T/s7" "$H" pull --registries-conf "$T/blocked2.conf" --progress quiet \
+	"$E/empty/library/debian:bookworm" >/dev/null 2>"$T/err"; st=$?
+check "a blocked registry is refused, naming its rule" \
+	eval '[ $st -eq 1 ] && grep -q "is blocked by $T/blocked2.conf:1" "$T/err"'
+is "$(wc -l <"$T/empty/proxy.log")" 0 "... without a single request to it"
+
 # Aliases and search registries for short names.
 cat >"$T/short.conf" <<EOF
 unqualified-search-registries = ["$D", "$R"]
@@ -151,14 +160,14 @@ unqualified-search-registries = ["$D", "$R"]
 EOF
 out=$(HOIST_ROOT="$T/s8" "$H" pull --registries-conf "$T/short.conf" --progress quiet \
 	bookworm-base:bookworm 2>"$T/err"); st=$?
-check "an alias resolves a short name" [ $st -eq 0 ] && [ "$out" = "$BB" ]
+check "an alias resolves a short name" eval '[ $st -eq 0 ] && [ "$out" = "$BB" ]'
 HOIST_ROOT="$T/s8" "$H" inspect "$R/mirror/library/debian:bookworm" >/dev/null 2>&1
 check "the resolved name is tagged too" [ $? -eq 0 ]
 HOIST_ROOT="$T/s8" "$H" images --origin >"$T/images"
 check "both names have the origin" [ "$(grep -c " $R/mirror/library/debian:bookworm\$" "$T/images")" = 2 ]
 out=$(HOIST_ROOT="$T/s9" "$H" pull --registries-conf "$T/short.conf" --progress quiet \
 	mirror/library/debian:bookworm 2>"$T/err"); st=$?
-check "search registries: the first one down, the second has it" [ $st -eq 0 ] && [ "$out" = "$BB" ]
+check "search registries: the first one down, the second has it" eval '[ $st -eq 0 ] && [ "$out" = "$BB" ]'
 [ $st -eq 0 ] || diag "$(cat "$T/err")"
 
 # A local image wins: with a registries.conf whose every source is down,

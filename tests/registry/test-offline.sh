@@ -47,7 +47,7 @@ check "... naming the image and --pull never" \
 	grep -q "'docker.io/library/debian:bookworm' is not in the store and --pull is 'never'" "$T/err"
 check "... with the Dockerfile line" grep -q "Dockerfile:1" "$T/err"
 HOIST_ROOT="$T/s1" "$H" run --pull=never debian:bookworm true >/dev/null 2>"$T/err"; st=$?
-check "run --pull=never without the image fails" [ $st -ne 0 ] && grep -q "never" "$T/err"
+{ [ $st -ne 0 ] && grep -q "never" "$T/err"; }; ok_if $? "run --pull=never without the image fails"
 
 # --pull missing (the default): pulled once, then used from the store.
 HOIST_ROOT="$T/s1" "$H" build --progress plain -t app:1 "$T/ctx" >/dev/null 2>"$T/err"
@@ -64,7 +64,7 @@ echo v2 >"$T/v2/root/marker"
 tar -C "$T/v2/root" -cf "$T/bb2.tar" .
 HOIST_ROOT="$T/seed" "$H" import "$T/bb2.tar" "$R/mirror/library/debian:bookworm" >/dev/null
 V2=$(HOIST_ROOT="$T/seed" "$H" push --progress quiet "$R/mirror/library/debian:bookworm" 2>&1)
-check "the registry's debian:bookworm is now v2" [ -n "$V2" ] && [ "$V2" != "$V1" ]
+{ [ -n "$V2" ] && [ "$V2" != "$V1" ]; }; ok_if $? "the registry's debian:bookworm is now v2"
 HOIST_ROOT="$T/s1" "$H" build --pull=missing --progress plain "$T/ctx" >/dev/null 2>&1
 check "build --pull=missing keeps v1" [ "$(digest_of "$T/s1")" = "$V1" ]
 HOIST_ROOT="$T/s1" "$H" build --pull --progress plain -t app:2 "$T/ctx" >/dev/null 2>"$T/err"

@@ -21,7 +21,7 @@ check "a RUN on the base builds" [ $? -eq 0 ]
 [ -s "$T/err" ] && diag "$(cat "$T/err")"
 tree=$(ls -d "$HOIST_ROOT"/rootfs/root/*/ 2>/dev/null | head -1)
 tree=${tree%/}
-check "the base layer is unpacked under rootfs/root" [ -n "$tree" ] && [ -f "$tree/etc/group" ]
+{ [ -n "$tree" ] && [ -f "$tree/etc/group" ]; }; ok_if $? "the base layer is unpacked under rootfs/root"
 check "... with its seal beside it" [ -s "$tree.seal" ]
 check_quiet "cache verify is sound" "$H" cache verify
 ino=$(stat -c %i "$tree")
@@ -46,6 +46,6 @@ check "... it unpacked the layer again" sh -c "! grep -q TAMPERED '$tree/etc/gro
 
 "$H" rmi one two three bb >/dev/null
 "$H" cache prune --all >"$T/out" 2>&1
-check "cache prune removes the trees no image needs" [ ! -e "$tree" ] && [ ! -e "$tree.seal" ]
+{ [ ! -e "$tree" ] && [ ! -e "$tree.seal" ]; }; ok_if $? "cache prune removes the trees no image needs"
 check "... and says so" grep -q 'unpacked layer tree' "$T/out"
 finish
