@@ -7,12 +7,12 @@ DEPS = build-essential pkg-config meson ninja-build clang clang-format libclang-
        libyaml-dev libzstd-dev \
        python3 python3-jsonschema python3-jwt python3-cryptography openssl busybox-static skopeo umoci podman runc uidmap \
        docker-registry docker.io ca-certificates mmdebstrap arch-test qemu-user-static \
-       curl xz-utils zstd bzip2 dpkg-dev iproute2 strace jq libcap2-bin
+       curl xz-utils zstd bzip2 dpkg-dev iproute2 strace jq libcap2-bin patchelf
 
 BUILD ?= build
 CHECK_BUILD ?= build-check
 
-.PHONY: all deps build demo check fuzz format clean
+.PHONY: all deps build demo image check fuzz format clean
 
 all: build
 
@@ -31,6 +31,14 @@ build: deps $(BUILD)/build.ninja
 # The demo: build hoist and run examples/demo.sh with it.
 demo: build
 	HOIST=$(BUILD)/src/cli/hoist ./examples/demo.sh
+
+# hoist's own container image (contrib/container/Dockerfile), built by hoist:
+# the image a CI job names (docs/ci.md). Tagged $(IMAGE), saved as a
+# docker-archive in $(BUILD)/hoist-image.tar for docker load / podman load /
+# hoist push. Makes the Debian minbase fixture first if it is not cached.
+IMAGE ?= hoist:latest
+image: build
+	HOIST=$(BUILD)/src/cli/hoist contrib/container/mkimage.sh -t $(IMAGE) -o $(BUILD)/hoist-image.tar
 
 # The whole test suite, once, under ASan+UBSan. HOIST_TEST_NO_SKIP turns a
 # skipped test into a failure (CI sets it; so does this target).

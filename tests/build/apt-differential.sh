@@ -75,29 +75,11 @@ echo deep >"$C/$d/$d/deep-Főtanúsítvány"
 chmod -R a+rX "$W"
 
 # ---- dockerd -----------------------------------------------------------------
-D=$W/d
-DOCKER="/usr/bin/docker -H unix://$D/docker.sock"
 PR=$W/podman
 PODMAN="podman --root $PR/root --runroot $PR/runroot --storage-driver overlay"
-cleanup() {
-	$PODMAN system reset -f >/dev/null 2>&1
-	[ -f "$D/bgpid" ] && kill "$(cat "$D/bgpid")" 2>/dev/null
-	for _ in $(seq 1 50); do [ -e "/proc/$(cat "$D/bgpid" 2>/dev/null || echo 0)" ] || break; sleep 0.2; done
-	umount -R "$D/root" 2>/dev/null
-	umount "$D/exec/netns/default" 2>/dev/null
-	umount -R "$D/exec" 2>/dev/null
-}
-at_exit cleanup
-mkdir -p "$D"
-dockerd --data-root "$D/root" --exec-root "$D/exec" -H "unix://$D/docker.sock" \
-	--pidfile "$D/docker.pid" --storage-driver overlay2 --bridge=none --iptables=false \
-	--ip-masq=false >"$D/dockerd.log" 2>&1 &
-echo $! >"$D/bgpid"
-for _ in $(seq 1 150); do $DOCKER version >/dev/null 2>&1 && break; sleep 0.2; done
-if ! $DOCKER version >/dev/null 2>&1; then
-	tail -20 "$D/dockerd.log" | diag
-	bail "dockerd does not start"
-fi
+at_exit '$PODMAN system reset -f >/dev/null 2>&1'
+. "$SRC/tests/lib/dockerd.sh"
+dockerd_start "$W/d" || bail "dockerd does not start"
 ok "dockerd starts"
 
 # ---- the builds --------------------------------------------------------------

@@ -10,26 +10,11 @@ H=${HOIST_BIN:?}
 command -v dockerd >/dev/null && [ -x /usr/bin/docker ] || skip_all "docker.io is not installed"
 [ -x /bin/busybox ] || skip_all "busybox-static is not installed"
 
+. "$HOIST_SRCDIR/tests/lib/dockerd.sh"
+
 # A short base path: the socket path must fit in sun_path.
 tmpdir T /tmp/hdl.XXXXXX
-D=$T/d
-DOCKER="/usr/bin/docker -H unix://$D/docker.sock"
-cleanup() {
-	[ -f "$D/bgpid" ] && kill "$(cat "$D/bgpid")" 2>/dev/null
-	for _ in $(seq 1 50); do [ -e "/proc/$(cat "$D/bgpid" 2>/dev/null || echo 0)" ] || break; sleep 0.2; done
-	umount -R "$D/root" 2>/dev/null
-	umount "$D/exec/netns/default" 2>/dev/null
-	umount -R "$D/exec" 2>/dev/null
-}
-at_exit cleanup
-mkdir -p "$D"
-dockerd --data-root "$D/root" --exec-root "$D/exec" -H "unix://$D/docker.sock" \
-	--pidfile "$D/docker.pid" --storage-driver overlay2 --bridge=none --iptables=false \
-	--ip-masq=false >"$D/dockerd.log" 2>&1 &
-echo $! >"$D/bgpid"
-for _ in $(seq 1 150); do $DOCKER version >/dev/null 2>&1 && break; sleep 0.2; done
-if ! $DOCKER version >/dev/null 2>&1; then
-	sed 's/^/# /' "$D/dockerd.log" | tail -20
+if ! dockerd_start "$T/d"; then
 	nok "dockerd starts"; finish
 fi
 ok "dockerd starts"
