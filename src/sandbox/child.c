@@ -481,9 +481,12 @@ static __attribute__((noreturn)) void run_command(const struct child_ctx *c)
 	int e = confine_drop_bounding();
 	if (e < 0)
 		fail(c, CSTEP_SECCOMP, -e, "capability bounding set");
-	/* Single mode's filter fakes the id calls below, so it comes first. */
+	/* The filter comes before the ids change: single mode's filter fakes
+	 * the id calls below, and while we are root in our namespace the
+	 * kernel takes a filter without no_new_privs, which a non-root USER's
+	 * sudo needs (confine.c). */
 	bool single = c->mode == HOIST_IDMODE_SINGLE;
-	if (single && (e = confine_seccomp(true)) < 0)
+	if ((e = confine_seccomp(single, c->uid == 0)) < 0)
 		fail(c, CSTEP_SECCOMP, -e, "seccomp filter");
 	/* A user namespace around hoist may deny setgroups (setgroups=deny,
 	 * as `unshare -r` makes): dropping groups we do not hold is moot. */
@@ -498,8 +501,6 @@ static __attribute__((noreturn)) void run_command(const struct child_ctx *c)
 		fail(c, CSTEP_EXEC, errno, "personality");
 	if (getuid() == 0 && (e = confine_caps()) < 0)
 		fail(c, CSTEP_SECCOMP, -e, "capabilities");
-	if (!single && (e = confine_seccomp(false)) < 0)
-		fail(c, CSTEP_SECCOMP, -e, "seccomp filter");
 	/* Nothing of ours may reach the command (CVE-2024-21626: a leaked fd
 	 * to a host directory is a way out). CLOEXEC rather than close, so the
 	 * error pipe still works should execve fail. */

@@ -14,7 +14,10 @@
  *   command's reach (the CVE-2024-21626 and CVE-2019-5736 classes).
  * - The command keeps Docker's default capability set only (no
  *   CAP_SYS_ADMIN: a real-root RUN could otherwise remount /proc/sys
- *   read-write and write kernel.core_pattern), runs with no_new_privs, and
+ *   read-write and write kernel.core_pattern), runs with no_new_privs when
+ *   it runs as root (a non-root USER keeps setuid binaries, as under Docker
+ *   and BuildKit: `USER app` + `RUN sudo ...` is common in real Dockerfiles;
+ *   the bounding set and the filter still bound what they can gain), and
  *   under a seccomp filter that refuses the calls no namespace confines
  *   (modules, kexec, keyrings, clock, swap, open_by_handle_at, bpf,
  *   perf_event_open, userfaultfd) and device nodes other than the 0/0
@@ -211,7 +214,7 @@ static void emit_mknod(struct prog *p, int nr, int mode_arg)
 }
 #endif
 
-int confine_seccomp(bool fake_ids)
+int confine_seccomp(bool fake_ids, bool nnp)
 {
 #ifdef SECCOMP_ARCH
 	struct prog p = {.n = 0};
@@ -247,13 +250,18 @@ int confine_seccomp(bool fake_ids)
 		p.f[i].jf = resolve(p.jf[i], i, labels);
 	}
 	struct sock_fprog prog = {.len = (unsigned short)p.n, .filter = p.f};
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+	if (nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return -errno;
-	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
+	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0)
+		return 0;
+	/* Without CAP_SYS_ADMIN in our namespace the kernel wants
+	 * no_new_privs first: the filter matters more than sudo. */
+	if (nnp || errno != EACCES || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
 		return -errno;
 	return 0;
 #else
 	(void)fake_ids;
-	return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ? -errno : 0;
+	return nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ? -errno : 0;
 #endif
 }

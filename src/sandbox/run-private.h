@@ -110,13 +110,15 @@ struct child_ctx {
  * confine_init: the init closes every fd but c's error pipe and stdio and
  * becomes non-dumpable. confine_drop_bounding (before the command's ids
  * are set) and confine_caps (after, when it stays root): Docker's default
- * capability set only. confine_seccomp: no_new_privs and the filter
- * (fake_ids: single mode's id calls succeed without effect). -errno.
+ * capability set only. confine_seccomp: the filter (fake_ids: single
+ * mode's id calls succeed without effect), installed while the child still
+ * holds CAP_SYS_ADMIN in its namespace, so that no_new_privs is set only
+ * when nnp (the command runs as root). -errno.
  */
 void confine_init(const struct child_ctx *c);
 int confine_drop_bounding(void);
 int confine_caps(void);
-int confine_seccomp(bool fake_ids);
+int confine_seccomp(bool fake_ids, bool nnp);
 
 /* clone3() without a new stack: returns like fork(). -errno on failure. */
 pid_t sandbox_clone(uint64_t flags);

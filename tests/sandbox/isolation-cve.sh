@@ -148,6 +148,11 @@ for m in ${HOIST_TEST_MODES:-root subuid single}; do
 	check "$m: run: at most init, sh and its children in /proc ($pids)" [ "${pids:-99}" -le 5 ]
 	expect "$P" nnp 1 "$m: run: no_new_privs set"
 	expect "$P" seccomp 2 "$m: run: seccomp filter installed"
+	# A non-root USER keeps setuid binaries (sudo in a RUN, as under Docker
+	# and BuildKit): no no_new_privs, the filter still there.
+	out=$(as $m "$H" --root "$S" run --identity $m --user 1000:1000 bb \
+		sh -c 'awk "/^(NoNewPrivs|Seccomp):/{printf \"%s%s \", \$1, \$2}" /proc/self/status')
+	is "$out" "NoNewPrivs:0 Seccomp:2 " "$m: run as uid 1000: setuid binaries work, the filter is installed"
 	expect "$P" mknodblk refused "$m: run: no block device can be made"
 	expect "$P" host_file_seen no "$m: run: the canary's content not visible"
 
