@@ -71,7 +71,7 @@ ok_run() {
 known() {
 	if grep -q "setting the hostname 'buildkitsandbox': Operation not permitted" \
 		"$T/out/$1"/run.log "$T/out/$1"/fail.log 2>/dev/null; then
-		echo "userns-shared-proc: sethostname is refused (no UTS namespace of its own)"
+		echo "podman's seccomp profile refuses sethostname without CAP_SYS_ADMIN, even in the RUN's own UTS namespace: the sandbox treats that as fatal"
 	fi
 }
 
