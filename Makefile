@@ -73,6 +73,7 @@ FUZZ_BUILD ?= build-fuzz
 fuzz:
 	[ -f $(FUZZ_BUILD)/build.ninja ] || \
 	  CC=clang meson setup $(FUZZ_BUILD) -Dfuzzing=true -Db_lundef=false
+	ninja -C $(FUZZ_BUILD) build.ninja   # regenerate first: the target list may have changed
 	ninja -C $(FUZZ_BUILD) $$(ninja -C $(FUZZ_BUILD) -t targets all | \
 	  sed -n 's/^\([^ :]*\(tests\/fuzz\/fuzz-[a-z_]*\|libhoist-[a-z-]*\.a\)\):.*/\1/p' | sort -u)
 	HOIST_SRCDIR=$(CURDIR) HOIST_FUZZ_BUILD=$(CURDIR)/$(FUZZ_BUILD) tests/fuzz/instrumented.sh
