@@ -233,16 +233,30 @@ static bool ids_mapped(const char *file)
 	if (n <= 0)
 		return false;
 	buf[n] = '\0';
-	for (char *line = buf; line && *line;) {
+	/* The ranges may be split over several lines: rootless podman maps 0
+	 * to the user and 1..65536 to its subordinate ids (340 lines at most). */
+	unsigned long lo[340], len[340];
+	size_t nr = 0;
+	for (char *line = buf; line && *line && nr < 340;) {
 		unsigned long in, out, count;
-		if (sscanf(line, "%lu %lu %lu", &in, &out, &count) == 3 && in == 0 &&
-		    count >= 65537)
-			return true;
+		if (sscanf(line, "%lu %lu %lu", &in, &out, &count) == 3) {
+			lo[nr] = in;
+			len[nr++] = count;
+		}
 		line = strchr(line, '\n');
 		if (line)
 			line++;
 	}
-	return false;
+	unsigned long cur = 0;
+	for (bool moved = true; cur < 65537 && moved;) {
+		moved = false;
+		for (size_t i = 0; i < nr; i++)
+			if (lo[i] <= cur && cur - lo[i] < len[i]) {
+				cur = lo[i] + len[i];
+				moved = true;
+			}
+	}
+	return cur >= 65537;
 }
 
 /*
