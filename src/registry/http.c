@@ -115,6 +115,17 @@ static bool host_is_insecure(const struct hoist_registry_opts *opts, const char 
 }
 
 /* Append one PEM file to the bundle; a missing file is fine. */
+/*
+ * SSL_CERT_FILE, OpenSSL's and Go's variable for the trust store, stands
+ * in for the system bundle when set: hoist's image points it at its own
+ * copy, which the in-place rung keeps while it replaces /etc (docs/ci.md).
+ */
+static const char *system_ca_env(void)
+{
+	const char *f = getenv("SSL_CERT_FILE");
+	return f && *f ? f : NULL;
+}
+
 static int add_ca_file(struct hoist_buf *ca, const char *path, bool required,
 		       struct hoist_error *err)
 {
@@ -168,7 +179,7 @@ static int load_cas(struct reg_client *c, struct hoist_error *err)
 	if (extra.len == 0)
 		return 0; /* curl's default trust store */
 	hoist_buf_init(&c->ca, MAX_CA_FILE * 3);
-	r = add_ca_file(&c->ca, SYSTEM_CA_BUNDLE, false, err);
+	r = add_ca_file(&c->ca, system_ca_env() ? system_ca_env() : SYSTEM_CA_BUNDLE, false, err);
 	if (r < 0)
 		return r;
 	hoist_buf_add(&c->ca, extra.data, extra.len);
@@ -352,6 +363,8 @@ static int perform(struct reg_client *c, CURL *h, const struct reg_req *req, con
 		struct curl_blob blob = {
 		    .data = c->ca.data, .len = c->ca.len, .flags = CURL_BLOB_COPY};
 		curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &blob);
+	} else if (system_ca_env()) {
+		curl_easy_setopt(h, CURLOPT_CAINFO, system_ca_env());
 	}
 
 	if (strcmp(req->method, "HEAD") == 0) {

@@ -11,6 +11,7 @@ SK="skopeo --policy /etc/containers/policy.json"
 mklayer "$T/l1.tgz" 256
 D=$("$MK" "$T/a" "$R/tls/app:1" linux/amd64 "$T/l1.tgz")
 export HOIST_ROOT="$T/a"
+unset SSL_CERT_FILE
 
 "$H" push --progress quiet "$R/tls/app:1" >/dev/null 2>"$T/err"
 check "push without the CA fails" [ $? -eq 1 ]
@@ -27,6 +28,16 @@ cp "$T/reg/cert.pem" "$HOIST_CERTS_DIR/$R/ca.crt"
 out=$(HOIST_ROOT="$T/b" "$H" pull --progress quiet "$R/tls/app:1" 2>"$T/err")
 check "pull trusting certs.d/HOST/ca.crt" [ "$out" = "$D" ]
 rm -rf "$HOIST_CERTS_DIR"
+
+# SSL_CERT_FILE names the trust store in place of the system bundle
+# (hoist's image sets it to its own copy, which in-place RUNs keep).
+out=$(HOIST_ROOT="$T/e" SSL_CERT_FILE="$T/reg/cert.pem" "$H" pull --progress quiet "$R/tls/app:1" 2>"$T/err")
+check "pull trusting SSL_CERT_FILE" [ "$out" = "$D" ]
+HOIST_ROOT="$T/f" SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt "$H" pull --progress quiet "$R/tls/app:1" >/dev/null 2>"$T/err"
+check "an SSL_CERT_FILE without the CA fails" [ $? -eq 1 ]
+out=$(HOIST_ROOT="$T/g" SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt "$H" pull --progress quiet \
+	--tls-ca "$T/reg/cert.pem" "$R/tls/app:1" 2>"$T/err")
+check "... and works with --tls-ca added to it" [ "$out" = "$D" ]
 
 out=$(HOIST_ROOT="$T/c" "$H" pull --progress quiet --insecure-registry "$R" "$R/tls/app:1" 2>"$T/err")
 check "pull with --insecure-registry" [ "$out" = "$D" ]
