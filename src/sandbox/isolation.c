@@ -175,16 +175,25 @@ static bool has_cap(int cap)
 	return (d[cap / 32].effective >> (cap % 32)) & 1;
 }
 
-static bool file_has(const char *path, const char *const *needles, const char **which)
+/* The first size-1 bytes of a small /proc file, NUL-terminated; false
+ * when it cannot be read or is empty. */
+static bool read_small(const char *path, char *buf, size_t size)
 {
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-	char buf[16384];
 	if (fd < 0)
 		return false;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	ssize_t n = read(fd, buf, size - 1);
 	if (n <= 0)
 		return false;
 	buf[n] = '\0';
+	return true;
+}
+
+static bool file_has(const char *path, const char *const *needles, const char **which)
+{
+	char buf[16384];
+	if (!read_small(path, buf, sizeof(buf)))
+		return false;
 	for (size_t i = 0; needles[i]; i++)
 		if (strstr(buf, needles[i])) {
 			*which = needles[i];
@@ -225,14 +234,9 @@ static bool proc_masked(void)
 /* Whether ids 0..65536 are all mapped in our own user namespace. */
 static bool ids_mapped(const char *file)
 {
-	_cleanup_close_ int fd = open(file, O_RDONLY | O_CLOEXEC);
 	char buf[4096];
-	if (fd < 0)
+	if (!read_small(file, buf, sizeof(buf)))
 		return false;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	if (n <= 0)
-		return false;
-	buf[n] = '\0';
 	/* The ranges may be split over several lines: rootless podman maps 0
 	 * to the user and 1..65536 to its subordinate ids (340 lines at most). */
 	unsigned long lo[340], len[340];

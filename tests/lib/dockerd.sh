@@ -3,8 +3,8 @@
 # A private Docker engine for the tests: Debian's dockerd (docker.io 20.10)
 # started by hand, no systemd, with its data root, exec root and socket under
 # a directory of the test's, no bridge and no iptables changes (containers use
-# --network=host). Adapted from /work/shared/scripts/dockerd.sh (the project's
-# own helper, Apache-2.0). Source it after tests/lib/tap.sh:
+# --network=host). Adapted from the project's shared dockerd helper script
+# (Apache-2.0), which stays outside this repository. Source it after tests/lib/tap.sh:
 #
 #	. "$HOIST_SRCDIR/tests/lib/dockerd.sh"
 #	dockerd_start "$T/d" || bail "dockerd does not start"
